@@ -105,7 +105,11 @@ pub(crate) struct Writer<'b> {
 impl<'b> Writer<'b> {
     #[inline]
     pub(crate) fn new(buf: &'b mut [u8]) -> Self {
-        Self { buf, pos: 0, overflow: false }
+        Self {
+            buf,
+            pos: 0,
+            overflow: false,
+        }
     }
     #[inline]
     pub(crate) fn pos(&self) -> usize {
@@ -136,7 +140,10 @@ impl<'b> Writer<'b> {
     #[inline]
     pub(crate) fn finish(self) -> Result<usize, EncodeError> {
         if self.overflow {
-            Err(EncodeError::BufferTooSmall { needed: self.pos, available: self.buf.len() })
+            Err(EncodeError::BufferTooSmall {
+                needed: self.pos,
+                available: self.buf.len(),
+            })
         } else {
             Ok(self.pos)
         }
@@ -147,7 +154,10 @@ impl<'b> Writer<'b> {
 #[inline]
 pub(crate) fn check_room(buf: &[u8], needed: usize) -> Result<(), EncodeError> {
     if buf.len() < needed {
-        Err(EncodeError::BufferTooSmall { needed, available: buf.len() })
+        Err(EncodeError::BufferTooSmall {
+            needed,
+            available: buf.len(),
+        })
     } else {
         Ok(())
     }

@@ -50,7 +50,7 @@ open_enum! {
 /// A fixed-size entry of a capability that lists several (ADD-PATH, Graceful
 /// Restart families, …).
 pub trait ListItem: Copy + Sized {
-    /// Encoded size in bytes.
+    /// Encoded size in bytes; must not be zero (checked at compile time).
     const LEN: usize;
     /// Decodes one entry from exactly `LEN` bytes; `None` if invalid.
     fn read(b: &[u8]) -> Option<Self>;
@@ -60,7 +60,7 @@ pub trait ListItem: Copy + Sized {
 
 /// A list of entries: still on the wire (decoded lazily, never copied) or a
 /// slice of typed items (for encoding). Both iterate the same way.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum List<'a, T> {
     /// Validated wire bytes.
@@ -72,7 +72,8 @@ pub enum List<'a, T> {
 impl<'a, T: ListItem> List<'a, T> {
     /// Validates wire bytes: a whole number of valid entries.
     pub fn from_wire(b: &'a [u8]) -> Option<Self> {
-        if b.len() % T::LEN != 0 || b.chunks_exact(T::LEN).any(|c| T::read(c).is_none()) {
+        const { assert!(T::LEN > 0, "ListItem::LEN must not be zero") };
+        if !b.len().is_multiple_of(T::LEN) || b.chunks_exact(T::LEN).any(|c| T::read(c).is_none()) {
             return None;
         }
         Some(Self::Wire(b))
@@ -80,6 +81,7 @@ impl<'a, T: ListItem> List<'a, T> {
 
     /// Number of entries.
     pub fn len(&self) -> usize {
+        const { assert!(T::LEN > 0, "ListItem::LEN must not be zero") };
         match self {
             Self::Wire(b) => b.len() / T::LEN,
             Self::Items(i) => i.len(),
@@ -93,6 +95,7 @@ impl<'a, T: ListItem> List<'a, T> {
 
     /// The entries.
     pub fn iter(&self) -> ListIter<'a, T> {
+        const { assert!(T::LEN > 0, "ListItem::LEN must not be zero") };
         match *self {
             Self::Wire(b) => ListIter::Wire(b.chunks_exact(T::LEN)),
             Self::Items(i) => ListIter::Items(i.iter()),
@@ -119,6 +122,12 @@ impl<T: ListItem + PartialEq> PartialEq for List<'_, T> {
 }
 
 impl<T: ListItem + Eq> Eq for List<'_, T> {}
+
+impl<T: ListItem + core::fmt::Debug> core::fmt::Debug for List<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
 
 /// Iterator over a [`List`].
 #[derive(Debug, Clone)]
@@ -227,7 +236,10 @@ impl ListItem for ExtendedNextHopEntry {
         let afi = Afi::from_raw(r.u16()?);
         let safi = u8::try_from(r.u16()?).ok()?;
         let next_hop_afi = Afi::from_raw(r.u16()?);
-        Some(Self { family: AfiSafi::new(afi, Safi::from_raw(safi)), next_hop_afi })
+        Some(Self {
+            family: AfiSafi::new(afi, Safi::from_raw(safi)),
+            next_hop_afi,
+        })
     }
     fn write(&self, out: &mut [u8]) {
         put(out, 0, &self.family.afi.to_raw().to_be_bytes());
@@ -252,11 +264,21 @@ impl ListItem for GracefulRestartEntry {
         let mut r = Reader::new(b);
         let family = afi_safi(&mut r)?;
         let flags = r.u8()?;
-        Some(Self { family, forwarding_preserved: flags & 0x80 != 0 })
+        Some(Self {
+            family,
+            forwarding_preserved: flags & 0x80 != 0,
+        })
     }
     fn write(&self, out: &mut [u8]) {
         put(out, 0, &self.family.afi.to_raw().to_be_bytes());
-        put(out, 2, &[self.family.safi.to_raw(), if self.forwarding_preserved { 0x80 } else { 0 }]);
+        put(
+            out,
+            2,
+            &[
+                self.family.safi.to_raw(),
+                if self.forwarding_preserved { 0x80 } else { 0 },
+            ],
+        );
     }
 }
 
@@ -287,7 +309,14 @@ impl ListItem for LlgrEntry {
     }
     fn write(&self, out: &mut [u8]) {
         put(out, 0, &self.family.afi.to_raw().to_be_bytes());
-        put(out, 2, &[self.family.safi.to_raw(), if self.forwarding_preserved { 0x80 } else { 0 }]);
+        put(
+            out,
+            2,
+            &[
+                self.family.safi.to_raw(),
+                if self.forwarding_preserved { 0x80 } else { 0 },
+            ],
+        );
         let [_, a, b, c] = self.stale_time.min(0x00ff_ffff).to_be_bytes();
         put(out, 4, &[a, b, c]);
     }
@@ -421,11 +450,15 @@ impl<'a> RawCapability<'a> {
             }
             CapabilityCode::RouteRefresh if v.is_empty() => Capability::RouteRefresh,
             CapabilityCode::ExtendedMessage if v.is_empty() => Capability::ExtendedMessage,
-            CapabilityCode::EnhancedRouteRefresh if v.is_empty() => Capability::EnhancedRouteRefresh,
+            CapabilityCode::EnhancedRouteRefresh if v.is_empty() => {
+                Capability::EnhancedRouteRefresh
+            }
             CapabilityCode::ExtendedNextHop => {
                 Capability::ExtendedNextHop(List::from_wire(v).ok_or(bad)?)
             }
-            CapabilityCode::Role if v.len() == 1 => Capability::Role(Role::from_raw(r.u8().ok_or(bad)?)),
+            CapabilityCode::Role if v.len() == 1 => {
+                Capability::Role(Role::from_raw(r.u8().ok_or(bad)?))
+            }
             CapabilityCode::GracefulRestart if v.len() >= 2 => {
                 let head = r.u16().ok_or(bad)?;
                 Capability::GracefulRestart(GracefulRestart {
@@ -435,7 +468,9 @@ impl<'a> RawCapability<'a> {
                     families: List::from_wire(r.rest()).ok_or(bad)?,
                 })
             }
-            CapabilityCode::FourOctetAs if v.len() == 4 => Capability::FourOctetAs(r.u32().ok_or(bad)?),
+            CapabilityCode::FourOctetAs if v.len() == 4 => {
+                Capability::FourOctetAs(r.u32().ok_or(bad)?)
+            }
             CapabilityCode::AddPath => Capability::AddPath(List::from_wire(v).ok_or(bad)?),
             CapabilityCode::LongLivedGracefulRestart => {
                 Capability::LongLivedGracefulRestart(List::from_wire(v).ok_or(bad)?)
@@ -457,7 +492,10 @@ impl<'a> RawCapability<'a> {
             | CapabilityCode::Role
             | CapabilityCode::GracefulRestart
             | CapabilityCode::FourOctetAs => return Err(bad),
-            _ => Capability::Unknown { code: self.code, value: v },
+            _ => Capability::Unknown {
+                code: self.code,
+                value: v,
+            },
         };
         Ok(cap)
     }
@@ -502,9 +540,13 @@ impl Capability<'_> {
     /// `2 + value_len()` bytes. `false` if the value is over 255 bytes or a
     /// length-prefixed name is over 255.
     pub(crate) fn write(&self, out: &mut [u8]) -> bool {
-        let Ok(len) = u8::try_from(self.value_len()) else { return false };
+        let Ok(len) = u8::try_from(self.value_len()) else {
+            return false;
+        };
         put(out, 0, &[self.code(), len]);
-        let Some(v) = out.get_mut(2..) else { return false };
+        let Some(v) = out.get_mut(2..) else {
+            return false;
+        };
         match self {
             Self::MultiProtocol(f) => {
                 put(v, 0, &f.afi.to_raw().to_be_bytes());
@@ -526,7 +568,8 @@ impl Capability<'_> {
             Self::AddPath(l) => write_list(v, l),
             Self::LongLivedGracefulRestart(l) => write_list(v, l),
             Self::Fqdn { hostname, domain } => {
-                let (Ok(hl), Ok(dl)) = (u8::try_from(hostname.len()), u8::try_from(domain.len())) else {
+                let (Ok(hl), Ok(dl)) = (u8::try_from(hostname.len()), u8::try_from(domain.len()))
+                else {
                     return false;
                 };
                 put(v, 0, &[hl]);
@@ -554,7 +597,10 @@ mod tests {
         let mut buf = [0u8; 300];
         let n = 2 + c.value_len();
         assert!(c.write(&mut buf[..n]));
-        let raw = RawCapability { code: buf[0], value: &buf[2..n] };
+        let raw = RawCapability {
+            code: buf[0],
+            value: &buf[2..n],
+        };
         assert_eq!(usize::from(buf[1]), n - 2);
         assert_eq!(raw.parse().unwrap(), c);
     }
@@ -568,13 +614,21 @@ mod tests {
         round_trip(Capability::FourOctetAs(4_200_000_000));
         round_trip(Capability::Role(Role::Customer));
         round_trip(Capability::AddPath(List::Items(&[
-            AddPathEntry { family: AfiSafi::IPV4_UNICAST, direction: AddPathDirection::Both },
-            AddPathEntry { family: AfiSafi::IPV6_UNICAST, direction: AddPathDirection::Receive },
+            AddPathEntry {
+                family: AfiSafi::IPV4_UNICAST,
+                direction: AddPathDirection::Both,
+            },
+            AddPathEntry {
+                family: AfiSafi::IPV6_UNICAST,
+                direction: AddPathDirection::Receive,
+            },
         ])));
-        round_trip(Capability::ExtendedNextHop(List::Items(&[ExtendedNextHopEntry {
-            family: AfiSafi::IPV4_UNICAST,
-            next_hop_afi: Afi::Ipv6,
-        }])));
+        round_trip(Capability::ExtendedNextHop(List::Items(&[
+            ExtendedNextHopEntry {
+                family: AfiSafi::IPV4_UNICAST,
+                next_hop_afi: Afi::Ipv6,
+            },
+        ])));
         round_trip(Capability::GracefulRestart(GracefulRestart {
             restart_state: true,
             notification: true,
@@ -584,13 +638,21 @@ mod tests {
                 forwarding_preserved: true,
             }]),
         }));
-        round_trip(Capability::LongLivedGracefulRestart(List::Items(&[LlgrEntry {
-            family: AfiSafi::IPV6_UNICAST,
-            forwarding_preserved: false,
-            stale_time: 0x00ab_cdef,
-        }])));
-        round_trip(Capability::Fqdn { hostname: b"r1", domain: b"example.net" });
-        round_trip(Capability::Unknown { code: 200, value: &[1, 2, 3] });
+        round_trip(Capability::LongLivedGracefulRestart(List::Items(&[
+            LlgrEntry {
+                family: AfiSafi::IPV6_UNICAST,
+                forwarding_preserved: false,
+                stale_time: 0x00ab_cdef,
+            },
+        ])));
+        round_trip(Capability::Fqdn {
+            hostname: b"r1",
+            domain: b"example.net",
+        });
+        round_trip(Capability::Unknown {
+            code: 200,
+            value: &[1, 2, 3],
+        });
     }
 
     #[test]
@@ -615,7 +677,10 @@ mod tests {
     #[test]
     fn role_table() {
         assert_eq!(Role::Provider.expected_peer_role(), Some(Role::Customer));
-        assert_eq!(Role::RouteServer.expected_peer_role(), Some(Role::RouteServerClient));
+        assert_eq!(
+            Role::RouteServer.expected_peer_role(),
+            Some(Role::RouteServerClient)
+        );
         assert_eq!(Role::Peer.expected_peer_role(), Some(Role::Peer));
         assert_eq!(Role::Unknown(9).expected_peer_role(), None);
     }

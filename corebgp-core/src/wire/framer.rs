@@ -29,13 +29,21 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Framer<B> {
     /// buffer's length if smaller).
     pub fn new(buf: B) -> Self {
         let max_len = buf.as_ref().len().min(MAX_MESSAGE_LEN);
-        Self { buf, start: 0, end: 0, max_len, failed: None }
+        Self {
+            buf,
+            start: 0,
+            end: 0,
+            max_len,
+            failed: None,
+        }
     }
 
     /// Sets the largest acceptable message (4096, or up to 65535 once RFC 8654
     /// Extended Messages were negotiated), capped at the buffer's length.
     pub fn set_max_message_len(&mut self, len: usize) {
-        self.max_len = len.min(MAX_EXTENDED_MESSAGE_LEN).min(self.buf.as_ref().len());
+        self.max_len = len
+            .min(MAX_EXTENDED_MESSAGE_LEN)
+            .min(self.buf.as_ref().len());
     }
 
     /// The largest message currently accepted.
@@ -143,9 +151,15 @@ mod tests {
         let mut bad = KEEPALIVE;
         bad[3] = 0;
         f.feed(&bad);
-        assert_eq!(f.next_message(), Some(Err(HeaderError::ConnectionNotSynchronized)));
+        assert_eq!(
+            f.next_message(),
+            Some(Err(HeaderError::ConnectionNotSynchronized))
+        );
         f.feed(&KEEPALIVE);
-        assert_eq!(f.next_message(), Some(Err(HeaderError::ConnectionNotSynchronized)));
+        assert_eq!(
+            f.next_message(),
+            Some(Err(HeaderError::ConnectionNotSynchronized))
+        );
         f.reset();
         f.feed(&KEEPALIVE);
         assert_eq!(f.next_message(), Some(Ok(&KEEPALIVE[..])));
@@ -161,6 +175,9 @@ mod tests {
         h[17] = 101;
         h[18] = 2;
         f.feed(&h);
-        assert_eq!(f.next_message(), Some(Err(HeaderError::BadMessageLength(101))));
+        assert_eq!(
+            f.next_message(),
+            Some(Err(HeaderError::BadMessageLength(101)))
+        );
     }
 }

@@ -126,7 +126,9 @@ impl HeaderError {
 impl core::fmt::Display for HeaderError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::ConnectionNotSynchronized => f.write_str("connection not synchronized (bad marker)"),
+            Self::ConnectionNotSynchronized => {
+                f.write_str("connection not synchronized (bad marker)")
+            }
             Self::BadMessageLength(l) => write!(f, "bad message length {l}"),
             Self::BadMessageType(t) => write!(f, "bad message type {t}"),
         }
@@ -140,7 +142,9 @@ impl Header {
     /// then the length bounds of that type. `max_len` is 4096, or up to 65535
     /// once RFC 8654 Extended Messages were negotiated.
     pub fn parse(bytes: &[u8; HEADER_LEN], max_len: usize) -> Result<Self, HeaderError> {
-        let (marker, rest) = bytes.split_first_chunk::<16>().ok_or(HeaderError::ConnectionNotSynchronized)?;
+        let (marker, rest) = bytes
+            .split_first_chunk::<16>()
+            .ok_or(HeaderError::ConnectionNotSynchronized)?;
         if *marker != MARKER {
             return Err(HeaderError::ConnectionNotSynchronized);
         }
@@ -195,7 +199,10 @@ mod tests {
     fn keepalive_constant_is_a_valid_keepalive() {
         assert_eq!(
             Header::parse(&KEEPALIVE, MAX_MESSAGE_LEN),
-            Ok(Header { length: 19, msg_type: MessageType::Keepalive })
+            Ok(Header {
+                length: 19,
+                msg_type: MessageType::Keepalive
+            })
         );
         let mut buf = [0u8; 19];
         assert_eq!(encode_keepalive(&mut buf), Ok(19));

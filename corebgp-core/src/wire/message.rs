@@ -1,11 +1,11 @@
 //! A whole message, of any type.
 
+use super::EncodeError;
 use super::header::{HEADER_LEN, Header, HeaderError, MessageType, encode_keepalive};
 use super::notification::Notification;
 use super::open::{Open, OpenError};
 use super::route_refresh::{RouteRefresh, RouteRefreshError};
 use super::update::{UpdateSections, UpdateSectionsError, encode_update_sections};
-use super::EncodeError;
 
 /// A decoded message, borrowing the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,11 +67,14 @@ impl<'a> Message<'a> {
     /// Decodes one whole message (as the [`super::Framer`] yields), checking
     /// its header against `max_len`.
     pub fn parse(msg: &'a [u8], max_len: usize) -> Result<Self, MessageError<'a>> {
-        let header: &[u8; HEADER_LEN] =
-            msg.first_chunk().ok_or(MessageError::Header(HeaderError::ConnectionNotSynchronized))?;
+        let header: &[u8; HEADER_LEN] = msg
+            .first_chunk()
+            .ok_or(MessageError::Header(HeaderError::ConnectionNotSynchronized))?;
         let h = Header::parse(header, max_len).map_err(MessageError::Header)?;
         if usize::from(h.length) != msg.len() {
-            return Err(MessageError::Header(HeaderError::BadMessageLength(h.length)));
+            return Err(MessageError::Header(HeaderError::BadMessageLength(
+                h.length,
+            )));
         }
         let body = msg.get(HEADER_LEN..).unwrap_or(&[]);
         Self::parse_body(h.msg_type, body, msg)
@@ -79,14 +82,19 @@ impl<'a> Message<'a> {
 
     /// Decodes a body whose header was already checked. `whole` is the whole
     /// message, used as NOTIFICATION data where an RFC asks for it.
-    pub fn parse_body(ty: MessageType, body: &'a [u8], whole: &'a [u8]) -> Result<Self, MessageError<'a>> {
+    pub fn parse_body(
+        ty: MessageType,
+        body: &'a [u8],
+        whole: &'a [u8],
+    ) -> Result<Self, MessageError<'a>> {
         Ok(match ty {
             MessageType::Open => Self::Open(Open::parse(body).map_err(MessageError::Open)?),
-            MessageType::Update => Self::Update(UpdateSections::parse(body).map_err(MessageError::Update)?),
-            MessageType::Notification => Self::Notification(
-                Notification::parse(body)
-                    .ok_or(MessageError::Header(HeaderError::BadMessageLength(whole.len() as u16)))?,
-            ),
+            MessageType::Update => {
+                Self::Update(UpdateSections::parse(body).map_err(MessageError::Update)?)
+            }
+            MessageType::Notification => Self::Notification(Notification::parse(body).ok_or(
+                MessageError::Header(HeaderError::BadMessageLength(whole.len() as u16)),
+            )?),
             MessageType::Keepalive => Self::Keepalive,
             MessageType::RouteRefresh => {
                 Self::RouteRefresh(RouteRefresh::parse(whole).map_err(MessageError::RouteRefresh)?)

@@ -25,18 +25,18 @@ pub use capability::{
 };
 pub use framer::Framer;
 pub use header::{
-    Header, HeaderError, MessageType, HEADER_LEN, KEEPALIVE, MARKER, MAX_EXTENDED_MESSAGE_LEN,
-    MAX_MESSAGE_LEN, encode_header, encode_keepalive,
+    HEADER_LEN, Header, HeaderError, KEEPALIVE, MARKER, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN,
+    MessageType, encode_header, encode_keepalive,
 };
 pub use message::{Message, MessageError};
 pub use notification::{
-    CeaseSubcode, FsmSubcode, HeaderSubcode, InlineData, Notification, NotificationCode,
-    NotificationData, OpenSubcode, RouteRefreshSubcode, ShutdownCommunicationError,
-    UpdateSubcode, MAX_SHUTDOWN_COMMUNICATION_LEN,
+    CeaseSubcode, FsmSubcode, HeaderSubcode, InlineData, MAX_SHUTDOWN_COMMUNICATION_LEN,
+    Notification, NotificationCode, NotificationData, OpenSubcode, RouteRefreshSubcode,
+    ShutdownCommunicationError, UpdateSubcode,
 };
 pub use open::{
-    BGP_VERSION, Capabilities, Open, OpenBuilder, OpenError, OptionalParameter, Parameters,
-    RawCapabilities, AS_TRANS, PARAM_CAPABILITIES,
+    AS_TRANS, BGP_VERSION, Capabilities, Open, OpenBuilder, OpenError, OptionalParameter,
+    PARAM_CAPABILITIES, Parameters, RawCapabilities,
 };
 pub use route_refresh::{RouteRefresh, RouteRefreshError, RouteRefreshSubtype};
 pub use types::{Afi, AfiSafi, Safi};

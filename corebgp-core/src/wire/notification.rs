@@ -228,7 +228,13 @@ impl NotificationCode {
 
 impl core::fmt::Display for NotificationCode {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{} ({}/{})", self.code_name(), self.code(), self.subcode())
+        write!(
+            f,
+            "{} ({}/{})",
+            self.code_name(),
+            self.code(),
+            self.subcode()
+        )
     }
 }
 
@@ -252,7 +258,10 @@ impl InlineData {
         if let (Some(dst), Some(src)) = (buf.get_mut(..len), bytes.get(..len)) {
             dst.copy_from_slice(src);
         }
-        Self { len: len as u8, buf }
+        Self {
+            len: len as u8,
+            buf,
+        }
     }
 
     /// The bytes.
@@ -341,12 +350,18 @@ pub struct Notification<'a> {
 impl<'a> Notification<'a> {
     /// A NOTIFICATION without data.
     pub const fn new(code: NotificationCode) -> Self {
-        Self { code, data: NotificationData::EMPTY }
+        Self {
+            code,
+            data: NotificationData::EMPTY,
+        }
     }
 
     /// A NOTIFICATION with borrowed data.
     pub const fn with_data(code: NotificationCode, data: &'a [u8]) -> Self {
-        Self { code, data: NotificationData::Borrowed(data) }
+        Self {
+            code,
+            data: NotificationData::Borrowed(data),
+        }
     }
 
     /// A Cease with the given subcode and no data.
@@ -357,7 +372,10 @@ impl<'a> Notification<'a> {
     /// An FSM Error (RFC 6608): the subcode names the state, the one data
     /// byte is the type of the unexpected message.
     pub fn fsm_error(subcode: FsmSubcode, unexpected: super::MessageType) -> Self {
-        Self { code: NotificationCode::Fsm(subcode), data: NotificationData::byte(unexpected as u8) }
+        Self {
+            code: NotificationCode::Fsm(subcode),
+            data: NotificationData::byte(unexpected as u8),
+        }
     }
 
     /// Reads a NOTIFICATION body (the bytes after the 19-byte header).
@@ -480,21 +498,43 @@ mod tests {
     #[test]
     fn registered_values_get_named_variants() {
         use NotificationCode as C;
-        assert_eq!(C::from_raw(1, 2), C::MessageHeader(HeaderSubcode::BadMessageLength));
+        assert_eq!(
+            C::from_raw(1, 2),
+            C::MessageHeader(HeaderSubcode::BadMessageLength)
+        );
         assert_eq!(C::from_raw(2, 11), C::Open(OpenSubcode::RoleMismatch));
-        assert_eq!(C::from_raw(3, 11), C::Update(UpdateSubcode::MalformedAsPath));
-        assert_eq!(C::from_raw(5, 3), C::Fsm(FsmSubcode::UnexpectedMessageInEstablished));
+        assert_eq!(
+            C::from_raw(3, 11),
+            C::Update(UpdateSubcode::MalformedAsPath)
+        );
+        assert_eq!(
+            C::from_raw(5, 3),
+            C::Fsm(FsmSubcode::UnexpectedMessageInEstablished)
+        );
         assert_eq!(C::from_raw(6, 10), C::Cease(CeaseSubcode::BfdDown));
-        assert_eq!(C::from_raw(7, 1), C::RouteRefresh(RouteRefreshSubcode::InvalidMessageLength));
+        assert_eq!(
+            C::from_raw(7, 1),
+            C::RouteRefresh(RouteRefreshSubcode::InvalidMessageLength)
+        );
         assert_eq!(C::from_raw(8, 0), C::SEND_HOLD_TIMER_EXPIRED);
-        assert!(matches!(C::from_raw(9, 1), C::Unknown { code: 9, subcode: 1 }));
-        assert!(matches!(C::from_raw(6, 11), C::Cease(CeaseSubcode::Unknown(11))));
+        assert!(matches!(
+            C::from_raw(9, 1),
+            C::Unknown {
+                code: 9,
+                subcode: 1
+            }
+        ));
+        assert!(matches!(
+            C::from_raw(6, 11),
+            C::Cease(CeaseSubcode::Unknown(11))
+        ));
     }
 
     #[test]
     fn one_byte_data_is_kept_on_the_wire() {
         // CoreBGP drops one-byte data (packet.go:213); RFC 6608 needs it.
-        let n = Notification::fsm_error(FsmSubcode::UnexpectedMessageInOpenSent, MessageType::Update);
+        let n =
+            Notification::fsm_error(FsmSubcode::UnexpectedMessageInOpenSent, MessageType::Update);
         let mut buf = [0u8; 64];
         let len = n.encode(&mut buf).unwrap();
         assert_eq!(len, 22);
@@ -507,9 +547,12 @@ mod tests {
     #[test]
     fn shutdown_communication_round_trip() {
         let mut buf = [0u8; 512];
-        let len =
-            Notification::encode_shutdown(CeaseSubcode::AdministrativeShutdown, "maintenance ✓", &mut buf)
-                .unwrap();
+        let len = Notification::encode_shutdown(
+            CeaseSubcode::AdministrativeShutdown,
+            "maintenance ✓",
+            &mut buf,
+        )
+        .unwrap();
         let n = Notification::parse(&buf[19..len]).unwrap();
         assert_eq!(n.shutdown_communication(), Some(Ok("maintenance ✓")));
         let long = [b'x'; 256];
@@ -519,10 +562,22 @@ mod tests {
             Err(EncodeError::FieldTooLong)
         );
         // Truncated and invalid UTF-8 are reported, not fatal.
-        let bad = Notification::with_data(NotificationCode::Cease(CeaseSubcode::AdministrativeReset), &[5, b'a']);
-        assert_eq!(bad.shutdown_communication(), Some(Err(ShutdownCommunicationError::Truncated)));
-        let bad = Notification::with_data(NotificationCode::Cease(CeaseSubcode::AdministrativeReset), &[1, 0xff]);
-        assert_eq!(bad.shutdown_communication(), Some(Err(ShutdownCommunicationError::InvalidUtf8)));
+        let bad = Notification::with_data(
+            NotificationCode::Cease(CeaseSubcode::AdministrativeReset),
+            &[5, b'a'],
+        );
+        assert_eq!(
+            bad.shutdown_communication(),
+            Some(Err(ShutdownCommunicationError::Truncated))
+        );
+        let bad = Notification::with_data(
+            NotificationCode::Cease(CeaseSubcode::AdministrativeReset),
+            &[1, 0xff],
+        );
+        assert_eq!(
+            bad.shutdown_communication(),
+            Some(Err(ShutdownCommunicationError::InvalidUtf8))
+        );
         let other = Notification::with_data(NotificationCode::HOLD_TIMER_EXPIRED, &[1, b'a']);
         assert_eq!(other.shutdown_communication(), None);
     }
@@ -530,11 +585,17 @@ mod tests {
     #[test]
     fn data_is_truncated_to_the_limit() {
         let data = [0xabu8; 5000];
-        let n = Notification::with_data(NotificationCode::Update(UpdateSubcode::MalformedAttributeList), &data);
+        let n = Notification::with_data(
+            NotificationCode::Update(UpdateSubcode::MalformedAttributeList),
+            &data,
+        );
         let mut buf = [0u8; 8192];
         assert_eq!(n.encode(&mut buf).unwrap(), 4096);
         assert_eq!(n.encode_with_max(&mut buf, 8192).unwrap(), 21 + 5000);
         let mut small = [0u8; 10];
-        assert!(matches!(n.encode(&mut small), Err(EncodeError::BufferTooSmall { .. })));
+        assert!(matches!(
+            n.encode(&mut small),
+            Err(EncodeError::BufferTooSmall { .. })
+        ));
     }
 }

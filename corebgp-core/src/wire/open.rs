@@ -102,7 +102,9 @@ impl core::fmt::Display for OpenError<'_> {
             Self::UnsupportedVersion(v) => write!(f, "unsupported BGP version {v}"),
             Self::BadPeerAs => f.write_str("bad peer AS"),
             Self::BadBgpIdentifier => f.write_str("bad BGP identifier"),
-            Self::UnsupportedOptionalParameter(t) => write!(f, "unsupported optional parameter {t}"),
+            Self::UnsupportedOptionalParameter(t) => {
+                write!(f, "unsupported optional parameter {t}")
+            }
             Self::UnacceptableHoldTime(h) => write!(f, "unacceptable hold time {h}"),
             Self::UnsupportedCapability(_) => f.write_str("required capability missing"),
             Self::RoleMismatch => f.write_str("BGP role mismatch"),
@@ -135,7 +137,11 @@ impl<'a> Iterator for Parameters<'a> {
     type Item = OptionalParameter<'a>;
     fn next(&mut self) -> Option<Self::Item> {
         let param_type = self.r.u8()?;
-        let len = if self.extended { self.r.u16()? } else { u16::from(self.r.u8()?) };
+        let len = if self.extended {
+            self.r.u16()?
+        } else {
+            u16::from(self.r.u8()?)
+        };
         let value = self.r.take(usize::from(len))?;
         Some(OptionalParameter { param_type, value })
     }
@@ -179,7 +185,9 @@ impl<'a> Iterator for Capabilities<'a> {
 /// Checks a capabilities parameter: a sequence of whole TLVs.
 fn check_capability_tlvs(mut r: Reader<'_>) -> bool {
     while !r.is_empty() {
-        let (Some(_code), Some(len)) = (r.u8(), r.u8()) else { return false };
+        let (Some(_code), Some(len)) = (r.u8(), r.u8()) else {
+            return false;
+        };
         if r.take(usize::from(len)).is_none() {
             return false;
         }
@@ -197,7 +205,8 @@ impl<'a> Open<'a> {
         if version != BGP_VERSION {
             return Err(OpenError::UnsupportedVersion(version));
         }
-        let (Some(my_as), Some(hold_time), Some(id), Some(opt_len)) = (r.u16(), r.u16(), r.u32(), r.u8())
+        let (Some(my_as), Some(hold_time), Some(id), Some(opt_len)) =
+            (r.u16(), r.u16(), r.u32(), r.u8())
         else {
             return Err(OpenError::Truncated);
         };
@@ -222,7 +231,11 @@ impl<'a> Open<'a> {
         let mut pr = Reader::new(params);
         while !pr.is_empty() {
             let ptype = pr.u8().ok_or(OpenError::MalformedParameters)?;
-            let plen = if extended { pr.u16() } else { pr.u8().map(u16::from) };
+            let plen = if extended {
+                pr.u16()
+            } else {
+                pr.u8().map(u16::from)
+            };
             let value = plen
                 .and_then(|l| pr.take(usize::from(l)))
                 .ok_or(OpenError::MalformedParameters)?;
@@ -233,7 +246,14 @@ impl<'a> Open<'a> {
                 return Err(OpenError::MalformedParameters);
             }
         }
-        Ok(Self { version, my_as, hold_time, bgp_id: Ipv4Addr::from_bits(id), params, extended })
+        Ok(Self {
+            version,
+            my_as,
+            hold_time,
+            bgp_id: Ipv4Addr::from_bits(id),
+            params,
+            extended,
+        })
     }
 
     /// Whether the parameters used the RFC 9072 extended format.
@@ -248,12 +268,18 @@ impl<'a> Open<'a> {
 
     /// The optional parameters.
     pub fn parameters(&self) -> Parameters<'a> {
-        Parameters { r: Reader::new(self.params), extended: self.extended }
+        Parameters {
+            r: Reader::new(self.params),
+            extended: self.extended,
+        }
     }
 
     /// Every capability TLV, raw.
     pub fn raw_capabilities(&self) -> RawCapabilities<'a> {
-        RawCapabilities { params: self.parameters(), current: Reader::new(&[]) }
+        RawCapabilities {
+            params: self.parameters(),
+            current: Reader::new(&[]),
+        }
     }
 
     /// Every capability, typed.
@@ -271,7 +297,10 @@ impl<'a> Open<'a> {
         let head = if self.extended { 3 } else { 0 };
         let len = HEADER_LEN + FIXED_LEN + head + self.params.len();
         if len > MAX_MESSAGE_LEN {
-            return Err(EncodeError::MessageTooLong { len, max: MAX_MESSAGE_LEN });
+            return Err(EncodeError::MessageTooLong {
+                len,
+                max: MAX_MESSAGE_LEN,
+            });
         }
         super::buf::check_room(buf, len)?;
         let mut w = Writer::new(buf);
@@ -285,7 +314,9 @@ impl<'a> Open<'a> {
             w.u8(PARAM_EXTENDED_LENGTH);
             w.u16(self.params.len() as u16);
         } else {
-            let Ok(l) = u8::try_from(self.params.len()) else { return Err(EncodeError::FieldTooLong) };
+            let Ok(l) = u8::try_from(self.params.len()) else {
+                return Err(EncodeError::FieldTooLong);
+            };
             w.u8(l);
         }
         w.put(self.params);
@@ -326,7 +357,11 @@ pub struct OpenBuilder<'c> {
 impl<'c> OpenBuilder<'c> {
     /// The My AS field for `asn`: itself, or AS_TRANS above 65535 (RFC 6793 §4.1).
     pub const fn my_as_field(asn: u32) -> u16 {
-        if asn > u16::MAX as u32 { AS_TRANS } else { asn as u16 }
+        if asn > u16::MAX as u32 {
+            AS_TRANS
+        } else {
+            asn as u16
+        }
     }
 
     fn capabilities_len(&self) -> usize {
@@ -354,7 +389,10 @@ impl<'c> OpenBuilder<'c> {
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let len = self.encoded_len();
         if len > MAX_MESSAGE_LEN {
-            return Err(EncodeError::MessageTooLong { len, max: MAX_MESSAGE_LEN });
+            return Err(EncodeError::MessageTooLong {
+                len,
+                max: MAX_MESSAGE_LEN,
+            });
         }
         super::buf::check_room(buf, len)?;
         let caps = self.capabilities_len();
@@ -383,7 +421,10 @@ impl<'c> OpenBuilder<'c> {
         for c in self.capabilities {
             let n = 2 + c.value_len();
             let Some(dst) = buf.get_mut(pos..pos + n) else {
-                return Err(EncodeError::BufferTooSmall { needed: len, available: written });
+                return Err(EncodeError::BufferTooSmall {
+                    needed: len,
+                    available: written,
+                });
             };
             if !c.write(dst) {
                 return Err(EncodeError::FieldTooLong);
@@ -401,8 +442,9 @@ mod tests {
 
     /// CoreBGP's verified OPEN body (corebgp-go.md §3.2): AS 65001, hold 90,
     /// id 1.1.1.1, one capability parameter with 4-octet AS 65001.
-    const COREBGP_OPEN_BODY: &[u8] =
-        &[4, 0xfd, 0xe9, 0, 0x5a, 1, 1, 1, 1, 8, 2, 6, 0x41, 4, 0, 0, 0xfd, 0xe9];
+    const COREBGP_OPEN_BODY: &[u8] = &[
+        4, 0xfd, 0xe9, 0, 0x5a, 1, 1, 1, 1, 8, 2, 6, 0x41, 4, 0, 0, 0xfd, 0xe9,
+    ];
 
     #[test]
     fn known_answer_both_directions() {
@@ -427,7 +469,10 @@ mod tests {
 
     #[test]
     fn rfc9072_extended_parameters() {
-        let caps = [Capability::MultiProtocol(AfiSafi::IPV4_UNICAST), Capability::FourOctetAs(4_200_000_001)];
+        let caps = [
+            Capability::MultiProtocol(AfiSafi::IPV4_UNICAST),
+            Capability::FourOctetAs(4_200_000_001),
+        ];
         let b = OpenBuilder {
             my_as: AS_TRANS,
             hold_time: 180,
@@ -438,7 +483,10 @@ mod tests {
         let mut buf = [0u8; 128];
         let n = b.encode(&mut buf).unwrap();
         // opt len 255, type 255, ext len 15, param type 2, param len 12.
-        assert_eq!(&buf[HEADER_LEN + 9..HEADER_LEN + 16], &[255, 255, 0, 15, 2, 0, 12]);
+        assert_eq!(
+            &buf[HEADER_LEN + 9..HEADER_LEN + 16],
+            &[255, 255, 0, 15, 2, 0, 12]
+        );
         let o = Open::parse(&buf[HEADER_LEN..n]).unwrap();
         assert!(o.uses_extended_parameters());
         assert_eq!(o.asn(), 4_200_000_001);
@@ -450,8 +498,14 @@ mod tests {
     fn large_capability_sets_switch_to_extended_format() {
         let values = [[7u8; 200], [8u8; 200]];
         let caps = [
-            Capability::Unknown { code: 130, value: &values[0] },
-            Capability::Unknown { code: 131, value: &values[1] },
+            Capability::Unknown {
+                code: 130,
+                value: &values[0],
+            },
+            Capability::Unknown {
+                code: 131,
+                value: &values[1],
+            },
         ];
         let b = OpenBuilder {
             my_as: 1,
@@ -466,8 +520,14 @@ mod tests {
         assert!(o.uses_extended_parameters());
         assert_eq!(o.raw_capabilities().count(), 2);
         let too_long = [0u8; 256];
-        let caps = [Capability::Unknown { code: 130, value: &too_long }];
-        let b = OpenBuilder { capabilities: &caps, ..b };
+        let caps = [Capability::Unknown {
+            code: 130,
+            value: &too_long,
+        }];
+        let b = OpenBuilder {
+            capabilities: &caps,
+            ..b
+        };
         assert_eq!(b.encode(&mut buf), Err(EncodeError::FieldTooLong));
     }
 

@@ -45,14 +45,21 @@ impl<'a> RouteRefreshError<'a> {
     /// The NOTIFICATION RFC 7313 §5 requires.
     pub fn notification(&self) -> Notification<'a> {
         let Self::InvalidMessageLength(msg) = *self;
-        Notification::with_data(NotificationCode::RouteRefresh(RouteRefreshSubcode::InvalidMessageLength), msg)
+        Notification::with_data(
+            NotificationCode::RouteRefresh(RouteRefreshSubcode::InvalidMessageLength),
+            msg,
+        )
     }
 }
 
 impl<'a> RouteRefresh<'a> {
     /// A normal refresh request for `family`.
     pub const fn request(family: AfiSafi) -> Self {
-        Self { family, subtype: RouteRefreshSubtype::Normal, orf: &[] }
+        Self {
+            family,
+            subtype: RouteRefreshSubtype::Normal,
+            orf: &[],
+        }
     }
 
     /// Decodes a whole ROUTE-REFRESH message (header included, so that an
@@ -69,12 +76,17 @@ impl<'a> RouteRefresh<'a> {
         if !orf.is_empty()
             && matches!(
                 subtype,
-                RouteRefreshSubtype::BeginningOfRouteRefresh | RouteRefreshSubtype::EndOfRouteRefresh
+                RouteRefreshSubtype::BeginningOfRouteRefresh
+                    | RouteRefreshSubtype::EndOfRouteRefresh
             )
         {
             return Err(bad);
         }
-        Ok(Self { family: AfiSafi::new(Afi::from_raw(afi), Safi::from_raw(safi)), subtype, orf })
+        Ok(Self {
+            family: AfiSafi::new(Afi::from_raw(afi), Safi::from_raw(safi)),
+            subtype,
+            orf,
+        })
     }
 
     /// Length of the encoded message, header included.
@@ -85,7 +97,8 @@ impl<'a> RouteRefresh<'a> {
     /// Writes the whole message.
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let len = self.encoded_len();
-        let len16 = u16::try_from(len).map_err(|_| EncodeError::MessageTooLong { len, max: 65535 })?;
+        let len16 =
+            u16::try_from(len).map_err(|_| EncodeError::MessageTooLong { len, max: 65535 })?;
         super::buf::check_room(buf, len)?;
         let mut w = Writer::new(buf);
         write_header(&mut w, len16, MessageType::RouteRefresh);
@@ -123,7 +136,7 @@ mod tests {
         assert_eq!((n.code.code(), n.code.subcode()), (7, 1));
         assert_eq!(n.data.as_bytes(), &msg[..]);
         // A normal request may carry ORF entries.
-        msg[20] = 0;
+        msg[21] = 0;
         assert_eq!(RouteRefresh::parse(&msg).unwrap().orf, &[9]);
     }
 }

@@ -33,7 +33,9 @@ pub enum UpdateSectionsError {
 impl UpdateSectionsError {
     /// 3/1 Malformed Attribute List (RFC 4271 §6.3).
     pub fn notification(&self) -> Notification<'static> {
-        Notification::new(NotificationCode::Update(UpdateSubcode::MalformedAttributeList))
+        Notification::new(NotificationCode::Update(
+            UpdateSubcode::MalformedAttributeList,
+        ))
     }
 }
 
@@ -43,10 +45,18 @@ impl<'a> UpdateSections<'a> {
     pub fn parse(body: &'a [u8]) -> Result<Self, UpdateSectionsError> {
         let mut r = Reader::new(body);
         let wlen = r.u16().ok_or(UpdateSectionsError::Truncated)?;
-        let withdrawn = r.take(usize::from(wlen)).ok_or(UpdateSectionsError::WithdrawnLength)?;
+        let withdrawn = r
+            .take(usize::from(wlen))
+            .ok_or(UpdateSectionsError::WithdrawnLength)?;
         let alen = r.u16().ok_or(UpdateSectionsError::WithdrawnLength)?;
-        let attributes = r.take(usize::from(alen)).ok_or(UpdateSectionsError::AttributesLength)?;
-        Ok(Self { withdrawn, attributes, nlri: r.rest() })
+        let attributes = r
+            .take(usize::from(alen))
+            .ok_or(UpdateSectionsError::AttributesLength)?;
+        Ok(Self {
+            withdrawn,
+            attributes,
+            nlri: r.rest(),
+        })
     }
 
     /// Whether this is the IPv4 unicast End-of-RIB marker: an UPDATE with
@@ -94,7 +104,8 @@ mod tests {
         // BIRD's IPv4 UPDATE from CoreBGP's integration test: ORIGIN IGP,
         // AS_PATH [65002], NEXT_HOP 192.0.2.2, NLRI 10.0.0.0/8.
         let body = [
-            0, 0, 0, 20, 0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xea, 0x40, 3, 4, 192, 0, 2, 2, 8, 10,
+            0, 0, 0, 20, 0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xea, 0x40, 3, 4, 192, 0, 2,
+            2, 8, 10,
         ];
         let s = UpdateSections::parse(&body).unwrap();
         assert!(s.withdrawn.is_empty());
@@ -103,7 +114,11 @@ mod tests {
         let mut buf = [0u8; 64];
         let n = encode_update_sections(&s, &mut buf, MAX_MESSAGE_LEN).unwrap();
         assert_eq!(&buf[19..n], &body);
-        assert!(UpdateSections::parse(&[0, 0, 0, 0]).unwrap().is_ipv4_end_of_rib());
+        assert!(
+            UpdateSections::parse(&[0, 0, 0, 0])
+                .unwrap()
+                .is_ipv4_end_of_rib()
+        );
     }
 
     #[test]
