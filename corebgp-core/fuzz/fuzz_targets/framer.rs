@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     // First byte: chunk size and the extended-message switch.
-    let Some((&ctl, rest)) = data.split_first() else { return };
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
     let chunk = usize::from(ctl & 0x3f) + 1;
     let max = if ctl & 0x40 != 0 { 65535 } else { 4096 };
     let mut f = Framer::new(vec![0u8; 65535].into_boxed_slice());

@@ -12,8 +12,12 @@ fuzz_target!(|data: &[u8]| {
             match c {
                 Ok(Capability::AddPath(l)) => assert_eq!(l.iter().count(), l.len()),
                 Ok(Capability::ExtendedNextHop(l)) => assert_eq!(l.iter().count(), l.len()),
-                Ok(Capability::LongLivedGracefulRestart(l)) => assert_eq!(l.iter().count(), l.len()),
-                Ok(Capability::GracefulRestart(g)) => assert_eq!(g.families.iter().count(), g.families.len()),
+                Ok(Capability::LongLivedGracefulRestart(l)) => {
+                    assert_eq!(l.iter().count(), l.len())
+                }
+                Ok(Capability::GracefulRestart(g)) => {
+                    assert_eq!(g.families.iter().count(), g.families.len())
+                }
                 Ok(_) => {}
                 Err(e) => drop(e.notification()),
             }
