@@ -6,6 +6,10 @@
 //! * [`update`]: zero-copy UPDATE decoding with RFC 7606 verdicts, and an
 //!   UPDATE builder.
 //!
+//! * [`session`]: the RFC 4271 state machine as one type per state, a
+//!   runtime peer over two connections with collision resolution, all
+//!   sans-IO (time in, bytes and deadlines out).
+//!
 //! Nothing in this crate allocates, reads a clock or touches a socket; every
 //! decoder is total (no panics on any input) and every protocol error maps to
 //! the exact NOTIFICATION the RFCs name.
@@ -31,5 +35,6 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod session;
 pub mod update;
 pub mod wire;

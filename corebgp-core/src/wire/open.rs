@@ -387,52 +387,94 @@ impl<'c> OpenBuilder<'c> {
 
     /// Writes the whole message (header included).
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
-        let len = self.encoded_len();
-        if len > MAX_MESSAGE_LEN {
-            return Err(EncodeError::MessageTooLong {
-                len,
-                max: MAX_MESSAGE_LEN,
-            });
-        }
-        super::buf::check_room(buf, len)?;
         let caps = self.capabilities_len();
-        let extended = self.extended();
-        let mut w = Writer::new(buf);
-        write_header(&mut w, len as u16, MessageType::Open);
-        w.u8(BGP_VERSION);
-        w.u16(self.my_as);
-        w.u16(self.hold_time);
-        w.u32(self.bgp_id.to_bits());
-        if extended {
-            w.u8(255);
-            w.u8(PARAM_EXTENDED_LENGTH);
-            w.u16((3 + caps) as u16);
-            w.u8(PARAM_CAPABILITIES);
-            w.u16(caps as u16);
-        } else if caps > 0 {
-            w.u8((2 + caps) as u8);
-            w.u8(PARAM_CAPABILITIES);
-            w.u8(caps as u8);
-        } else {
-            w.u8(0);
-        }
-        let mut pos = w.pos();
-        let written = w.finish()?;
-        for c in self.capabilities {
-            let n = 2 + c.value_len();
-            let Some(dst) = buf.get_mut(pos..pos + n) else {
-                return Err(EncodeError::BufferTooSmall {
-                    needed: len,
-                    available: written,
-                });
-            };
-            if !c.write(dst) {
-                return Err(EncodeError::FieldTooLong);
+        write_open(self, caps, self.extended(), buf, |dst| {
+            let mut pos = 0;
+            for c in self.capabilities {
+                let n = 2 + c.value_len();
+                let Some(d) = dst.get_mut(pos..pos + n) else {
+                    return false;
+                };
+                if !c.write(d) {
+                    return false;
+                }
+                pos += n;
             }
-            pos += n;
-        }
-        Ok(pos)
+            true
+        })
     }
+
+    /// Writes the whole message with `tlvs` (already-encoded capability
+    /// TLVs, e.g. from a capability set) instead of
+    /// [`OpenBuilder::capabilities`].
+    pub fn encode_with_raw_capabilities(
+        &self,
+        tlvs: &[u8],
+        buf: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        let extended = self.force_extended_parameters || tlvs.len() + 2 > 255;
+        write_open(self, tlvs.len(), extended, buf, |dst| {
+            dst.copy_from_slice(tlvs);
+            true
+        })
+    }
+}
+
+/// Writes an OPEN whose capability TLVs (`caps` bytes in all) are written
+/// by `write_caps` into the exact slice they occupy.
+fn write_open(
+    b: &OpenBuilder<'_>,
+    caps: usize,
+    extended: bool,
+    buf: &mut [u8],
+    write_caps: impl FnOnce(&mut [u8]) -> bool,
+) -> Result<usize, EncodeError> {
+    let params = match (caps, extended) {
+        (0, false) => 0,
+        (_, false) => 2 + caps,
+        // Non-Ext OP Type, Extended Opt. Parm. Length, then one parameter
+        // with a two-byte length (RFC 9072 §2).
+        (_, true) => 3 + 3 + caps,
+    };
+    let len = HEADER_LEN + FIXED_LEN + params;
+    if len > MAX_MESSAGE_LEN {
+        return Err(EncodeError::MessageTooLong {
+            len,
+            max: MAX_MESSAGE_LEN,
+        });
+    }
+    super::buf::check_room(buf, len)?;
+    let mut w = Writer::new(buf);
+    write_header(&mut w, len as u16, MessageType::Open);
+    w.u8(BGP_VERSION);
+    w.u16(b.my_as);
+    w.u16(b.hold_time);
+    w.u32(b.bgp_id.to_bits());
+    if extended {
+        w.u8(255);
+        w.u8(PARAM_EXTENDED_LENGTH);
+        w.u16((3 + caps) as u16);
+        w.u8(PARAM_CAPABILITIES);
+        w.u16(caps as u16);
+    } else if caps > 0 {
+        w.u8((2 + caps) as u8);
+        w.u8(PARAM_CAPABILITIES);
+        w.u8(caps as u8);
+    } else {
+        w.u8(0);
+    }
+    let pos = w.pos();
+    w.finish()?;
+    let Some(dst) = buf.get_mut(pos..pos + caps) else {
+        return Err(EncodeError::BufferTooSmall {
+            needed: len,
+            available: buf.len(),
+        });
+    };
+    if !write_caps(dst) {
+        return Err(EncodeError::FieldTooLong);
+    }
+    Ok(len)
 }
 
 #[cfg(test)]

@@ -1,0 +1,279 @@
+//! What a connection's state machine hands the adapter: bytes to send,
+//! requests (dial, close) and events. One `Link` per TCP connection.
+
+use heapless::Deque;
+
+use super::time::Instant;
+use crate::wire::{EncodeError, MAX_MESSAGE_LEN, Notification, NotificationCode};
+
+/// Room for the session's own messages (OPEN, KEEPALIVE, NOTIFICATION)
+/// waiting to be written. UPDATEs never pass through it: they are written
+/// straight from the caller's buffer.
+pub const TX_CAPACITY: usize = 1024;
+/// Events a peer buffers before the oldest are dropped.
+pub const EVENT_CAPACITY: usize = 16;
+
+/// Which of a peer's connections: the one we dialled or the one we accepted
+/// (RFC 4271 §6.8 keeps one of each at most).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Direction {
+    /// We initiated the TCP connection.
+    Outbound,
+    /// The peer initiated it.
+    Inbound,
+}
+
+/// The six RFC 4271 §8.2.2 states, as plain values (for events and queries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum StateKind {
+    /// Idle.
+    Idle,
+    /// Connect.
+    Connect,
+    /// Active.
+    Active,
+    /// OpenSent.
+    OpenSent,
+    /// OpenConfirm.
+    OpenConfirm,
+    /// Established.
+    Established,
+}
+
+/// Why a connection went back to Idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DownReason {
+    /// We sent a NOTIFICATION with this code (hold timer expiry included).
+    NotificationSent(NotificationCode),
+    /// The peer sent a NOTIFICATION with this code.
+    NotificationReceived(NotificationCode),
+    /// The TCP connection failed or was closed by the peer.
+    TransportClosed,
+    /// The dial failed.
+    ConnectFailed,
+    /// Stopped by the operator (ManualStop), with the Cease subcode sent if
+    /// a NOTIFICATION was due.
+    Stopped,
+    /// Closed by collision resolution (RFC 4271 §6.8).
+    Collision,
+}
+
+impl DownReason {
+    /// Whether this counts for peer oscillation damping: a NOTIFICATION
+    /// other than Cease, sent or received (CoreBGP's rule).
+    pub fn damps(&self) -> bool {
+        match self {
+            Self::NotificationSent(c) | Self::NotificationReceived(c) => !c.is_cease(),
+            _ => false,
+        }
+    }
+}
+
+/// Something that happened, for the plugin and for logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Event {
+    /// A connection changed state.
+    StateChanged {
+        /// Which connection.
+        direction: Direction,
+        /// Previous state.
+        from: StateKind,
+        /// New state.
+        to: StateKind,
+    },
+    /// A connection reached Established; the negotiated parameters are
+    /// available from the session.
+    Established {
+        /// Which connection.
+        direction: Direction,
+    },
+    /// An Established connection went down (CoreBGP's `OnClose`).
+    Down {
+        /// Which connection.
+        direction: Direction,
+        /// Why.
+        reason: DownReason,
+    },
+    /// We sent a NOTIFICATION.
+    NotificationSent {
+        /// Which connection.
+        direction: Direction,
+        /// Its code and subcode.
+        code: NotificationCode,
+    },
+    /// The peer sent a NOTIFICATION (its data is handed over with the message).
+    NotificationReceived {
+        /// Which connection.
+        direction: Direction,
+        /// Its code and subcode.
+        code: NotificationCode,
+    },
+    /// Collision resolution closed a connection (RFC 4271 §6.8).
+    CollisionResolved {
+        /// The connection that was closed.
+        closed: Direction,
+    },
+    /// Damping holds the peer down until this instant.
+    Damped {
+        /// End of the hold-down.
+        until: Instant,
+    },
+    /// An inbound connection was refused (hold-down, duplicate, or the
+    /// session is already Established).
+    InboundRejected,
+    /// A ROUTE-REFRESH arrived for a family we did not negotiate, or with
+    /// an unknown subtype, and was ignored (RFC 2918 §4, RFC 7313 §5).
+    RouteRefreshIgnored,
+}
+
+/// A bounded event queue; the oldest event is dropped when full.
+#[derive(Debug, Default)]
+pub struct Events {
+    q: Deque<Event, EVENT_CAPACITY>,
+    dropped: u32,
+}
+
+impl Events {
+    /// An empty queue.
+    pub const fn new() -> Self {
+        Self {
+            q: Deque::new(),
+            dropped: 0,
+        }
+    }
+    /// Appends an event.
+    pub fn push(&mut self, e: Event) {
+        if self.q.is_full() {
+            let _ = self.q.pop_front();
+            self.dropped = self.dropped.saturating_add(1);
+        }
+        let _ = self.q.push_back(e);
+    }
+    /// Takes the oldest event.
+    pub fn pop(&mut self) -> Option<Event> {
+        self.q.pop_front()
+    }
+    /// Events dropped because nobody polled.
+    pub fn dropped(&self) -> u32 {
+        self.dropped
+    }
+}
+
+/// One connection's outputs: the session's own bytes to send, and whether
+/// the adapter should dial or close.
+#[derive(Debug)]
+pub struct Link {
+    buf: [u8; TX_CAPACITY],
+    start: usize,
+    end: usize,
+    pub(crate) dial: bool,
+    pub(crate) close: bool,
+    pub(crate) keepalive_pending: bool,
+    /// Since when our writes make no progress (RFC 9687).
+    pub(crate) blocked_since: Option<Instant>,
+    /// The adapter is handing a received message to the plugin: the hold
+    /// timer waits (the peer is not at fault for our slowness).
+    pub(crate) busy: bool,
+}
+
+impl Default for Link {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Link {
+    /// An idle link.
+    pub const fn new() -> Self {
+        Self {
+            buf: [0; TX_CAPACITY],
+            start: 0,
+            end: 0,
+            dial: false,
+            close: false,
+            keepalive_pending: false,
+            blocked_since: None,
+            busy: false,
+        }
+    }
+
+    /// Bytes waiting to be written to the transport.
+    pub fn pending(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or(&[])
+    }
+
+    /// Records that `n` pending bytes were written.
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            self.keepalive_pending = false;
+        }
+    }
+
+    /// Takes the "dial now" request.
+    pub fn take_dial(&mut self) -> bool {
+        core::mem::take(&mut self.dial)
+    }
+
+    /// Whether the adapter should close the transport once [`Link::pending`]
+    /// is written.
+    pub fn wants_close(&self) -> bool {
+        self.close
+    }
+
+    /// Forgets everything (the transport is gone).
+    pub fn reset(&mut self) {
+        *self = Self::new();
+    }
+
+    /// Records that writes are blocked (`Some(since)`) or moving (`None`).
+    pub fn set_blocked(&mut self, since: Option<Instant>) {
+        self.blocked_since = since;
+    }
+
+    fn spare(&mut self) -> &mut [u8] {
+        if self.start > 0 {
+            let (s, e) = (self.start, self.end);
+            self.buf.copy_within(s..e, 0);
+            self.end -= s;
+            self.start = 0;
+        }
+        let end = self.end;
+        self.buf.get_mut(end..).unwrap_or(&mut [])
+    }
+
+    pub(crate) fn push_with(
+        &mut self,
+        f: impl FnOnce(&mut [u8]) -> Result<usize, EncodeError>,
+    ) -> Result<(), EncodeError> {
+        let n = f(self.spare())?;
+        self.end += n;
+        Ok(())
+    }
+
+    pub(crate) fn push_keepalive(&mut self) {
+        // A KEEPALIVE still queued says all another would.
+        if self.keepalive_pending {
+            return;
+        }
+        if self.push_with(crate::wire::encode_keepalive).is_ok() {
+            self.keepalive_pending = true;
+        }
+    }
+
+    /// Queues a NOTIFICATION, its data cut to fit (RFC 8654 §4 allows
+    /// truncating data; a NOTIFICATION is never dropped for its size).
+    pub(crate) fn push_notification(&mut self, n: &Notification<'_>) {
+        let _ = self.push_with(|b| {
+            let room = b.len().min(MAX_MESSAGE_LEN);
+            n.encode_with_max(b, room)
+        });
+    }
+}

@@ -1,0 +1,443 @@
+//! Capabilities we send, the checks a received OPEN must pass (RFC 4271
+//! §6.2 in CoreBGP's order, with RFC 5492, 6286, 6793, 7607, 9234), and
+//! what the two OPENs negotiate.
+
+use core::net::Ipv4Addr;
+
+use heapless::Vec;
+
+use super::config::{PeerConfig, SessionConfig};
+use super::time::Duration;
+use crate::wire::{
+    AS_TRANS, AddPathDirection, AddPathEntry, AfiSafi, Capability, CapabilityCode,
+    ExtendedNextHopEntry, InlineData, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Notification,
+    NotificationData, Open, OpenError, RawCapability, Role,
+};
+
+/// The synchronous part of a plugin that the state machine consults while
+/// OPENs are exchanged. Neither needs I/O, so neither is async.
+pub trait OpenHooks {
+    /// Capabilities to advertise in the next OPEN (CoreBGP's
+    /// `GetCapabilities`). The session adds its own 4-octet AS (and, when
+    /// configured, Extended Message and Role) and drops the plugin's copies.
+    fn capabilities(&mut self, peer: &PeerConfig, caps: &mut CapabilitySet);
+
+    /// The peer's OPEN passed the session's checks (CoreBGP's
+    /// `OnOpenMessage`): return a NOTIFICATION to refuse it. RFC 5492 asks
+    /// to refuse only for a missing required capability.
+    fn check_open(
+        &mut self,
+        peer: &PeerConfig,
+        open: &Open<'_>,
+        negotiated: &Negotiated,
+    ) -> Result<(), Notification<'static>> {
+        let _ = (peer, open, negotiated);
+        Ok(())
+    }
+}
+
+/// Hooks that advertise IPv4 and IPv6 unicast and Route Refresh and accept
+/// every OPEN that passes the session's checks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultHooks;
+
+impl OpenHooks for DefaultHooks {
+    fn capabilities(&mut self, _: &PeerConfig, caps: &mut CapabilitySet) {
+        let _ = caps.push(&Capability::MultiProtocol(AfiSafi::IPV4_UNICAST));
+        let _ = caps.push(&Capability::MultiProtocol(AfiSafi::IPV6_UNICAST));
+        let _ = caps.push(&Capability::RouteRefresh);
+    }
+}
+
+/// Room for the capabilities of one OPEN. 512 bytes hold far more than any
+/// real speaker sends (BIRD and FRR send under 100).
+pub const MAX_CAPABILITIES_LEN: usize = 512;
+/// Address families remembered per session.
+pub const MAX_FAMILIES: usize = 8;
+
+/// The capabilities of an OPEN we are about to send, encoded as they are
+/// pushed (no borrowing, no allocation).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapabilitySet {
+    bytes: Vec<u8, MAX_CAPABILITIES_LEN>,
+}
+
+/// The capability set is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CapabilitySetFull;
+
+impl CapabilitySet {
+    /// An empty set.
+    pub const fn new() -> Self {
+        Self { bytes: Vec::new() }
+    }
+
+    /// Appends a capability. A capability of our own making that the set
+    /// already has (4-octet AS, Extended Message, Role) is replaced by the
+    /// session's, so a plugin cannot contradict the configuration.
+    pub fn push(&mut self, cap: &Capability<'_>) -> Result<(), CapabilitySetFull> {
+        let n = 2 + cap.value_len();
+        let start = self.bytes.len();
+        self.bytes
+            .resize(start + n, 0)
+            .map_err(|_| CapabilitySetFull)?;
+        let ok = self
+            .bytes
+            .get_mut(start..)
+            .is_some_and(|dst| cap.write(dst));
+        if !ok {
+            self.bytes.truncate(start);
+            return Err(CapabilitySetFull);
+        }
+        Ok(())
+    }
+
+    /// Removes every capability with this code.
+    pub fn remove(&mut self, code: u8) {
+        let mut out: Vec<u8, MAX_CAPABILITIES_LEN> = Vec::new();
+        for c in self.raw() {
+            if c.code != code {
+                // Cannot overflow: `out` only shrinks relative to `self`.
+                let _ = out.extend_from_slice(&[c.code, c.value.len() as u8]);
+                let _ = out.extend_from_slice(c.value);
+            }
+        }
+        self.bytes = out;
+    }
+
+    /// Whether a capability with this code is in the set.
+    pub fn contains(&self, code: u8) -> bool {
+        self.raw().any(|c| c.code == code)
+    }
+
+    /// The encoded TLVs.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The capabilities, raw.
+    pub fn raw(&self) -> impl Iterator<Item = RawCapability<'_>> {
+        let mut rest: &[u8] = &self.bytes;
+        core::iter::from_fn(move || {
+            let (&code, r) = rest.split_first()?;
+            let (&len, r) = r.split_first()?;
+            let (value, r) = r.split_at_checked(usize::from(len))?;
+            rest = r;
+            Some(RawCapability { code, value })
+        })
+    }
+
+    /// The capabilities, typed (what we push is well-formed, so malformed
+    /// entries cannot occur; they would be skipped).
+    pub fn iter(&self) -> impl Iterator<Item = Capability<'_>> {
+        self.raw().filter_map(|c| c.parse().ok())
+    }
+}
+
+/// What our OPEN advertised, kept for negotiation once the peer's arrives
+/// (a summary: the encoded set itself is not kept).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Advertised {
+    /// Multiprotocol families (IPv4 unicast if none was advertised).
+    pub families: Vec<AfiSafi, MAX_FAMILIES>,
+    /// ADD-PATH entries.
+    pub add_path: Vec<AddPathEntry, MAX_FAMILIES>,
+    /// Extended next hop entries.
+    pub extended_next_hop: Vec<ExtendedNextHopEntry, MAX_FAMILIES>,
+    /// Route Refresh.
+    pub route_refresh: bool,
+    /// Enhanced Route Refresh.
+    pub enhanced_route_refresh: bool,
+    /// Extended Message.
+    pub extended_message: bool,
+}
+
+impl Advertised {
+    /// Summarises a capability set.
+    pub fn new(caps: &CapabilitySet) -> Self {
+        let mut ext = Vec::new();
+        for c in caps.iter() {
+            if let Capability::ExtendedNextHop(l) = c {
+                for e in l.iter() {
+                    let _ = ext.push(e);
+                }
+            }
+        }
+        Self {
+            families: families(caps.iter()),
+            add_path: add_path_entries(caps.iter()),
+            extended_next_hop: ext,
+            route_refresh: caps.contains(CapabilityCode::RouteRefresh.to_raw()),
+            enhanced_route_refresh: caps.contains(CapabilityCode::EnhancedRouteRefresh.to_raw()),
+            extended_message: caps.contains(CapabilityCode::ExtendedMessage.to_raw()),
+        }
+    }
+}
+
+/// What an established session agreed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Negotiated {
+    /// The peer's AS (from the 4-octet AS capability).
+    pub peer_as: u32,
+    /// The peer's BGP Identifier.
+    pub peer_id: Ipv4Addr,
+    /// Hold time in seconds: the smaller of both proposals; 0 = no hold
+    /// timer and no keepalives (RFC 4271 §4.2).
+    pub hold_time: u16,
+    /// Both sides support 4-octet AS numbers (RFC 6793).
+    pub four_octet_as: bool,
+    /// Both sides support Route Refresh (RFC 2918).
+    pub route_refresh: bool,
+    /// Both sides support Enhanced Route Refresh (RFC 7313).
+    pub enhanced_route_refresh: bool,
+    /// Both sides support Extended Messages (RFC 8654).
+    pub extended_message: bool,
+    /// Address families both sides support (RFC 4760; IPv4 unicast when a
+    /// side sends no multiprotocol capability).
+    pub families: Vec<AfiSafi, MAX_FAMILIES>,
+    /// ADD-PATH (RFC 7911) per family, from our point of view: `Receive`
+    /// means we may receive path identifiers, `Send` that we may send them.
+    pub add_path: Vec<AddPathEntry, MAX_FAMILIES>,
+    /// Extended next hop encodings both sides support (RFC 8950).
+    pub extended_next_hop: Vec<ExtendedNextHopEntry, MAX_FAMILIES>,
+    /// The peer's Graceful Restart restart time, if it advertised the
+    /// capability (RFC 4724).
+    pub peer_graceful_restart: Option<u16>,
+    /// The peer's BGP Role (RFC 9234).
+    pub peer_role: Option<Role>,
+}
+
+impl Negotiated {
+    /// Largest message either side may send (RFC 8654).
+    pub fn max_message_len(&self) -> usize {
+        if self.extended_message {
+            MAX_EXTENDED_MESSAGE_LEN
+        } else {
+            MAX_MESSAGE_LEN
+        }
+    }
+
+    /// KeepaliveTimer interval: a third of the hold time (RFC 4271 §10),
+    /// `None` when the hold time is 0.
+    pub fn keepalive_interval(&self) -> Option<Duration> {
+        (self.hold_time != 0).then(|| Duration::from_secs(u64::from(self.hold_time)) / 3)
+    }
+
+    /// Hold time as a duration, `None` when 0.
+    pub fn hold_duration(&self) -> Option<Duration> {
+        (self.hold_time != 0).then(|| Duration::from_secs(u64::from(self.hold_time)))
+    }
+
+    /// Whether a family was negotiated.
+    pub fn has_family(&self, f: AfiSafi) -> bool {
+        self.families.contains(&f)
+    }
+
+    /// ADD-PATH direction we may use for a family, if any.
+    pub fn add_path(&self, f: AfiSafi) -> Option<AddPathDirection> {
+        self.add_path
+            .iter()
+            .find(|e| e.family == f)
+            .map(|e| e.direction)
+    }
+}
+
+fn families<'a>(caps: impl Iterator<Item = Capability<'a>>) -> Vec<AfiSafi, MAX_FAMILIES> {
+    let mut out = Vec::new();
+    for c in caps {
+        if let Capability::MultiProtocol(f) = c
+            && !out.contains(&f)
+        {
+            let _ = out.push(f);
+        }
+    }
+    if out.is_empty() {
+        // RFC 4760 §1: a speaker without the capability does IPv4 unicast.
+        let _ = out.push(AfiSafi::IPV4_UNICAST);
+    }
+    out
+}
+
+fn add_path_entries<'a>(
+    caps: impl Iterator<Item = Capability<'a>>,
+) -> Vec<AddPathEntry, MAX_FAMILIES> {
+    let mut out = Vec::new();
+    for c in caps {
+        if let Capability::AddPath(l) = c {
+            for e in l.iter() {
+                let _ = out.push(e);
+            }
+        }
+    }
+    out
+}
+
+/// Checks a received OPEN against the configuration and our capabilities
+/// and, if it passes, computes what was negotiated.
+///
+/// Order (CoreBGP's, with its bugs fixed): version (already checked by
+/// [`Open::parse`], 2/1), peer AS (2/2, RFC 6793 AS_TRANS handling, RFC 7607
+/// AS 0), hold time (2/6), BGP Identifier (2/3, RFC 6286), malformed
+/// capabilities (2/0), the 4-octet AS capability required (2/7 with the
+/// capability as data, also for an OPEN without optional parameters), then
+/// BGP Role (2/11, RFC 9234).
+pub fn check_open<'a>(
+    config: &SessionConfig,
+    ours: &Advertised,
+    open: &Open<'a>,
+) -> Result<Negotiated, OpenError<'a>> {
+    let peer = &config.peer;
+    let four = open.four_octet_as();
+    // RFC 6793 §4.1: the 4-octet AS capability carries the real AS; My AS
+    // is AS_TRANS when it needs more than two octets.
+    let asn = match four {
+        Some(a) => {
+            let consistent = if a > u32::from(u16::MAX) {
+                open.my_as == AS_TRANS
+            } else {
+                u32::from(open.my_as) == a || open.my_as == AS_TRANS
+            };
+            if !consistent {
+                return Err(OpenError::BadPeerAs);
+            }
+            a
+        }
+        None => u32::from(open.my_as),
+    };
+    // RFC 7607: AS 0 is never acceptable.
+    if asn == 0 || asn != peer.remote_as {
+        return Err(OpenError::BadPeerAs);
+    }
+    // RFC 4271 §6.2: 1 and 2 are refused; local policy may refuse more.
+    if open.hold_time != 0 && (open.hold_time < 3 || open.hold_time < config.min_hold_time) {
+        return Err(OpenError::UnacceptableHoldTime(open.hold_time));
+    }
+    // RFC 6286 §2.2: only zero, or our own identifier from an internal peer,
+    // is bad (multicast-looking identifiers are fine: CoreBGP got this wrong).
+    if open.bgp_id.is_unspecified() || (peer.is_ibgp() && open.bgp_id == config.router_id) {
+        return Err(OpenError::BadBgpIdentifier);
+    }
+    if let Some(e) = open.capabilities().find_map(Result::err) {
+        return Err(OpenError::MalformedCapability(e));
+    }
+    if four.is_none() {
+        // RFC 5492 §5: the data carries the capability that is missing, as
+        // the peer should have sent it (its AS).
+        let mut tlv = [CapabilityCode::FourOctetAs.to_raw(), 4, 0, 0, 0, 0];
+        if let Some(v) = tlv.get_mut(2..) {
+            v.copy_from_slice(&peer.remote_as.to_be_bytes());
+        }
+        return Err(OpenError::UnsupportedCapability(NotificationData::Inline(
+            InlineData::new(&tlv),
+        )));
+    }
+    let theirs = || open.capabilities().filter_map(Result::ok);
+    let peer_role = theirs().find_map(|c| match c {
+        Capability::Role(r) => Some(r),
+        _ => None,
+    });
+    // RFC 9234 §4.2: a role pair not in the table, or a missing role in
+    // strict mode, is a Role Mismatch.
+    if let Some(our_role) = config.role {
+        match peer_role {
+            Some(r) if Some(r) != our_role.expected_peer_role() => {
+                return Err(OpenError::RoleMismatch);
+            }
+            None if config.strict_role => return Err(OpenError::RoleMismatch),
+            _ => {}
+        }
+    }
+
+    let has = |code: CapabilityCode, we: bool| we && open.has_capability(code.to_raw());
+    let mut fams = Vec::new();
+    for f in families(theirs()) {
+        if ours.families.contains(&f) {
+            let _ = fams.push(f);
+        }
+    }
+    // RFC 7911 §4: we receive paths for a family if we said Receive and they
+    // said Send, and send them if we said Send and they said Receive.
+    let their_ap = add_path_entries(theirs());
+    let mut add_path = Vec::new();
+    for &ours_e in &ours.add_path {
+        let Some(t) = their_ap.iter().find(|t| t.family == ours_e.family) else {
+            continue;
+        };
+        let rx = ours_e.direction.receives() && t.direction.sends();
+        let tx = ours_e.direction.sends() && t.direction.receives();
+        let direction = match (rx, tx) {
+            (true, true) => AddPathDirection::Both,
+            (true, false) => AddPathDirection::Receive,
+            (false, true) => AddPathDirection::Send,
+            (false, false) => continue,
+        };
+        if fams.contains(&ours_e.family) {
+            let _ = add_path.push(AddPathEntry {
+                family: ours_e.family,
+                direction,
+            });
+        }
+    }
+    let mut ext_nh = Vec::new();
+    let their_enh = theirs().filter_map(|c| match c {
+        Capability::ExtendedNextHop(l) => Some(l),
+        _ => None,
+    });
+    for l in their_enh {
+        for e in l.iter() {
+            if ours.extended_next_hop.contains(&e) {
+                let _ = ext_nh.push(e);
+            }
+        }
+    }
+    let hold_time = open.hold_time.min(config.hold_time);
+    Ok(Negotiated {
+        peer_as: asn,
+        peer_id: open.bgp_id,
+        hold_time,
+        four_octet_as: true,
+        route_refresh: has(CapabilityCode::RouteRefresh, ours.route_refresh),
+        enhanced_route_refresh: has(
+            CapabilityCode::EnhancedRouteRefresh,
+            ours.enhanced_route_refresh,
+        ),
+        extended_message: has(CapabilityCode::ExtendedMessage, ours.extended_message),
+        families: fams,
+        add_path,
+        extended_next_hop: ext_nh,
+        peer_graceful_restart: theirs().find_map(|c| match c {
+            Capability::GracefulRestart(g) => Some(g.restart_time),
+            _ => None,
+        }),
+        peer_role,
+    })
+}
+
+/// Builds the capability set of our next OPEN: the session's own
+/// capabilities (4-octet AS, and Extended Message and Role when configured)
+/// first, then the plugin's, whose copies of the session's are dropped.
+pub fn our_capabilities(config: &SessionConfig, hooks: &mut dyn OpenHooks) -> CapabilitySet {
+    let mut plugin = CapabilitySet::new();
+    hooks.capabilities(&config.peer, &mut plugin);
+    plugin.remove(CapabilityCode::FourOctetAs.to_raw());
+    plugin.remove(CapabilityCode::ExtendedMessage.to_raw());
+    plugin.remove(CapabilityCode::Role.to_raw());
+    let mut set = CapabilitySet::new();
+    let _ = set.push(&Capability::FourOctetAs(config.peer.local_as));
+    if config.extended_messages {
+        let _ = set.push(&Capability::ExtendedMessage);
+    }
+    if let Some(r) = config.role {
+        let _ = set.push(&Capability::Role(r));
+    }
+    for c in plugin.raw() {
+        let _ = set.push(&Capability::Unknown {
+            code: c.code,
+            value: c.value,
+        });
+    }
+    set
+}

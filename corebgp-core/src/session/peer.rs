@@ -1,0 +1,457 @@
+//! One configured peer: up to two connections (one we dialled, one we
+//! accepted), the collision arbiter of RFC 4271 §6.8 over them, idle hold
+//! and peer oscillation damping. Sans-IO: time and transport events go in,
+//! bytes, requests, events and the next deadline come out.
+
+use super::config::SessionConfig;
+use super::link::{Direction, DownReason, Event, Events, Link, StateKind};
+use super::negotiate::{Negotiated, OpenHooks};
+use super::state::{Cx, Delivery, SendError, State};
+use super::time::{Duration, Instant, earliest};
+use crate::wire::{CeaseSubcode, Message, Notification};
+
+/// First damping delay (BIRD's and CoreBGP's `errorDelayMinTime`).
+pub const DAMPING_MIN: Duration = Duration::from_secs(60);
+/// Longest damping delay (`errorDelayMaxTime`).
+pub const DAMPING_MAX: Duration = Duration::from_secs(300);
+/// Quiet time after which the delay is forgotten (`errorAmnesiaTime`).
+pub const DAMPING_AMNESIA: Duration = Duration::from_secs(300);
+
+/// One TCP connection: its state machine and its outputs.
+#[derive(Debug, Default)]
+pub struct Conn {
+    /// The state machine.
+    pub state: State,
+    /// Its outputs.
+    pub link: Link,
+}
+
+/// Why an inbound connection was refused (closed without a message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Rejected {
+    /// The peer is not started (or was stopped).
+    NotStarted,
+    /// Damping holds the peer down.
+    HoldDown,
+    /// An inbound connection already exists.
+    Duplicate,
+    /// A connection is already Established (RFC 4271 §6.8).
+    AlreadyEstablished,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Damping {
+    delay: Duration,
+    last_error: Option<Instant>,
+}
+
+impl Damping {
+    /// RFC 4271 §8.1.1 DampPeerOscillations, with BIRD's constants: 60 s,
+    /// doubling to 300 s, forgotten after 300 s without errors.
+    fn on_error(&mut self, now: Instant) -> Duration {
+        if let Some(t) = self.last_error
+            && now.saturating_duration_since(t) >= DAMPING_AMNESIA
+        {
+            self.delay = Duration::ZERO;
+        }
+        self.delay = if self.delay.is_zero() {
+            DAMPING_MIN
+        } else {
+            (self.delay * 2).min(DAMPING_MAX)
+        };
+        self.last_error = Some(now);
+        self.delay
+    }
+}
+
+/// A configured peer.
+#[derive(Debug)]
+pub struct Peer {
+    config: SessionConfig,
+    out: Conn,
+    inb: Option<Conn>,
+    events: Events,
+    started: bool,
+    next_start: Option<Instant>,
+    hold_down_until: Option<Instant>,
+    damping: Damping,
+    /// States as of the last [`Peer::settle`], to see transitions to Idle.
+    seen: [StateKind; 2],
+}
+
+impl Peer {
+    /// A peer, not started.
+    pub fn new(config: SessionConfig) -> Self {
+        Self {
+            config,
+            out: Conn::default(),
+            inb: None,
+            events: Events::new(),
+            started: false,
+            next_start: None,
+            hold_down_until: None,
+            damping: Damping::default(),
+            seen: [StateKind::Idle; 2],
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// Whether the peer is started.
+    pub fn is_started(&self) -> bool {
+        self.started
+    }
+
+    fn conn(&self, dir: Direction) -> Option<&Conn> {
+        match dir {
+            Direction::Outbound => Some(&self.out),
+            Direction::Inbound => self.inb.as_ref(),
+        }
+    }
+
+    /// The state of one connection.
+    pub fn state_of(&self, dir: Direction) -> Option<StateKind> {
+        self.conn(dir).map(|c| c.state.kind())
+    }
+
+    /// The peer's state: the most advanced of its connections (Active for
+    /// a started passive peer waiting for a connection).
+    pub fn state(&self) -> StateKind {
+        let out = self.out.state.kind();
+        let inb = self
+            .inb
+            .as_ref()
+            .map(|c| c.state.kind())
+            .unwrap_or(StateKind::Idle);
+        let s = out.max(inb);
+        if s == StateKind::Idle && self.started && self.config.passive {
+            StateKind::Active
+        } else {
+            s
+        }
+    }
+
+    /// The connection that is Established, if one is.
+    pub fn established(&self) -> Option<Direction> {
+        [Direction::Outbound, Direction::Inbound]
+            .into_iter()
+            .find(|d| self.state_of(*d) == Some(StateKind::Established))
+    }
+
+    /// What the Established connection negotiated.
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.established()
+            .and_then(|d| self.conn(d))
+            .and_then(|c| c.state.negotiated())
+    }
+
+    /// What a connection negotiated (from OpenConfirm on).
+    pub fn negotiated_on(&self, dir: Direction) -> Option<&Negotiated> {
+        self.conn(dir).and_then(|c| c.state.negotiated())
+    }
+
+    /// One connection's outputs: [`Link::pending`] bytes to write,
+    /// [`Link::take_dial`], [`Link::wants_close`].
+    pub fn link(&mut self, dir: Direction) -> Option<&mut Link> {
+        match dir {
+            Direction::Outbound => Some(&mut self.out.link),
+            Direction::Inbound => self.inb.as_mut().map(|c| &mut c.link),
+        }
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop()
+    }
+
+    fn with<R>(
+        &mut self,
+        now: Instant,
+        dir: Direction,
+        f: impl FnOnce(&mut State, &mut Cx<'_>) -> R,
+    ) -> Option<R> {
+        let Self {
+            config,
+            out,
+            inb,
+            events,
+            ..
+        } = self;
+        let conn = match dir {
+            Direction::Outbound => out,
+            Direction::Inbound => inb.as_mut()?,
+        };
+        let mut cx = Cx {
+            now,
+            config,
+            link: &mut conn.link,
+            events,
+            direction: dir,
+        };
+        Some(f(&mut conn.state, &mut cx))
+    }
+
+    /// ManualStart (Event 1, or 4 for a passive peer).
+    pub fn start(&mut self, now: Instant) {
+        if !self.started {
+            self.started = true;
+            self.next_start = Some(now);
+            self.settle(now);
+        }
+    }
+
+    /// ManualStop (Event 2): Cease with `subcode` on every connection past
+    /// Active (CoreBGP sends 6/0; RFC 4486 names 2 for a shutdown and 3 for
+    /// a deconfigured peer).
+    pub fn stop(&mut self, now: Instant, subcode: CeaseSubcode) {
+        self.started = false;
+        for dir in [Direction::Outbound, Direction::Inbound] {
+            self.with(now, dir, |s, cx| s.stop(cx, subcode));
+        }
+        self.settle(now);
+    }
+
+    /// A connection from the peer's address arrived; `hooks` give the
+    /// capabilities for our OPEN. On `Err` the adapter closes it at once.
+    pub fn accept(&mut self, now: Instant, hooks: &mut dyn OpenHooks) -> Result<(), Rejected> {
+        let rejected = if !self.started {
+            Some(Rejected::NotStarted)
+        } else if self.hold_down_until.is_some_and(|t| now < t) {
+            Some(Rejected::HoldDown)
+        } else if self.inb.is_some() {
+            Some(Rejected::Duplicate)
+        } else if self.out.state.kind() == StateKind::Established {
+            Some(Rejected::AlreadyEstablished)
+        } else {
+            None
+        };
+        if let Some(r) = rejected {
+            self.events.push(Event::InboundRejected);
+            return Err(r);
+        }
+        let mut conn = Conn::default();
+        let mut cx = Cx {
+            now,
+            config: &self.config,
+            link: &mut conn.link,
+            events: &mut self.events,
+            direction: Direction::Inbound,
+        };
+        cx.events.push(Event::StateChanged {
+            direction: Direction::Inbound,
+            from: StateKind::Idle,
+            to: StateKind::Active,
+        });
+        conn.state = State::accepted(&mut cx, hooks);
+        self.inb = Some(conn);
+        self.settle(now);
+        Ok(())
+    }
+
+    /// Our dial succeeded (Event 16); `hooks` give the capabilities for our
+    /// OPEN.
+    pub fn connected(&mut self, now: Instant, hooks: &mut dyn OpenHooks) {
+        self.with(now, Direction::Outbound, |s, cx| s.connected(cx, hooks));
+        self.settle(now);
+    }
+
+    /// A dial failed, or a connection failed or was closed by the peer
+    /// (Event 18). The transport is gone.
+    pub fn connection_failed(&mut self, now: Instant, dir: Direction) {
+        self.with(now, dir, |s, cx| s.connection_failed(cx));
+        // The transport is gone: nothing left to write or close.
+        if let Some(l) = self.link(dir) {
+            l.reset();
+        }
+        self.settle(now);
+    }
+
+    /// The adapter closed a transport the session asked to close (after
+    /// writing what was pending).
+    pub fn connection_closed(&mut self, now: Instant, dir: Direction) {
+        match dir {
+            Direction::Outbound => self.out.link.reset(),
+            Direction::Inbound => {
+                if let Some(c) = self.inb.as_mut() {
+                    c.link.reset();
+                }
+            }
+        }
+        self.settle(now);
+    }
+
+    /// A whole message arrived on `dir`, decoded; `hooks` have their say on
+    /// an OPEN. Returns what to hand to the plugin.
+    pub fn handle_message<'m>(
+        &mut self,
+        now: Instant,
+        dir: Direction,
+        msg: Message<'m>,
+        hooks: &mut dyn OpenHooks,
+    ) -> Delivery<'m> {
+        let d = self
+            .with(now, dir, |s, cx| s.handle_message(cx, msg, hooks))
+            .unwrap_or(Delivery::None);
+        self.settle(now);
+        d
+    }
+
+    /// A message on `dir` failed to decode: its NOTIFICATION is sent and
+    /// the connection closes.
+    pub fn handle_error(&mut self, now: Instant, dir: Direction, n: &Notification<'_>) {
+        self.with(now, dir, |s, cx| s.handle_error(cx, n));
+        self.settle(now);
+    }
+
+    /// The plugin refused an UPDATE: send its NOTIFICATION and close.
+    pub fn close_with(&mut self, now: Instant, dir: Direction, n: &Notification<'_>) {
+        self.handle_error(now, dir, n);
+    }
+
+    /// While `busy`, the adapter is waiting on the plugin for a message
+    /// received on `dir`: keepalives go on, the hold timer waits; when the
+    /// plugin is done, the hold timer restarts as for a fresh message.
+    pub fn set_busy(&mut self, now: Instant, dir: Direction, busy: bool) {
+        let was = self
+            .link(dir)
+            .map(|l| core::mem::replace(&mut l.busy, busy));
+        if was == Some(true) && !busy {
+            self.with(now, dir, |s, _| s.restart_hold(now));
+        }
+    }
+
+    /// Checks an UPDATE (a whole message) before the adapter writes it on
+    /// the Established connection, which is returned.
+    pub fn send_update(&mut self, now: Instant, msg: &[u8]) -> Result<Direction, SendError> {
+        let dir = self.established().ok_or(SendError::NotEstablished)?;
+        self.with(now, dir, |s, cx| s.send_update(cx, msg))
+            .unwrap_or(Err(SendError::NotEstablished))?;
+        Ok(dir)
+    }
+
+    /// When [`Peer::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = self.out.state.deadline(&self.out.link, &self.config);
+        if let Some(c) = &self.inb {
+            t = earliest(t, c.state.deadline(&c.link, &self.config));
+        }
+        if self.wants_out_start() {
+            t = earliest(t, self.next_start);
+        }
+        t
+    }
+
+    /// Runs the timers due at `now` (`hooks` for an OPEN that DelayOpen
+    /// held back).
+    pub fn handle_timeout(&mut self, now: Instant, hooks: &mut dyn OpenHooks) {
+        for dir in [Direction::Outbound, Direction::Inbound] {
+            self.with(now, dir, |s, cx| s.handle_timeout(cx, hooks));
+        }
+        self.settle(now);
+    }
+
+    fn wants_out_start(&self) -> bool {
+        self.started
+            && !self.config.passive
+            && self.out.state.kind() == StateKind::Idle
+            && !self.out.link.close
+            && self
+                .inb
+                .as_ref()
+                .is_none_or(|c| c.state.kind() != StateKind::Established)
+    }
+
+    /// After every input: resolve collisions, schedule restarts, apply damping.
+    fn settle(&mut self, now: Instant) {
+        self.arbitrate(now);
+        // Connections that just went down: damping and idle hold, once each.
+        for (i, dir) in [Direction::Outbound, Direction::Inbound]
+            .into_iter()
+            .enumerate()
+        {
+            let (kind, reason) = match self.conn(dir).map(|c| &c.state) {
+                Some(State::Idle(idle)) => (StateKind::Idle, idle.reason()),
+                Some(s) => (s.kind(), None),
+                None => (StateKind::Idle, None),
+            };
+            let was = self.seen.get(i).copied().unwrap_or(StateKind::Idle);
+            if kind == StateKind::Idle
+                && was != StateKind::Idle
+                && let Some(reason) = reason
+            {
+                self.schedule_restart(now, reason);
+            }
+            if let Some(slot) = self.seen.get_mut(i) {
+                *slot = kind;
+            }
+        }
+        // Drop an inbound connection that is over and closed.
+        if self
+            .inb
+            .as_ref()
+            .is_some_and(|c| c.state.kind() == StateKind::Idle && !c.link.close)
+        {
+            self.inb = None;
+            if let Some(slot) = self.seen.get_mut(1) {
+                *slot = StateKind::Idle;
+            }
+        }
+        if self.wants_out_start() && self.next_start.is_none_or(|t| t <= now) {
+            self.next_start = None;
+            self.with(now, Direction::Outbound, |s, cx| s.start(cx));
+            self.seen[0] = self.out.state.kind();
+        }
+    }
+
+    fn schedule_restart(&mut self, now: Instant, reason: DownReason) {
+        let mut wait = self.config.idle_hold_time;
+        if reason.damps() && self.config.damp_peer_oscillations {
+            let d = self.damping.on_error(now);
+            let until = now + d;
+            self.hold_down_until = Some(until);
+            self.events.push(Event::Damped { until });
+            wait = wait.max(d);
+        }
+        self.next_start = Some(now + wait);
+    }
+
+    /// RFC 4271 §6.8: of two connections, keep the one initiated by the
+    /// speaker with the higher BGP Identifier (RFC 6286 §2.3: on equal
+    /// identifiers, the higher AS), and close the other with Cease 6/7.
+    fn arbitrate(&mut self, now: Instant) {
+        let Some(inb) = &self.inb else { return };
+        let (o, i) = (self.out.state.kind(), inb.state.kind());
+        let loser = match (o, i) {
+            (StateKind::Established, x) if x != StateKind::Idle => Some(Direction::Inbound),
+            (x, StateKind::Established) if x != StateKind::Idle => Some(Direction::Outbound),
+            (StateKind::OpenConfirm, StateKind::OpenConfirm | StateKind::OpenSent)
+            | (StateKind::OpenSent, StateKind::OpenConfirm) => {
+                // The peer's identifier, from whichever OPEN we have.
+                let remote = self
+                    .out
+                    .state
+                    .negotiated()
+                    .or(inb.state.negotiated())
+                    .map(|n| n.peer_id.to_bits())
+                    .unwrap_or(0);
+                let local = self.config.router_id.to_bits();
+                let keep_outbound = local > remote
+                    || (local == remote && self.config.peer.local_as > self.config.peer.remote_as);
+                Some(if keep_outbound {
+                    Direction::Inbound
+                } else {
+                    Direction::Outbound
+                })
+            }
+            _ => None,
+        };
+        if let Some(dir) = loser {
+            self.events.push(Event::CollisionResolved { closed: dir });
+            self.with(now, dir, |s, cx| s.collision_dump(cx));
+        }
+    }
+}

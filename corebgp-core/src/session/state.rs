@@ -1,0 +1,1071 @@
+//! The six RFC 4271 §8.2.2 states as distinct types.
+//!
+//! Each state holds only its own data (its timers, the OPEN it is waiting
+//! on, what was negotiated). Transitions consume the state and return the
+//! next one, or an enum when the RFC allows several; there is no method
+//! for a transition the RFC does not have, so an illegal transition does
+//! not compile. Everything a transition emits (bytes to send, dial and
+//! close requests, events) goes through a [`Cx`].
+
+use super::config::{OPEN_SENT_HOLD_TIME, SessionConfig};
+use super::link::{Direction, DownReason, Event, Events, Link, StateKind};
+use super::negotiate::{
+    Advertised, CapabilitySet, Negotiated, OpenHooks, check_open, our_capabilities,
+};
+use super::time::{Duration, Instant, earliest, expired};
+use crate::wire::{
+    CeaseSubcode, FsmSubcode, Message, MessageType, Notification, NotificationCode, Open,
+    OpenBuilder, RouteRefresh, RouteRefreshSubtype, UpdateSections,
+};
+
+/// What a transition works with.
+pub struct Cx<'a> {
+    /// The current time.
+    pub now: Instant,
+    /// The peer's configuration.
+    pub config: &'a SessionConfig,
+    /// This connection's outputs.
+    pub link: &'a mut Link,
+    /// The peer's event queue.
+    pub events: &'a mut Events,
+    /// Which connection this is.
+    pub direction: Direction,
+}
+
+impl Cx<'_> {
+    fn notify(&mut self, n: &Notification<'_>) {
+        self.link.push_notification(n);
+        self.events.push(Event::NotificationSent {
+            direction: self.direction,
+            code: n.code,
+        });
+    }
+
+    fn change(&mut self, from: StateKind, to: StateKind) {
+        self.events.push(Event::StateChanged {
+            direction: self.direction,
+            from,
+            to,
+        });
+    }
+
+    /// Closes the connection and moves to Idle.
+    fn idle(&mut self, from: StateKind, reason: DownReason) -> Idle {
+        self.link.close = true;
+        self.link.dial = false;
+        self.change(from, StateKind::Idle);
+        if from == StateKind::Established {
+            self.events.push(Event::Down {
+                direction: self.direction,
+                reason,
+            });
+        }
+        Idle {
+            reason: Some(reason),
+        }
+    }
+
+    /// Sends a NOTIFICATION, closes, moves to Idle.
+    fn fail(&mut self, from: StateKind, n: &Notification<'_>) -> Idle {
+        self.notify(n);
+        self.idle(from, DownReason::NotificationSent(n.code))
+    }
+
+    /// Asks the hooks for capabilities and sends our OPEN; returns what it
+    /// advertised.
+    fn send_open(&mut self, hooks: &mut dyn OpenHooks) -> Advertised {
+        let caps = our_capabilities(self.config, hooks);
+        self.send_open_with(&caps);
+        Advertised::new(&caps)
+    }
+
+    fn send_open_with(&mut self, caps: &CapabilitySet) {
+        let b = OpenBuilder {
+            my_as: OpenBuilder::my_as_field(self.config.peer.local_as),
+            hold_time: self.config.hold_time,
+            bgp_id: self.config.router_id,
+            capabilities: &[],
+            force_extended_parameters: false,
+        };
+        // The capability set (at most 512 bytes) fits the link's room, so
+        // this cannot fail; if it ever did the peer's hold timer would say so.
+        let _ = self
+            .link
+            .push_with(|buf| b.encode_with_raw_capabilities(caps.as_bytes(), buf));
+    }
+
+    fn received_notification(&mut self, from: StateKind, n: &Notification<'_>) -> Idle {
+        self.events.push(Event::NotificationReceived {
+            direction: self.direction,
+            code: n.code,
+        });
+        self.idle(from, DownReason::NotificationReceived(n.code))
+    }
+}
+
+/// An OPEN held back by DelayOpen (RFC 4271 §8.1.1) while the TCP
+/// connection is up: when it is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DelayedOpen {
+    until: Instant,
+}
+
+/// Idle: no connection; waiting to be started.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Idle {
+    reason: Option<DownReason>,
+}
+
+/// Connect: waiting for our dial to complete (or, with DelayOpen, for the
+/// delay to pass on a connection that is up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connect {
+    connect_retry: Option<Instant>,
+    delayed: Option<DelayedOpen>,
+}
+
+/// Active: waiting for the peer to connect, or for the ConnectRetry timer
+/// to dial again (or, with DelayOpen, for the delay on an accepted
+/// connection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Active {
+    connect_retry: Option<Instant>,
+    delayed: Option<DelayedOpen>,
+}
+
+/// OpenSent: our OPEN is out; waiting for the peer's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSent {
+    hold: Instant,
+    advertised: Advertised,
+}
+
+/// OpenConfirm: OPENs exchanged; waiting for the peer's KEEPALIVE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenConfirm {
+    negotiated: Negotiated,
+    hold: Option<Instant>,
+    keepalive: Option<Instant>,
+}
+
+/// Established: UPDATEs flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Established {
+    negotiated: Negotiated,
+    hold: Option<Instant>,
+    keepalive: Option<Instant>,
+}
+
+/// What a received message gives the plugin. Borrowed from the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery<'m> {
+    /// Nothing for the plugin.
+    None,
+    /// An UPDATE (Established only).
+    Update(UpdateSections<'m>),
+    /// A ROUTE-REFRESH for a negotiated family (Established only).
+    RouteRefresh(RouteRefresh<'m>),
+    /// The peer's NOTIFICATION (the connection is closing).
+    Notification(Notification<'m>),
+}
+
+/// Connect or Active after the TCP connection came up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
+pub enum Connected<S> {
+    /// The OPEN went out.
+    OpenSent(OpenSent),
+    /// DelayOpen holds it back; the state is unchanged.
+    Delayed(S),
+}
+
+/// Connect after its dial failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
+pub enum ConnectFailed {
+    /// No DelayOpen was running: back to Idle (RFC 4271 §8.2.2, Connect,
+    /// Event 18).
+    Idle(Idle),
+    /// DelayOpen was running: keep listening (same).
+    Active(Active),
+}
+
+/// OpenSent after the peer's OPEN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
+pub enum OpenReceived {
+    /// The OPEN passed every check; KEEPALIVE sent.
+    OpenConfirm(OpenConfirm),
+    /// It did not; the NOTIFICATION was sent.
+    Idle(Idle),
+}
+
+/// The runtime view: one connection in any state. The driver's loop holds
+/// this; the typestate methods do the work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
+pub enum State {
+    /// Idle.
+    Idle(Idle),
+    /// Connect.
+    Connect(Connect),
+    /// Active.
+    Active(Active),
+    /// OpenSent.
+    OpenSent(OpenSent),
+    /// OpenConfirm.
+    OpenConfirm(OpenConfirm),
+    /// Established.
+    Established(Established),
+}
+
+impl Idle {
+    /// A fresh Idle state.
+    pub const fn new() -> Self {
+        Self { reason: None }
+    }
+
+    /// Why we came back to Idle, if we did.
+    pub fn reason(&self) -> Option<DownReason> {
+        self.reason
+    }
+
+    /// ManualStart / AutomaticStart (Events 1, 3): dial, start the
+    /// ConnectRetry timer, move to Connect.
+    pub fn start(self, cx: &mut Cx<'_>) -> Connect {
+        cx.link.close = false;
+        cx.link.dial = true;
+        cx.change(StateKind::Idle, StateKind::Connect);
+        Connect {
+            connect_retry: Some(cx.now + cx.config.connect_retry_time),
+            delayed: None,
+        }
+    }
+
+    /// Passive start (Events 4, 5): listen, move to Active.
+    pub fn start_passive(self, cx: &mut Cx<'_>) -> Active {
+        cx.link.close = false;
+        cx.change(StateKind::Idle, StateKind::Active);
+        Active {
+            connect_retry: None,
+            delayed: None,
+        }
+    }
+}
+
+/// Shared by Connect and Active once TCP is up: send the OPEN now, or
+/// hold it back for DelayOpen.
+fn tcp_up(
+    cx: &mut Cx<'_>,
+    from: StateKind,
+    hooks: &mut dyn OpenHooks,
+) -> Result<OpenSent, DelayedOpen> {
+    match cx.config.delay_open {
+        Some(d) => Err(DelayedOpen { until: cx.now + d }),
+        None => Ok(open_sent(cx, from, hooks)),
+    }
+}
+
+fn open_sent(cx: &mut Cx<'_>, from: StateKind, hooks: &mut dyn OpenHooks) -> OpenSent {
+    let advertised = cx.send_open(hooks);
+    cx.change(from, StateKind::OpenSent);
+    // RFC 4271 §8.2.2: the hold timer starts at a large value (4 minutes).
+    OpenSent {
+        hold: cx.now + OPEN_SENT_HOLD_TIME,
+        advertised,
+    }
+}
+
+/// A message on a connection whose OPEN we have not sent (DelayOpen). RFC
+/// 4271 §8.2.2, Event 20: an OPEN before ours is answered with OPEN and
+/// KEEPALIVE, straight into OpenConfirm.
+fn receive_before_open(
+    cx: &mut Cx<'_>,
+    from: StateKind,
+    delayed: Option<DelayedOpen>,
+    msg: Message<'_>,
+    hooks: &mut dyn OpenHooks,
+) -> State {
+    match (msg, delayed) {
+        (Message::Open(o), Some(_)) => match open_sent(cx, from, hooks).receive_open(cx, &o, hooks)
+        {
+            OpenReceived::OpenConfirm(s) => State::OpenConfirm(s),
+            OpenReceived::Idle(s) => State::Idle(s),
+        },
+        (Message::Notification(n), _) => State::Idle(cx.received_notification(from, &n)),
+        // RFC 6608 names no state-specific subcode before OpenSent.
+        (m, _) => State::Idle(cx.fail(
+            from,
+            &Notification::fsm_error(FsmSubcode::Unspecified, m.msg_type()),
+        )),
+    }
+}
+
+impl Connect {
+    /// When this state next needs [`State::handle_timeout`].
+    pub fn deadline(&self) -> Option<Instant> {
+        earliest(self.connect_retry, self.delayed.as_ref().map(|d| d.until))
+    }
+
+    /// Events 16/17: the TCP connection is up. The hooks give the
+    /// capabilities of our OPEN (see [`super::our_capabilities`]).
+    pub fn connected(self, cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) -> Connected<Self> {
+        match tcp_up(cx, StateKind::Connect, hooks) {
+            Ok(s) => Connected::OpenSent(s),
+            Err(d) => Connected::Delayed(Connect {
+                connect_retry: None,
+                delayed: Some(d),
+            }),
+        }
+    }
+
+    /// Event 9: the ConnectRetry timer expired: drop any attempt, dial again.
+    pub fn connect_retry_expired(self, cx: &mut Cx<'_>) -> Connect {
+        cx.link.dial = true;
+        Connect {
+            connect_retry: Some(cx.now + cx.config.connect_retry_time),
+            delayed: None,
+        }
+    }
+
+    /// Event 12: DelayOpen expired; send the OPEN. `Err(self)` when no
+    /// DelayOpen was running.
+    pub fn delay_open_expired(
+        self,
+        cx: &mut Cx<'_>,
+        hooks: &mut dyn OpenHooks,
+    ) -> Result<OpenSent, Self> {
+        match self.delayed {
+            Some(_) => Ok(open_sent(cx, StateKind::Connect, hooks)),
+            None => Err(self),
+        }
+    }
+
+    /// Event 18: the TCP connection failed.
+    pub fn connect_failed(self, cx: &mut Cx<'_>) -> ConnectFailed {
+        if self.delayed.is_some() {
+            cx.change(StateKind::Connect, StateKind::Active);
+            ConnectFailed::Active(Active {
+                connect_retry: Some(cx.now + cx.config.connect_retry_time),
+                delayed: None,
+            })
+        } else {
+            ConnectFailed::Idle(cx.idle(StateKind::Connect, DownReason::ConnectFailed))
+        }
+    }
+
+    /// A message while DelayOpen holds our OPEN back.
+    pub fn receive(self, cx: &mut Cx<'_>, msg: Message<'_>, hooks: &mut dyn OpenHooks) -> State {
+        receive_before_open(cx, StateKind::Connect, self.delayed, msg, hooks)
+    }
+
+    /// ManualStop (Event 2): drop the attempt.
+    pub fn stop(self, cx: &mut Cx<'_>) -> Idle {
+        cx.idle(StateKind::Connect, DownReason::Stopped)
+    }
+}
+
+impl Active {
+    /// When this state next needs [`State::handle_timeout`].
+    pub fn deadline(&self) -> Option<Instant> {
+        earliest(self.connect_retry, self.delayed.as_ref().map(|d| d.until))
+    }
+
+    /// Event 17: the peer connected to us.
+    pub fn connected(self, cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) -> Connected<Self> {
+        match tcp_up(cx, StateKind::Active, hooks) {
+            Ok(s) => Connected::OpenSent(s),
+            Err(d) => Connected::Delayed(Active {
+                connect_retry: None,
+                delayed: Some(d),
+            }),
+        }
+    }
+
+    /// Event 9: dial again, move to Connect.
+    pub fn connect_retry_expired(self, cx: &mut Cx<'_>) -> Connect {
+        cx.link.dial = true;
+        cx.change(StateKind::Active, StateKind::Connect);
+        Connect {
+            connect_retry: Some(cx.now + cx.config.connect_retry_time),
+            delayed: None,
+        }
+    }
+
+    /// Event 12: DelayOpen expired; send the OPEN.
+    pub fn delay_open_expired(
+        self,
+        cx: &mut Cx<'_>,
+        hooks: &mut dyn OpenHooks,
+    ) -> Result<OpenSent, Self> {
+        match self.delayed {
+            Some(_) => Ok(open_sent(cx, StateKind::Active, hooks)),
+            None => Err(self),
+        }
+    }
+
+    /// Event 18: the connection failed: Idle (RFC 4271 §8.2.2, Active).
+    pub fn connect_failed(self, cx: &mut Cx<'_>) -> Idle {
+        cx.idle(StateKind::Active, DownReason::TransportClosed)
+    }
+
+    /// A message while DelayOpen holds our OPEN back.
+    pub fn receive(self, cx: &mut Cx<'_>, msg: Message<'_>, hooks: &mut dyn OpenHooks) -> State {
+        receive_before_open(cx, StateKind::Active, self.delayed, msg, hooks)
+    }
+
+    /// ManualStop (Event 2).
+    pub fn stop(self, cx: &mut Cx<'_>) -> Idle {
+        cx.idle(StateKind::Active, DownReason::Stopped)
+    }
+}
+
+fn cease(subcode: CeaseSubcode) -> Notification<'static> {
+    Notification::new(NotificationCode::Cease(subcode))
+}
+
+impl OpenSent {
+    /// When this state next needs [`State::handle_timeout`].
+    pub fn deadline(&self) -> Option<Instant> {
+        Some(self.hold)
+    }
+
+    /// What our OPEN advertised.
+    pub fn advertised(&self) -> &Advertised {
+        &self.advertised
+    }
+
+    /// Event 19: the peer's OPEN. Runs the checks of
+    /// [`super::check_open`], then the hooks' `check_open`; on success sends
+    /// KEEPALIVE, sets the negotiated hold time and starts the KeepaliveTimer
+    /// (neither when the hold time is 0).
+    pub fn receive_open(
+        self,
+        cx: &mut Cx<'_>,
+        open: &Open<'_>,
+        hooks: &mut dyn OpenHooks,
+    ) -> OpenReceived {
+        let negotiated = match check_open(cx.config, &self.advertised, open) {
+            Ok(n) => n,
+            Err(e) => return OpenReceived::Idle(cx.fail(StateKind::OpenSent, &e.notification())),
+        };
+        if let Err(n) = hooks.check_open(&cx.config.peer, open, &negotiated) {
+            return OpenReceived::Idle(cx.fail(StateKind::OpenSent, &n));
+        }
+        cx.link.push_keepalive();
+        let hold = negotiated.hold_duration().map(|h| cx.now + h);
+        let keepalive = negotiated.keepalive_interval().map(|k| cx.now + k);
+        cx.change(StateKind::OpenSent, StateKind::OpenConfirm);
+        OpenReceived::OpenConfirm(OpenConfirm {
+            negotiated,
+            hold,
+            keepalive,
+        })
+    }
+
+    /// Event 10: the hold timer expired: 4/0, Idle.
+    pub fn hold_expired(self, cx: &mut Cx<'_>) -> Idle {
+        cx.fail(
+            StateKind::OpenSent,
+            &Notification::new(NotificationCode::HOLD_TIMER_EXPIRED),
+        )
+    }
+
+    /// Event 18: the connection failed: restart ConnectRetry, Active.
+    pub fn connection_failed(self, cx: &mut Cx<'_>) -> Active {
+        cx.link.close = true;
+        cx.change(StateKind::OpenSent, StateKind::Active);
+        Active {
+            connect_retry: Some(cx.now + cx.config.connect_retry_time),
+            delayed: None,
+        }
+    }
+
+    /// Any message: OPEN is [`OpenSent::receive_open`]; NOTIFICATION ends
+    /// the connection; anything else is 5/1 with the type as data (RFC 6608).
+    pub fn receive(self, cx: &mut Cx<'_>, msg: Message<'_>, hooks: &mut dyn OpenHooks) -> State {
+        match msg {
+            Message::Open(o) => match self.receive_open(cx, &o, hooks) {
+                OpenReceived::OpenConfirm(s) => State::OpenConfirm(s),
+                OpenReceived::Idle(s) => State::Idle(s),
+            },
+            Message::Notification(n) => {
+                State::Idle(cx.received_notification(StateKind::OpenSent, &n))
+            }
+            m => State::Idle(cx.fail(
+                StateKind::OpenSent,
+                &Notification::fsm_error(FsmSubcode::UnexpectedMessageInOpenSent, m.msg_type()),
+            )),
+        }
+    }
+
+    /// ManualStop (Event 2): Cease with `subcode`, Idle.
+    pub fn stop(self, cx: &mut Cx<'_>, subcode: CeaseSubcode) -> Idle {
+        cx.notify(&cease(subcode));
+        cx.idle(StateKind::OpenSent, DownReason::Stopped)
+    }
+
+    /// OpenCollisionDump (Event 23): Cease 6/7, Idle.
+    pub fn collision_dump(self, cx: &mut Cx<'_>) -> Idle {
+        cx.notify(&cease(CeaseSubcode::ConnectionCollisionResolution));
+        cx.idle(StateKind::OpenSent, DownReason::Collision)
+    }
+}
+
+impl OpenConfirm {
+    /// When this state next needs [`State::handle_timeout`].
+    pub fn deadline(&self) -> Option<Instant> {
+        earliest(self.hold, self.keepalive)
+    }
+
+    /// What was negotiated.
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
+    }
+
+    /// Event 26: the peer's KEEPALIVE: restart the hold timer, Established.
+    pub fn receive_keepalive(self, cx: &mut Cx<'_>) -> Established {
+        let hold = self.negotiated.hold_duration().map(|h| cx.now + h);
+        cx.change(StateKind::OpenConfirm, StateKind::Established);
+        cx.events.push(Event::Established {
+            direction: cx.direction,
+        });
+        Established {
+            negotiated: self.negotiated,
+            hold,
+            keepalive: self.keepalive,
+        }
+    }
+
+    /// Event 11: send KEEPALIVE, restart the KeepaliveTimer.
+    pub fn keepalive_due(&mut self, cx: &mut Cx<'_>) {
+        cx.link.push_keepalive();
+        self.keepalive = self.negotiated.keepalive_interval().map(|k| cx.now + k);
+    }
+
+    /// Event 10: 4/0, Idle.
+    pub fn hold_expired(self, cx: &mut Cx<'_>) -> Idle {
+        cx.fail(
+            StateKind::OpenConfirm,
+            &Notification::new(NotificationCode::HOLD_TIMER_EXPIRED),
+        )
+    }
+
+    /// Event 18: Idle.
+    pub fn connection_failed(self, cx: &mut Cx<'_>) -> Idle {
+        cx.idle(StateKind::OpenConfirm, DownReason::TransportClosed)
+    }
+
+    /// Any message: KEEPALIVE is [`OpenConfirm::receive_keepalive`];
+    /// NOTIFICATION ends the connection; anything else is 5/2 (RFC 6608).
+    pub fn receive(self, cx: &mut Cx<'_>, msg: Message<'_>) -> State {
+        match msg {
+            Message::Keepalive => State::Established(self.receive_keepalive(cx)),
+            Message::Notification(n) => {
+                State::Idle(cx.received_notification(StateKind::OpenConfirm, &n))
+            }
+            m => State::Idle(cx.fail(
+                StateKind::OpenConfirm,
+                &Notification::fsm_error(FsmSubcode::UnexpectedMessageInOpenConfirm, m.msg_type()),
+            )),
+        }
+    }
+
+    /// ManualStop (Event 2): Cease with `subcode`, Idle.
+    pub fn stop(self, cx: &mut Cx<'_>, subcode: CeaseSubcode) -> Idle {
+        cx.notify(&cease(subcode));
+        cx.idle(StateKind::OpenConfirm, DownReason::Stopped)
+    }
+
+    /// OpenCollisionDump (Event 23): Cease 6/7, Idle.
+    pub fn collision_dump(self, cx: &mut Cx<'_>) -> Idle {
+        cx.notify(&cease(CeaseSubcode::ConnectionCollisionResolution));
+        cx.idle(StateKind::OpenConfirm, DownReason::Collision)
+    }
+}
+
+/// Why an UPDATE could not be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum SendError {
+    /// The session is not Established (or has closed).
+    NotEstablished,
+    /// Longer than the negotiated maximum (4096, or 65535 with RFC 8654).
+    TooLong {
+        /// The message's length.
+        len: usize,
+        /// The negotiated maximum.
+        max: usize,
+    },
+    /// Not an UPDATE: a whole message with a valid header and type 2 is needed.
+    NotAnUpdate,
+}
+
+impl core::fmt::Display for SendError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NotEstablished => f.write_str("session not established"),
+            Self::TooLong { len, max } => {
+                write!(f, "UPDATE of {len} bytes exceeds the negotiated {max}")
+            }
+            Self::NotAnUpdate => f.write_str("not a whole UPDATE message"),
+        }
+    }
+}
+
+impl core::error::Error for SendError {}
+
+/// Established after a received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
+pub enum EstablishedNext {
+    /// Still Established.
+    Established(Established),
+    /// The connection ended.
+    Idle(Idle),
+}
+
+impl Established {
+    /// When this state next needs [`State::handle_timeout`].
+    pub fn deadline(&self) -> Option<Instant> {
+        earliest(self.hold, self.keepalive)
+    }
+
+    /// What was negotiated.
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
+    }
+
+    fn restart_hold(&mut self, now: Instant) {
+        self.hold = self.negotiated.hold_duration().map(|h| now + h);
+    }
+
+    /// Checks an UPDATE we are about to write (a whole message, header
+    /// included) and restarts the KeepaliveTimer (RFC 4271 §4.4: an UPDATE
+    /// does the job of a KEEPALIVE). The caller writes the bytes.
+    pub fn send_update(&mut self, cx: &mut Cx<'_>, msg: &[u8]) -> Result<(), SendError> {
+        let max = self.negotiated.max_message_len();
+        if msg.len() > max {
+            return Err(SendError::TooLong {
+                len: msg.len(),
+                max,
+            });
+        }
+        let is_update = msg.len() >= 23 && msg.get(18) == Some(&(MessageType::Update as u8));
+        if !is_update || msg.get(16..18) != Some(&(msg.len() as u16).to_be_bytes()[..]) {
+            return Err(SendError::NotAnUpdate);
+        }
+        self.keepalive = self.negotiated.keepalive_interval().map(|k| cx.now + k);
+        Ok(())
+    }
+
+    /// A writer that can only exist while this state does: it borrows it.
+    pub fn update_writer<'s, 'c>(&'s mut self, cx: &'s mut Cx<'c>) -> UpdateWriter<'s, 'c> {
+        UpdateWriter { state: self, cx }
+    }
+
+    /// Event 11: send KEEPALIVE, restart the KeepaliveTimer.
+    pub fn keepalive_due(&mut self, cx: &mut Cx<'_>) {
+        cx.link.push_keepalive();
+        self.keepalive = self.negotiated.keepalive_interval().map(|k| cx.now + k);
+    }
+
+    /// Event 10: 4/0, Idle.
+    pub fn hold_expired(self, cx: &mut Cx<'_>) -> Idle {
+        cx.fail(
+            StateKind::Established,
+            &Notification::new(NotificationCode::HOLD_TIMER_EXPIRED),
+        )
+    }
+
+    /// RFC 9687: our writes made no progress for the send hold time: 8/0,
+    /// Idle.
+    pub fn send_hold_expired(self, cx: &mut Cx<'_>) -> Idle {
+        cx.fail(
+            StateKind::Established,
+            &Notification::new(NotificationCode::SEND_HOLD_TIMER_EXPIRED),
+        )
+    }
+
+    /// Event 18: Idle.
+    pub fn connection_failed(self, cx: &mut Cx<'_>) -> Idle {
+        cx.idle(StateKind::Established, DownReason::TransportClosed)
+    }
+
+    /// A message. KEEPALIVE and UPDATE (and ROUTE-REFRESH) restart the hold
+    /// timer; an UPDATE or a ROUTE-REFRESH of a negotiated family is
+    /// delivered; NOTIFICATION ends the connection; OPEN is 5/3 (RFC 6608).
+    pub fn receive<'m>(
+        mut self,
+        cx: &mut Cx<'_>,
+        msg: Message<'m>,
+    ) -> (EstablishedNext, Delivery<'m>) {
+        let delivery = match msg {
+            Message::Keepalive => Delivery::None,
+            Message::Update(u) => Delivery::Update(u),
+            Message::RouteRefresh(rr) => {
+                // RFC 2918 §4 / RFC 7313 §5: ignore it for a family we did not
+                // negotiate, an unknown subtype, or without the capability.
+                let known = !matches!(rr.subtype, RouteRefreshSubtype::Unknown(_));
+                let enhanced_ok = rr.subtype == RouteRefreshSubtype::Normal
+                    || self.negotiated.enhanced_route_refresh;
+                if self.negotiated.route_refresh
+                    && known
+                    && enhanced_ok
+                    && self.negotiated.has_family(rr.family)
+                {
+                    Delivery::RouteRefresh(rr)
+                } else {
+                    cx.events.push(Event::RouteRefreshIgnored);
+                    Delivery::None
+                }
+            }
+            Message::Notification(n) => {
+                let idle = cx.received_notification(StateKind::Established, &n);
+                return (EstablishedNext::Idle(idle), Delivery::Notification(n));
+            }
+            Message::Open(_) => {
+                let n = Notification::fsm_error(
+                    FsmSubcode::UnexpectedMessageInEstablished,
+                    MessageType::Open,
+                );
+                return (
+                    EstablishedNext::Idle(cx.fail(StateKind::Established, &n)),
+                    Delivery::None,
+                );
+            }
+        };
+        self.restart_hold(cx.now);
+        (EstablishedNext::Established(self), delivery)
+    }
+
+    /// The plugin refused an UPDATE (or wants out): send its NOTIFICATION, Idle.
+    pub fn close_with(self, cx: &mut Cx<'_>, n: &Notification<'_>) -> Idle {
+        cx.fail(StateKind::Established, n)
+    }
+
+    /// ManualStop (Event 2): Cease with `subcode`, Idle.
+    pub fn stop(self, cx: &mut Cx<'_>, subcode: CeaseSubcode) -> Idle {
+        cx.notify(&cease(subcode));
+        cx.idle(StateKind::Established, DownReason::Stopped)
+    }
+
+    /// Collision with an Established session (RFC 4271 §6.8, when the other
+    /// connection wins): Cease 6/7, Idle.
+    pub fn collision_dump(self, cx: &mut Cx<'_>) -> Idle {
+        cx.notify(&cease(CeaseSubcode::ConnectionCollisionResolution));
+        cx.idle(StateKind::Established, DownReason::Collision)
+    }
+}
+
+/// Writes UPDATEs on an Established connection. It borrows the state, so it
+/// cannot outlive it: once a transition consumes the state, the writer is
+/// gone (using it after the session closed does not compile).
+pub struct UpdateWriter<'s, 'c> {
+    state: &'s mut Established,
+    cx: &'s mut Cx<'c>,
+}
+
+impl UpdateWriter<'_, '_> {
+    /// Checks `msg` (a whole UPDATE) and restarts the KeepaliveTimer; the
+    /// caller then writes the bytes to the transport.
+    pub fn write(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.state.send_update(self.cx, msg)
+    }
+
+    /// Largest UPDATE the peer accepts.
+    pub fn max_message_len(&self) -> usize {
+        self.state.negotiated.max_message_len()
+    }
+}
+
+impl State {
+    /// A new connection state machine, Idle.
+    pub const fn new() -> Self {
+        Self::Idle(Idle::new())
+    }
+
+    /// Which of the six states.
+    pub fn kind(&self) -> StateKind {
+        match self {
+            Self::Idle(_) => StateKind::Idle,
+            Self::Connect(_) => StateKind::Connect,
+            Self::Active(_) => StateKind::Active,
+            Self::OpenSent(_) => StateKind::OpenSent,
+            Self::OpenConfirm(_) => StateKind::OpenConfirm,
+            Self::Established(_) => StateKind::Established,
+        }
+    }
+
+    /// What was negotiated, from OpenConfirm on.
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        match self {
+            Self::OpenConfirm(s) => Some(&s.negotiated),
+            Self::Established(s) => Some(&s.negotiated),
+            _ => None,
+        }
+    }
+
+    /// The earliest instant at which a timer of this state expires.
+    pub fn deadline(&self, link: &Link, config: &SessionConfig) -> Option<Instant> {
+        let own = match self {
+            Self::Idle(_) => None,
+            Self::Connect(s) => s.deadline(),
+            Self::Active(s) => s.deadline(),
+            Self::OpenSent(s) => s.deadline(),
+            Self::OpenConfirm(s) => s.deadline(),
+            Self::Established(s) => s.deadline(),
+        };
+        // While the plugin works on a message, the hold timer waits; only
+        // keepalives are due (CoreBGP issue #55).
+        let own = if link.busy {
+            match self {
+                Self::OpenConfirm(s) => s.keepalive,
+                Self::Established(s) => s.keepalive,
+                _ => own,
+            }
+        } else {
+            own
+        };
+        earliest(own, self.send_hold_deadline(link, config))
+    }
+
+    fn send_hold_deadline(&self, link: &Link, config: &SessionConfig) -> Option<Instant> {
+        let since = link.blocked_since?;
+        let hold = self.negotiated().map(|n| n.hold_time).unwrap_or(0);
+        // RFC 9687 §3: default max(8 minutes, 2 × hold time).
+        let d = config.send_hold_time.unwrap_or_else(|| {
+            Duration::from_secs(480).max(Duration::from_secs(2 * u64::from(hold)))
+        });
+        match self {
+            Self::OpenSent(_) | Self::OpenConfirm(_) | Self::Established(_) => Some(since + d),
+            _ => None,
+        }
+    }
+
+    fn take(&mut self) -> Self {
+        core::mem::take(self)
+    }
+
+    /// Processes the timers that expired at `cx.now` (spurious calls are
+    /// harmless).
+    pub fn handle_timeout(&mut self, cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) {
+        let now = cx.now;
+        let send_hold = expired(self.send_hold_deadline(cx.link, cx.config), now);
+        let busy = cx.link.busy;
+        *self = match self.take() {
+            s @ Self::Idle(_) => s,
+            Self::Connect(s) => {
+                if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
+                    match s.delay_open_expired(cx, hooks) {
+                        Ok(n) => Self::OpenSent(n),
+                        Err(s) => Self::Connect(s),
+                    }
+                } else if expired(s.connect_retry, now) {
+                    Self::Connect(s.connect_retry_expired(cx))
+                } else {
+                    Self::Connect(s)
+                }
+            }
+            Self::Active(s) => {
+                if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
+                    match s.delay_open_expired(cx, hooks) {
+                        Ok(n) => Self::OpenSent(n),
+                        Err(s) => Self::Active(s),
+                    }
+                } else if expired(s.connect_retry, now) {
+                    Self::Connect(s.connect_retry_expired(cx))
+                } else {
+                    Self::Active(s)
+                }
+            }
+            Self::OpenSent(s) => {
+                if send_hold {
+                    Self::Idle(cx.fail(
+                        StateKind::OpenSent,
+                        &Notification::new(NotificationCode::SEND_HOLD_TIMER_EXPIRED),
+                    ))
+                } else if s.hold <= now {
+                    Self::Idle(s.hold_expired(cx))
+                } else {
+                    Self::OpenSent(s)
+                }
+            }
+            Self::OpenConfirm(mut s) => {
+                if send_hold {
+                    Self::Idle(cx.fail(
+                        StateKind::OpenConfirm,
+                        &Notification::new(NotificationCode::SEND_HOLD_TIMER_EXPIRED),
+                    ))
+                } else if !busy && expired(s.hold, now) {
+                    Self::Idle(s.hold_expired(cx))
+                } else {
+                    if expired(s.keepalive, now) {
+                        s.keepalive_due(cx);
+                    }
+                    Self::OpenConfirm(s)
+                }
+            }
+            Self::Established(mut s) => {
+                if send_hold {
+                    Self::Idle(s.send_hold_expired(cx))
+                } else if !busy && expired(s.hold, now) {
+                    Self::Idle(s.hold_expired(cx))
+                } else {
+                    if expired(s.keepalive, now) {
+                        s.keepalive_due(cx);
+                    }
+                    Self::Established(s)
+                }
+            }
+        };
+    }
+
+    /// Processes one received message (already framed and decoded).
+    pub fn handle_message<'m>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        msg: Message<'m>,
+        hooks: &mut dyn OpenHooks,
+    ) -> Delivery<'m> {
+        let mut delivery = Delivery::None;
+        *self = match self.take() {
+            // A message on a connection we do not have: ignore it.
+            s @ Self::Idle(_) => s,
+            Self::Connect(s) => s.receive(cx, msg, hooks),
+            Self::Active(s) => s.receive(cx, msg, hooks),
+            Self::OpenSent(s) => s.receive(cx, msg, hooks),
+            Self::OpenConfirm(s) => {
+                if let Message::Notification(n) = msg {
+                    delivery = Delivery::Notification(n);
+                }
+                s.receive(cx, msg)
+            }
+            Self::Established(s) => {
+                let (next, d) = s.receive(cx, msg);
+                delivery = d;
+                match next {
+                    EstablishedNext::Established(s) => Self::Established(s),
+                    EstablishedNext::Idle(s) => Self::Idle(s),
+                }
+            }
+        };
+        if let (Delivery::None, Message::Notification(n)) = (delivery, msg) {
+            delivery = Delivery::Notification(n);
+        }
+        delivery
+    }
+
+    /// A message that failed to decode (header, OPEN, UPDATE sections,
+    /// ROUTE-REFRESH): send its NOTIFICATION and go Idle (Events 21, 22, 28).
+    pub fn handle_error(&mut self, cx: &mut Cx<'_>, n: &Notification<'_>) {
+        let from = self.kind();
+        if from != StateKind::Idle {
+            *self = Self::Idle(cx.fail(from, n));
+        }
+    }
+
+    /// The plugin refused something in Established: send its NOTIFICATION.
+    pub fn close_with(&mut self, cx: &mut Cx<'_>, n: &Notification<'_>) {
+        self.handle_error(cx, n);
+    }
+
+    /// The TCP connection is up (Events 16, 17).
+    pub fn connected(&mut self, cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) {
+        *self = match self.take() {
+            Self::Connect(s) => match s.connected(cx, hooks) {
+                Connected::OpenSent(s) => Self::OpenSent(s),
+                Connected::Delayed(s) => Self::Connect(s),
+            },
+            Self::Active(s) => match s.connected(cx, hooks) {
+                Connected::OpenSent(s) => Self::OpenSent(s),
+                Connected::Delayed(s) => Self::Active(s),
+            },
+            other => other,
+        };
+    }
+
+    /// The TCP connection failed or closed (Event 18).
+    pub fn connection_failed(&mut self, cx: &mut Cx<'_>) {
+        *self = match self.take() {
+            s @ Self::Idle(_) => s,
+            Self::Connect(s) => match s.connect_failed(cx) {
+                ConnectFailed::Idle(s) => Self::Idle(s),
+                ConnectFailed::Active(s) => Self::Active(s),
+            },
+            Self::Active(s) => Self::Idle(s.connect_failed(cx)),
+            Self::OpenSent(s) => Self::Active(s.connection_failed(cx)),
+            Self::OpenConfirm(s) => Self::Idle(s.connection_failed(cx)),
+            Self::Established(s) => Self::Idle(s.connection_failed(cx)),
+        };
+    }
+
+    /// ManualStop (Event 2): Cease with `subcode` from OpenSent on.
+    pub fn stop(&mut self, cx: &mut Cx<'_>, subcode: CeaseSubcode) {
+        *self = match self.take() {
+            s @ Self::Idle(_) => s,
+            Self::Connect(s) => Self::Idle(s.stop(cx)),
+            Self::Active(s) => Self::Idle(s.stop(cx)),
+            Self::OpenSent(s) => Self::Idle(s.stop(cx, subcode)),
+            Self::OpenConfirm(s) => Self::Idle(s.stop(cx, subcode)),
+            Self::Established(s) => Self::Idle(s.stop(cx, subcode)),
+        };
+    }
+
+    /// Collision resolution closes this connection: Cease 6/7 where an
+    /// OPEN was sent, a plain close otherwise.
+    pub fn collision_dump(&mut self, cx: &mut Cx<'_>) {
+        *self = match self.take() {
+            s @ Self::Idle(_) => s,
+            Self::Connect(_) => Self::Idle(cx.idle(StateKind::Connect, DownReason::Collision)),
+            Self::Active(_) => Self::Idle(cx.idle(StateKind::Active, DownReason::Collision)),
+            Self::OpenSent(s) => Self::Idle(s.collision_dump(cx)),
+            Self::OpenConfirm(s) => Self::Idle(s.collision_dump(cx)),
+            Self::Established(s) => Self::Idle(s.collision_dump(cx)),
+        };
+    }
+
+    /// Idle → Connect (dial) or, for a passive peer, Active.
+    pub fn start(&mut self, cx: &mut Cx<'_>) {
+        *self = match self.take() {
+            Self::Idle(s) if cx.config.passive => Self::Active(s.start_passive(cx)),
+            Self::Idle(s) => Self::Connect(s.start(cx)),
+            other => other,
+        };
+    }
+
+    /// A connection the peer opened, in Active (its FSM starts here).
+    pub fn accepted(cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) -> Self {
+        let active = Active {
+            connect_retry: None,
+            delayed: None,
+        };
+        match active.connected(cx, hooks) {
+            Connected::OpenSent(s) => Self::OpenSent(s),
+            Connected::Delayed(s) => Self::Active(s),
+        }
+    }
+
+    /// Restarts the hold timer of an Established connection (the plugin
+    /// finished a message it was working on).
+    pub fn restart_hold(&mut self, now: Instant) {
+        if let Self::Established(s) = self {
+            s.restart_hold(now);
+        }
+    }
+
+    /// Checks an UPDATE to write (see [`Established::send_update`]).
+    pub fn send_update(&mut self, cx: &mut Cx<'_>, msg: &[u8]) -> Result<(), SendError> {
+        match self {
+            Self::Established(s) => s.send_update(cx, msg),
+            _ => Err(SendError::NotEstablished),
+        }
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
