@@ -13,6 +13,60 @@
 //! Nothing here reads a clock or touches a socket: every input carries the
 //! current [`Instant`], outputs are bytes in a [`Link`], [`Event`]s, and the
 //! next deadline ([`Peer::poll_timeout`]).
+//!
+//! # What the types rule out
+//!
+//! An UPDATE is written through an Established session:
+//! ```
+//! use corebgp_core::session::{Cx, Established, SendError};
+//! fn send(s: &mut Established, cx: &mut Cx<'_>, msg: &[u8]) -> Result<(), SendError> {
+//!     s.send_update(cx, msg)
+//! }
+//! ```
+//! and through nothing earlier: sending an UPDATE before Established does
+//! not compile.
+//! ```compile_fail,E0599
+//! use corebgp_core::session::{Cx, OpenConfirm, SendError};
+//! fn send(s: &mut OpenConfirm, cx: &mut Cx<'_>, msg: &[u8]) -> Result<(), SendError> {
+//!     s.send_update(cx, msg)
+//! }
+//! ```
+//! OpenConfirm becomes Established on the peer's KEEPALIVE:
+//! ```
+//! use corebgp_core::session::{Cx, Established, OpenConfirm};
+//! fn confirm(s: OpenConfirm, cx: &mut Cx<'_>) -> Established {
+//!     s.receive_keepalive(cx)
+//! }
+//! ```
+//! but OpenSent cannot skip OpenConfirm:
+//! ```compile_fail,E0599
+//! use corebgp_core::session::{Cx, Established, OpenSent};
+//! fn skip(s: OpenSent, cx: &mut Cx<'_>) -> Established {
+//!     s.receive_keepalive(cx)
+//! }
+//! ```
+//! An update writer borrows the Established state, so it is usable while
+//! the session is up:
+//! ```
+//! use corebgp_core::session::{Cx, Established, Idle};
+//! use corebgp_core::wire::CeaseSubcode;
+//! fn write_then_close(mut s: Established, cx: &mut Cx<'_>, msg: &[u8]) -> Idle {
+//!     let mut w = s.update_writer(cx);
+//!     let _ = w.write(msg);
+//!     s.stop(cx, CeaseSubcode::AdministrativeShutdown)
+//! }
+//! ```
+//! and using it after the session closed does not compile:
+//! ```compile_fail,E0505
+//! use corebgp_core::session::{Cx, Established, Idle};
+//! use corebgp_core::wire::CeaseSubcode;
+//! fn close_then_write(mut s: Established, cx: &mut Cx<'_>, msg: &[u8]) -> Idle {
+//!     let mut w = s.update_writer(cx);
+//!     let idle = s.stop(cx, CeaseSubcode::AdministrativeShutdown);
+//!     let _ = w.write(msg);
+//!     idle
+//! }
+//! ```
 
 mod config;
 mod link;

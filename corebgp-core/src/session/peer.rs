@@ -154,6 +154,11 @@ impl Peer {
         self.conn(dir).and_then(|c| c.state.negotiated())
     }
 
+    /// Bytes waiting to be written on one connection.
+    pub fn pending(&self, dir: Direction) -> &[u8] {
+        self.conn(dir).map(|c| c.link.pending()).unwrap_or(&[])
+    }
+
     /// One connection's outputs: [`Link::pending`] bytes to write,
     /// [`Link::take_dial`], [`Link::wants_close`].
     pub fn link(&mut self, dir: Direction) -> Option<&mut Link> {
@@ -345,11 +350,10 @@ impl Peer {
         t
     }
 
-    /// Runs the timers due at `now` (`hooks` for an OPEN that DelayOpen
-    /// held back).
-    pub fn handle_timeout(&mut self, now: Instant, hooks: &mut dyn OpenHooks) {
+    /// Runs the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
         for dir in [Direction::Outbound, Direction::Inbound] {
-            self.with(now, dir, |s, cx| s.handle_timeout(cx, hooks));
+            self.with(now, dir, |s, cx| s.handle_timeout(cx));
         }
         self.settle(now);
     }

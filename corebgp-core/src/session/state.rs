@@ -71,14 +71,6 @@ impl Cx<'_> {
         self.idle(from, DownReason::NotificationSent(n.code))
     }
 
-    /// Asks the hooks for capabilities and sends our OPEN; returns what it
-    /// advertised.
-    fn send_open(&mut self, hooks: &mut dyn OpenHooks) -> Advertised {
-        let caps = our_capabilities(self.config, hooks);
-        self.send_open_with(&caps);
-        Advertised::new(&caps)
-    }
-
     fn send_open_with(&mut self, caps: &CapabilitySet) {
         let b = OpenBuilder {
             my_as: OpenBuilder::my_as_field(self.config.peer.local_as),
@@ -104,10 +96,12 @@ impl Cx<'_> {
 }
 
 /// An OPEN held back by DelayOpen (RFC 4271 §8.1.1) while the TCP
-/// connection is up: when it is due.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// connection is up: when it is due, and its capabilities (asked of the
+/// hooks when the connection came up, so that timers need no hooks).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DelayedOpen {
     until: Instant,
+    caps: CapabilitySet,
 }
 
 /// Idle: no connection; waiting to be started.
@@ -255,24 +249,29 @@ impl Idle {
 
 /// Shared by Connect and Active once TCP is up: send the OPEN now, or
 /// hold it back for DelayOpen.
+#[allow(clippy::result_large_err)] // DelayOpen carries its OPEN's capabilities
 fn tcp_up(
     cx: &mut Cx<'_>,
     from: StateKind,
     hooks: &mut dyn OpenHooks,
 ) -> Result<OpenSent, DelayedOpen> {
+    let caps = our_capabilities(cx.config, hooks);
     match cx.config.delay_open {
-        Some(d) => Err(DelayedOpen { until: cx.now + d }),
-        None => Ok(open_sent(cx, from, hooks)),
+        Some(d) => Err(DelayedOpen {
+            until: cx.now + d,
+            caps,
+        }),
+        None => Ok(open_sent(cx, from, &caps)),
     }
 }
 
-fn open_sent(cx: &mut Cx<'_>, from: StateKind, hooks: &mut dyn OpenHooks) -> OpenSent {
-    let advertised = cx.send_open(hooks);
+fn open_sent(cx: &mut Cx<'_>, from: StateKind, caps: &CapabilitySet) -> OpenSent {
+    cx.send_open_with(caps);
     cx.change(from, StateKind::OpenSent);
     // RFC 4271 §8.2.2: the hold timer starts at a large value (4 minutes).
     OpenSent {
         hold: cx.now + OPEN_SENT_HOLD_TIME,
-        advertised,
+        advertised: Advertised::new(caps),
     }
 }
 
@@ -287,7 +286,7 @@ fn receive_before_open(
     hooks: &mut dyn OpenHooks,
 ) -> State {
     match (msg, delayed) {
-        (Message::Open(o), Some(_)) => match open_sent(cx, from, hooks).receive_open(cx, &o, hooks)
+        (Message::Open(o), Some(d)) => match open_sent(cx, from, &d.caps).receive_open(cx, &o, hooks)
         {
             OpenReceived::OpenConfirm(s) => State::OpenConfirm(s),
             OpenReceived::Idle(s) => State::Idle(s),
@@ -330,13 +329,10 @@ impl Connect {
 
     /// Event 12: DelayOpen expired; send the OPEN. `Err(self)` when no
     /// DelayOpen was running.
-    pub fn delay_open_expired(
-        self,
-        cx: &mut Cx<'_>,
-        hooks: &mut dyn OpenHooks,
-    ) -> Result<OpenSent, Self> {
-        match self.delayed {
-            Some(_) => Ok(open_sent(cx, StateKind::Connect, hooks)),
+    #[allow(clippy::result_large_err)] // gives the state back unchanged
+    pub fn delay_open_expired(self, cx: &mut Cx<'_>) -> Result<OpenSent, Self> {
+        match &self.delayed {
+            Some(d) => Ok(open_sent(cx, StateKind::Connect, &d.caps)),
             None => Err(self),
         }
     }
@@ -393,13 +389,10 @@ impl Active {
     }
 
     /// Event 12: DelayOpen expired; send the OPEN.
-    pub fn delay_open_expired(
-        self,
-        cx: &mut Cx<'_>,
-        hooks: &mut dyn OpenHooks,
-    ) -> Result<OpenSent, Self> {
-        match self.delayed {
-            Some(_) => Ok(open_sent(cx, StateKind::Active, hooks)),
+    #[allow(clippy::result_large_err)] // gives the state back unchanged
+    pub fn delay_open_expired(self, cx: &mut Cx<'_>) -> Result<OpenSent, Self> {
+        match &self.delayed {
+            Some(d) => Ok(open_sent(cx, StateKind::Active, &d.caps)),
             None => Err(self),
         }
     }
@@ -693,14 +686,11 @@ impl Established {
         cx.idle(StateKind::Established, DownReason::TransportClosed)
     }
 
-    /// A message. KEEPALIVE and UPDATE (and ROUTE-REFRESH) restart the hold
-    /// timer; an UPDATE or a ROUTE-REFRESH of a negotiated family is
-    /// delivered; NOTIFICATION ends the connection; OPEN is 5/3 (RFC 6608).
-    pub fn receive<'m>(
-        mut self,
-        cx: &mut Cx<'_>,
-        msg: Message<'m>,
-    ) -> (EstablishedNext, Delivery<'m>) {
+    /// A message that keeps the session Established (KEEPALIVE, UPDATE,
+    /// ROUTE-REFRESH), handled in place: the hold timer restarts and an
+    /// UPDATE or a ROUTE-REFRESH of a negotiated family is delivered. `None`
+    /// for a message that ends the session ([`Established::receive`]).
+    pub fn receive_in_place<'m>(&mut self, cx: &mut Cx<'_>, msg: Message<'m>) -> Option<Delivery<'m>> {
         let delivery = match msg {
             Message::Keepalive => Delivery::None,
             Message::Update(u) => Delivery::Update(u),
@@ -721,23 +711,36 @@ impl Established {
                     Delivery::None
                 }
             }
+            Message::Notification(_) | Message::Open(_) => return None,
+        };
+        self.restart_hold(cx.now);
+        Some(delivery)
+    }
+
+    /// A message. KEEPALIVE and UPDATE (and ROUTE-REFRESH) restart the hold
+    /// timer; an UPDATE or a ROUTE-REFRESH of a negotiated family is
+    /// delivered; NOTIFICATION ends the connection; OPEN is 5/3 (RFC 6608).
+    pub fn receive<'m>(
+        mut self,
+        cx: &mut Cx<'_>,
+        msg: Message<'m>,
+    ) -> (EstablishedNext, Delivery<'m>) {
+        if let Some(d) = self.receive_in_place(cx, msg) {
+            return (EstablishedNext::Established(self), d);
+        }
+        match msg {
             Message::Notification(n) => {
                 let idle = cx.received_notification(StateKind::Established, &n);
-                return (EstablishedNext::Idle(idle), Delivery::Notification(n));
+                (EstablishedNext::Idle(idle), Delivery::Notification(n))
             }
-            Message::Open(_) => {
+            _ => {
                 let n = Notification::fsm_error(
                     FsmSubcode::UnexpectedMessageInEstablished,
                     MessageType::Open,
                 );
-                return (
-                    EstablishedNext::Idle(cx.fail(StateKind::Established, &n)),
-                    Delivery::None,
-                );
+                (EstablishedNext::Idle(cx.fail(StateKind::Established, &n)), Delivery::None)
             }
-        };
-        self.restart_hold(cx.now);
-        (EstablishedNext::Established(self), delivery)
+        }
     }
 
     /// The plugin refused an UPDATE (or wants out): send its NOTIFICATION, Idle.
@@ -850,7 +853,7 @@ impl State {
 
     /// Processes the timers that expired at `cx.now` (spurious calls are
     /// harmless).
-    pub fn handle_timeout(&mut self, cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) {
+    pub fn handle_timeout(&mut self, cx: &mut Cx<'_>) {
         let now = cx.now;
         let send_hold = expired(self.send_hold_deadline(cx.link, cx.config), now);
         let busy = cx.link.busy;
@@ -858,7 +861,7 @@ impl State {
             s @ Self::Idle(_) => s,
             Self::Connect(s) => {
                 if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
-                    match s.delay_open_expired(cx, hooks) {
+                    match s.delay_open_expired(cx) {
                         Ok(n) => Self::OpenSent(n),
                         Err(s) => Self::Connect(s),
                     }
@@ -870,7 +873,7 @@ impl State {
             }
             Self::Active(s) => {
                 if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
-                    match s.delay_open_expired(cx, hooks) {
+                    match s.delay_open_expired(cx) {
                         Ok(n) => Self::OpenSent(n),
                         Err(s) => Self::Active(s),
                     }
@@ -929,6 +932,13 @@ impl State {
         msg: Message<'m>,
         hooks: &mut dyn OpenHooks,
     ) -> Delivery<'m> {
+        // The hot path: a message that keeps an Established session up is
+        // handled in place, without moving the state.
+        if let Self::Established(s) = self
+            && let Some(d) = s.receive_in_place(cx, msg)
+        {
+            return d;
+        }
         let mut delivery = Delivery::None;
         *self = match self.take() {
             // A message on a connection we do not have: ignore it.
@@ -995,6 +1005,14 @@ impl State {
                 ConnectFailed::Active(s) => Self::Active(s),
             },
             Self::Active(s) => Self::Idle(s.connect_failed(cx)),
+            // RFC 4271 §8.2.2 OpenSent, Event 18: Active, to dial again when
+            // ConnectRetry expires. Only the connection we dial can do that:
+            // an accepted one would sit in Active, refuse the peer's next
+            // connection as a duplicate and later "dial" on an inbound link.
+            // Its FSM ends instead (Active → Idle, as Active's Event 18).
+            Self::OpenSent(s) if cx.direction == Direction::Inbound => {
+                Self::Idle(s.connection_failed(cx).connect_failed(cx))
+            }
             Self::OpenSent(s) => Self::Active(s.connection_failed(cx)),
             Self::OpenConfirm(s) => Self::Idle(s.connection_failed(cx)),
             Self::Established(s) => Self::Idle(s.connection_failed(cx)),

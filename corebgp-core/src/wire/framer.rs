@@ -56,6 +56,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Framer<B> {
         self.end - self.start
     }
 
+    /// Gives the buffer back.
+    pub fn into_inner(self) -> B {
+        self.buf
+    }
+
     /// Forgets buffered bytes and any error (for a new connection).
     pub fn reset(&mut self) {
         self.start = 0;

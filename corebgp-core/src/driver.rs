@@ -1,0 +1,568 @@
+//! The one async driver: pumps a sans-IO [`Peer`] over `embedded-io-async`
+//! transports, a [`Clock`] and a [`LocalPlugin`]. corebgp-std and
+//! corebgp-embassy supply the sockets and the time; everything the protocol
+//! decides happens in [`crate::session`].
+//!
+//! One call of [`run`] drives one configured peer for its whole life: it
+//! dials when the session asks, takes the connections the adapter accepts
+//! for this peer, reads whole messages through a [`Framer`] per connection,
+//! writes the session's own messages and the plugin's UPDATEs (never one
+//! inside another), sleeps until the session's next deadline, and calls the
+//! plugin. While the plugin works on an UPDATE or on reaching Established,
+//! timers, keepalives and queued writes go on (CoreBGP issue #55); only
+//! reading waits, which pushes back on the peer through TCP.
+
+use core::future::{Future, poll_fn};
+use core::pin::pin;
+use core::task::Poll;
+
+use embedded_io_async::{Read, Write};
+
+use crate::outbox::Outbox;
+use crate::plugin::LocalPlugin;
+use crate::session::{Delivery, Direction, Duration, Event, Instant, Peer};
+use crate::wire::{CeaseSubcode, Framer, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message};
+
+/// How long a stopping peer waits for its last NOTIFICATIONs to be written:
+/// a peer that does not read cannot hold a shutdown up (CoreBGP PR #69).
+pub const SHUTDOWN_LINGER: Duration = Duration::from_secs(3);
+
+/// The adapter's clock.
+pub trait Clock {
+    /// The current time.
+    fn now(&self) -> Instant;
+    /// Completes at `deadline` (at once if it has passed).
+    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()>;
+}
+
+/// How the driver gets connections to its peer.
+pub trait Connector {
+    /// The receiving half of a connection.
+    type Reader: Read;
+    /// The sending half. Dropping both halves closes the connection.
+    type Writer: Write;
+
+    /// Dials the peer; `None` if that failed. The driver drops the future
+    /// to abandon a dial (ConnectRetry expired, or the session stopped).
+    fn connect(&self) -> impl Future<Output = Option<(Self::Reader, Self::Writer)>>;
+
+    /// Completes with the next connection the peer opened to us (the
+    /// adapter matched its address). Cancel-safe; never completes for an
+    /// adapter that does not listen.
+    fn accept(&self) -> impl Future<Output = (Self::Reader, Self::Writer)>;
+}
+
+/// Memory the driver works in, lent by the adapter.
+pub struct Buffers<'b> {
+    /// Receive buffers, one per connection (two only meet during a
+    /// collision). Each holds the largest message accepted: 4096 bytes, or
+    /// 65535 to accept RFC 8654 Extended Messages.
+    pub rx: [&'b mut [u8]; 2],
+    /// Where a queued UPDATE waits while it is written: as large as the
+    /// largest UPDATE sent.
+    pub tx: &'b mut [u8],
+}
+
+struct Io<'b, R, W> {
+    reader: R,
+    writer: W,
+    framer: Framer<&'b mut [u8]>,
+}
+
+/// An UPDATE from the outbox being written on `dir`: `tx[off..len]` remains.
+#[derive(Debug, Clone, Copy)]
+struct Fwd {
+    dir: Direction,
+    off: usize,
+    len: usize,
+}
+
+enum Ev<T> {
+    Shutdown(CeaseSubcode),
+    Timer,
+    Dialed(Option<T>),
+    Accepted(T),
+    Read(Direction, usize),
+    ReadFailed(Direction),
+    Wrote(Direction, usize),
+    WriteFailed(Direction),
+    Outbox,
+}
+
+const DIRS: [Direction; 2] = [Direction::Outbound, Direction::Inbound];
+
+fn slot<T>(arr: &mut [Option<T>; 2], d: Direction) -> &mut Option<T> {
+    let [o, i] = arr;
+    match d {
+        Direction::Outbound => o,
+        Direction::Inbound => i,
+    }
+}
+
+/// Returns a receive buffer to the pool.
+fn give_back<'b>(pool: &mut [Option<&'b mut [u8]>; 2], buf: &'b mut [u8]) {
+    if let Some(s) = pool.iter_mut().find(|s| s.is_none()) {
+        *s = Some(buf);
+    }
+}
+
+/// What to write next on `dir`: the rest of a queued UPDATE, else the
+/// session's own bytes.
+fn to_write<'x>(peer: &'x Peer, tx: &'x [u8], fwd: Option<Fwd>, dir: Direction) -> &'x [u8] {
+    match fwd {
+        Some(f) if f.dir == dir => tx.get(f.off..f.len).unwrap_or(&[]),
+        _ => peer.pending(dir),
+    }
+}
+
+async fn write_some<W: Write>(w: Option<&mut W>, bytes: &[u8]) -> Result<usize, ()> {
+    match w {
+        Some(w) if !bytes.is_empty() => w.write(bytes).await.map_err(drop),
+        _ => core::future::pending().await,
+    }
+}
+
+async fn read_some<R: Read>(r: Option<&mut R>, f: Option<&mut Framer<&mut [u8]>>) -> Result<usize, ()> {
+    match (r, f) {
+        (Some(r), Some(f)) => {
+            let buf = f.read_buf();
+            if buf.is_empty() {
+                core::future::pending().await
+            } else {
+                match r.read(buf).await {
+                    Ok(0) | Err(_) => Err(()),
+                    Ok(n) => Ok(n),
+                }
+            }
+        }
+        _ => core::future::pending().await,
+    }
+}
+
+async fn sleep_opt<C: Clock>(clock: &C, t: Option<Instant>) {
+    match t {
+        Some(t) => clock.sleep_until(t).await,
+        None => core::future::pending().await,
+    }
+}
+
+/// Records that writes wait (RFC 9687 send hold timer) or moved.
+fn track_blocked(peer: &mut Peer, tx: &[u8], fwd: Option<Fwd>, now: Instant) {
+    for d in DIRS {
+        let waiting = !to_write(peer, tx, fwd, d).is_empty();
+        if let Some(link) = peer.link(d) {
+            if !waiting {
+                link.set_blocked(None);
+            } else if link.blocked_since.is_none() {
+                link.set_blocked(Some(now));
+            }
+        }
+    }
+}
+
+/// Applies a completed write.
+fn wrote(peer: &mut Peer, fwd: &mut Option<Fwd>, dir: Direction, n: usize) {
+    match fwd {
+        Some(f) if f.dir == dir => {
+            f.off += n;
+            if f.off >= f.len {
+                *fwd = None;
+            }
+        }
+        _ => {
+            if let Some(l) = peer.link(dir) {
+                l.consume(n);
+            }
+        }
+    }
+    if let Some(l) = peer.link(dir) {
+        // Progress: the send hold timer starts over (RFC 9687 §3).
+        l.set_blocked(None);
+    }
+}
+
+/// While the plugin works, keep the session alive: timers, keepalives,
+/// pending writes, queued UPDATEs. Returns when the main loop must act (a
+/// connection failed or must close); the caller then waits for the plugin.
+async fn service<C: Clock, O: Outbox, W: Write>(
+    peer: &mut Peer,
+    clock: &C,
+    outbox: &O,
+    tx: &mut [u8],
+    fwd: &mut Option<Fwd>,
+    mut writers: [Option<&mut W>; 2],
+) {
+    loop {
+        let now = clock.now();
+        peer.handle_timeout(now);
+        track_blocked(peer, tx, *fwd, now);
+        let wants_main = DIRS.iter().any(|&d| {
+            peer.link(d).is_some_and(|l| l.wants_close() && l.pending().is_empty())
+        });
+        if wants_main {
+            return;
+        }
+        let ev = {
+            let [wo, wi] = &mut writers;
+            let est = peer.established();
+            let can_take = fwd.is_none() && est.is_some_and(|d| peer.pending(d).is_empty());
+            let mut s = pin!(sleep_opt(clock, peer.poll_timeout()));
+            let mut w0 = pin!(write_some(wo.as_deref_mut(), to_write(peer, tx, *fwd, Direction::Outbound)));
+            let mut w1 = pin!(write_some(wi.as_deref_mut(), to_write(peer, tx, *fwd, Direction::Inbound)));
+            let mut ob = pin!(async {
+                if can_take { outbox.ready().await } else { core::future::pending().await }
+            });
+            poll_fn(|cx| {
+                if let Poll::Ready(r) = w0.as_mut().poll(cx) {
+                    return Poll::Ready(r.map_or(Ev::WriteFailed(Direction::Outbound), |n| {
+                        Ev::Wrote(Direction::Outbound, n)
+                    }));
+                }
+                if let Poll::Ready(r) = w1.as_mut().poll(cx) {
+                    return Poll::Ready(
+                        r.map_or(Ev::WriteFailed(Direction::Inbound), |n| Ev::Wrote(Direction::Inbound, n)),
+                    );
+                }
+                if ob.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Ev::<()>::Outbox);
+                }
+                if s.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Ev::Timer);
+                }
+                Poll::Pending
+            })
+            .await
+        };
+        match ev {
+            Ev::Wrote(d, n) => wrote(peer, fwd, d, n),
+            Ev::WriteFailed(d) => {
+                peer.connection_failed(clock.now(), d);
+                return;
+            }
+            Ev::Outbox => take_outbox(peer, outbox, tx, fwd, clock.now()),
+            _ => {}
+        }
+    }
+}
+
+/// Moves the next queued UPDATE into `tx` if the session takes it.
+fn take_outbox<O: Outbox>(peer: &mut Peer, outbox: &O, tx: &mut [u8], fwd: &mut Option<Fwd>, now: Instant) {
+    if let Some(len) = outbox.take(tx) {
+        let msg = tx.get(..len).unwrap_or(&[]);
+        // The session checks the length against the negotiated maximum and
+        // restarts the KeepaliveTimer; a refused message is dropped.
+        if let Ok(dir) = peer.send_update(now, msg) {
+            *fwd = Some(Fwd { dir, off: 0, len });
+        }
+    }
+}
+
+/// Runs `fut` (a plugin hook) while [`service`] keeps the session alive.
+async fn with_service<F: Future, C: Clock, O: Outbox, W: Write>(
+    fut: F,
+    peer: &mut Peer,
+    clock: &C,
+    outbox: &O,
+    tx: &mut [u8],
+    fwd: &mut Option<Fwd>,
+    writers: [Option<&mut W>; 2],
+) -> F::Output {
+    let mut fut = pin!(fut);
+    let serviced = {
+        let mut svc = pin!(service(peer, clock, outbox, tx, fwd, writers));
+        poll_fn(|cx| {
+            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Some(v));
+            }
+            if svc.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        })
+        .await
+    };
+    match serviced {
+        Some(v) => v,
+        // The main loop has work, but the plugin finishes first.
+        None => fut.await,
+    }
+}
+
+/// Drives `peer` until `shutdown` completes, then stops it with the Cease
+/// subcode `shutdown` yields (6/2 for a server closing, 6/3 for a peer being
+/// removed), writes the NOTIFICATIONs for at most [`SHUTDOWN_LINGER`], and
+/// returns. The peer must have been started ([`Peer::start`]) for it to
+/// connect.
+pub async fn run<K, C, P, O, S>(
+    peer: &mut Peer,
+    connector: &K,
+    clock: &C,
+    plugin: &mut P,
+    outbox: &O,
+    bufs: Buffers<'_>,
+    shutdown: S,
+) where
+    K: Connector,
+    C: Clock,
+    P: LocalPlugin,
+    O: Outbox,
+    S: Future<Output = CeaseSubcode>,
+{
+    let cfg = peer.config().peer;
+    let Buffers { rx, tx } = bufs;
+    let [rx0, rx1] = rx;
+    let mut pool: [Option<&mut [u8]>; 2] = [Some(rx0), Some(rx1)];
+    let mut conns: [Option<Io<'_, K::Reader, K::Writer>>; 2] = [None, None];
+    let mut fwd: Option<Fwd> = None;
+    let mut dial = pin!(None);
+    let mut shutdown = pin!(shutdown);
+    let mut stopping: Option<Instant> = None;
+
+    loop {
+        let now = clock.now();
+        peer.handle_timeout(now);
+
+        // Events: tell the plugin; open and close the outbox with the session.
+        let mut established = None;
+        while let Some(e) = peer.poll_event() {
+            plugin.on_event(&cfg, &e);
+            match e {
+                Event::Established { direction } => established = Some(direction),
+                Event::Down { direction, reason } => {
+                    outbox.close();
+                    if fwd.is_some_and(|f| f.dir == direction) {
+                        fwd = None;
+                    }
+                    plugin.on_close(&cfg, reason);
+                }
+                _ => {}
+            }
+        }
+        if let Some(dir) = established
+            && let Some(neg) = peer.negotiated_on(dir).cloned()
+        {
+            outbox.open(neg.max_message_len().min(tx.len()));
+            let [o, i] = &mut conns;
+            let writers = [o.as_mut().map(|c| &mut c.writer), i.as_mut().map(|c| &mut c.writer)];
+            with_service(plugin.on_established(&cfg, &neg), peer, clock, outbox, tx, &mut fwd, writers).await;
+            continue;
+        }
+
+        // Requests of the session: dial, close.
+        if peer.link(Direction::Outbound).is_some_and(|l| l.take_dial()) {
+            if let Some(io) = conns[0].take() {
+                give_back(&mut pool, io.framer.into_inner());
+            }
+            dial.set(Some(connector.connect()));
+        }
+        for d in DIRS {
+            let close = peer.link(d).is_some_and(|l| l.wants_close() && l.pending().is_empty());
+            if close || (stopping.is_some_and(|t| now >= t + SHUTDOWN_LINGER)) {
+                if d == Direction::Outbound {
+                    dial.set(None);
+                }
+                if let Some(io) = slot(&mut conns, d).take() {
+                    give_back(&mut pool, io.framer.into_inner());
+                }
+                if close {
+                    peer.connection_closed(now, d);
+                }
+            }
+        }
+        if stopping.is_some() && conns.iter().all(Option::is_none) {
+            return;
+        }
+        track_blocked(peer, tx, fwd, now);
+
+        // Wait for the next thing to happen.
+        let deadline = match stopping {
+            Some(t) => {
+                let linger = t + SHUTDOWN_LINGER;
+                Some(peer.poll_timeout().map_or(linger, |p| p.min(linger)))
+            }
+            None => peer.poll_timeout(),
+        };
+        let ev = {
+            let est = peer.established();
+            let can_take = fwd.is_none() && est.is_some_and(|d| peer.pending(d).is_empty());
+            let accepting = stopping.is_none() && conns[1].is_none() && pool.iter().any(Option::is_some);
+            let [o, i] = &mut conns;
+            let (r0, w0, f0) = match o {
+                Some(c) => (Some(&mut c.reader), Some(&mut c.writer), Some(&mut c.framer)),
+                None => (None, None, None),
+            };
+            let (r1, w1, f1) = match i {
+                Some(c) => (Some(&mut c.reader), Some(&mut c.writer), Some(&mut c.framer)),
+                None => (None, None, None),
+            };
+            let mut wr0 = pin!(write_some(w0, to_write(peer, tx, fwd, Direction::Outbound)));
+            let mut wr1 = pin!(write_some(w1, to_write(peer, tx, fwd, Direction::Inbound)));
+            let mut rd0 = pin!(read_some(r0, f0));
+            let mut rd1 = pin!(read_some(r1, f1));
+            let mut sl = pin!(sleep_opt(clock, deadline));
+            let mut acc = pin!(async {
+                if accepting { connector.accept().await } else { core::future::pending().await }
+            });
+            let mut ob = pin!(async {
+                if can_take { outbox.ready().await } else { core::future::pending().await }
+            });
+            poll_fn(|cx| {
+                if stopping.is_none()
+                    && let Poll::Ready(sub) = shutdown.as_mut().poll(cx)
+                {
+                    return Poll::Ready(Ev::Shutdown(sub));
+                }
+                // Writes first: they free the session's queue.
+                if let Poll::Ready(r) = wr0.as_mut().poll(cx) {
+                    return Poll::Ready(r.map_or(Ev::WriteFailed(Direction::Outbound), |n| {
+                        Ev::Wrote(Direction::Outbound, n)
+                    }));
+                }
+                if let Poll::Ready(r) = wr1.as_mut().poll(cx) {
+                    return Poll::Ready(
+                        r.map_or(Ev::WriteFailed(Direction::Inbound), |n| Ev::Wrote(Direction::Inbound, n)),
+                    );
+                }
+                if let Poll::Ready(r) = rd0.as_mut().poll(cx) {
+                    return Poll::Ready(
+                        r.map_or(Ev::ReadFailed(Direction::Outbound), |n| Ev::Read(Direction::Outbound, n)),
+                    );
+                }
+                if let Poll::Ready(r) = rd1.as_mut().poll(cx) {
+                    return Poll::Ready(
+                        r.map_or(Ev::ReadFailed(Direction::Inbound), |n| Ev::Read(Direction::Inbound, n)),
+                    );
+                }
+                if let Some(f) = dial.as_mut().as_pin_mut()
+                    && let Poll::Ready(t) = f.poll(cx)
+                {
+                    return Poll::Ready(Ev::Dialed(t));
+                }
+                if let Poll::Ready(t) = acc.as_mut().poll(cx) {
+                    return Poll::Ready(Ev::Accepted(t));
+                }
+                if ob.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Ev::Outbox);
+                }
+                if sl.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Ev::Timer);
+                }
+                Poll::Pending
+            })
+            .await
+        };
+
+        let now = clock.now();
+        match ev {
+            Ev::Shutdown(sub) => {
+                peer.stop(now, sub);
+                dial.set(None);
+                stopping = Some(now);
+            }
+            Ev::Timer => {}
+            Ev::Dialed(t) => {
+                dial.set(None);
+                match (t, pool.iter_mut().find_map(Option::take)) {
+                    (Some((reader, writer)), Some(buf)) => {
+                        let mut framer = Framer::new(buf);
+                        framer.set_max_message_len(MAX_MESSAGE_LEN);
+                        conns[0] = Some(Io { reader, writer, framer });
+                        peer.connected(now, plugin);
+                    }
+                    (_, buf) => {
+                        if let Some(b) = buf {
+                            give_back(&mut pool, b);
+                        }
+                        peer.connection_failed(now, Direction::Outbound);
+                    }
+                }
+            }
+            Ev::Accepted((reader, writer)) => {
+                if let Some(buf) = pool.iter_mut().find_map(Option::take) {
+                    if peer.accept(now, plugin).is_ok() {
+                        let mut framer = Framer::new(buf);
+                        framer.set_max_message_len(MAX_MESSAGE_LEN);
+                        conns[1] = Some(Io { reader, writer, framer });
+                    } else {
+                        // Refused: dropping the halves closes the connection.
+                        give_back(&mut pool, buf);
+                    }
+                }
+            }
+            Ev::Wrote(d, n) => wrote(peer, &mut fwd, d, n),
+            Ev::WriteFailed(d) | Ev::ReadFailed(d) => {
+                if let Some(io) = slot(&mut conns, d).take() {
+                    give_back(&mut pool, io.framer.into_inner());
+                }
+                if fwd.is_some_and(|f| f.dir == d) {
+                    fwd = None;
+                }
+                peer.connection_failed(now, d);
+            }
+            Ev::Outbox => take_outbox(peer, outbox, tx, &mut fwd, now),
+            Ev::Read(d, n) => {
+                let [o, i] = &mut conns;
+                let (this, other) = match d {
+                    Direction::Outbound => (o, i),
+                    Direction::Inbound => (i, o),
+                };
+                let Some(Io { framer, writer, .. }) = this.as_mut() else { continue };
+                framer.commit(n);
+                let mut other_writer = other.as_mut().map(|c| &mut c.writer);
+                loop {
+                    // Extended Messages once both OPENs said so (RFC 8654).
+                    let ext = peer.negotiated_on(d).is_some_and(|n| n.extended_message);
+                    framer.set_max_message_len(if ext { MAX_EXTENDED_MESSAGE_LEN } else { MAX_MESSAGE_LEN });
+                    let max = framer.max_message_len();
+                    let now = clock.now();
+                    let raw = match framer.next_message() {
+                        None => break,
+                        Some(Err(e)) => {
+                            peer.handle_error(now, d, &e.notification());
+                            break;
+                        }
+                        Some(Ok(raw)) => raw,
+                    };
+                    let msg = match Message::parse(raw, max) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            peer.handle_error(now, d, &e.notification());
+                            break;
+                        }
+                    };
+                    match peer.handle_message(now, d, msg, plugin) {
+                        Delivery::None => {}
+                        Delivery::Update(u) => {
+                            peer.set_busy(now, d, true);
+                            let writers = match d {
+                                Direction::Outbound => [Some(&mut *writer), other_writer.as_deref_mut()],
+                                Direction::Inbound => [other_writer.as_deref_mut(), Some(&mut *writer)],
+                            };
+                            let res = with_service(
+                                plugin.on_update(&cfg, u),
+                                peer,
+                                clock,
+                                outbox,
+                                tx,
+                                &mut fwd,
+                                writers,
+                            )
+                            .await;
+                            let now = clock.now();
+                            peer.set_busy(now, d, false);
+                            if let Err(n) = res {
+                                peer.close_with(now, d, &n);
+                            }
+                        }
+                        Delivery::RouteRefresh(rr) => plugin.on_route_refresh(&cfg, &rr),
+                        Delivery::Notification(n) => plugin.on_notification(&cfg, &n),
+                    }
+                    // A connection that is closing reads no further.
+                    if peer.state_of(d).is_none_or(|s| s == crate::session::StateKind::Idle) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

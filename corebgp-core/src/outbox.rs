@@ -1,0 +1,302 @@
+//! Outgoing UPDATEs: a bounded, allocation-free channel from any task to
+//! the session's driver, and the writer handle CoreBGP calls
+//! `UpdateMessageWriter`.
+//!
+//! A writer exists only while the session is Established, checks each
+//! message against the negotiated maximum, waits when the channel is full
+//! (backpressure), and fails with [`WriteError::Closed`] once the
+//! Established episode it was made in has ended. Messages enter the channel
+//! whole or not at all, so the driver can put its own KEEPALIVEs between
+//! them and never inside one.
+
+use core::cell::RefCell;
+use core::future::{Future, poll_fn};
+use core::ops::Deref;
+use core::task::Poll;
+
+use embassy_sync::blocking_mutex::Mutex as BlockingMutex;
+use embassy_sync::blocking_mutex::raw::RawMutex;
+use embassy_sync::mutex::Mutex;
+use embassy_sync::waitqueue::WakerRegistration;
+
+use crate::wire::MessageType;
+
+/// Why an UPDATE could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The session is not Established.
+    NotEstablished,
+    /// The Established episode this writer belongs to has ended.
+    Closed,
+    /// Longer than the negotiated maximum (4096, or 65535 with RFC 8654),
+    /// or than the channel holds.
+    TooLong {
+        /// The message's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Not a whole UPDATE message (header with its length, type 2).
+    NotAnUpdate,
+}
+
+impl core::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NotEstablished => f.write_str("session not established"),
+            Self::Closed => f.write_str("session closed"),
+            Self::TooLong { len, max } => write!(f, "UPDATE of {len} bytes exceeds {max}"),
+            Self::NotAnUpdate => f.write_str("not a whole UPDATE message"),
+        }
+    }
+}
+
+impl core::error::Error for WriteError {}
+
+/// The driver's side of an outgoing channel.
+pub trait Outbox {
+    /// Completes when [`Outbox::take`] has a message. Cancel-safe.
+    fn ready(&self) -> impl Future<Output = ()>;
+    /// Moves the next message into `buf` (at least as long as the largest
+    /// message) and returns its length.
+    fn take(&self, buf: &mut [u8]) -> Option<usize>;
+    /// The session is Established: accept messages up to `max_len` bytes.
+    fn open(&self, max_len: usize);
+    /// The session left Established: drop what is queued; writers fail.
+    fn close(&self);
+}
+
+/// An outbox that never has anything (for sessions that only listen).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoOutbox;
+
+impl Outbox for NoOutbox {
+    fn ready(&self) -> impl Future<Output = ()> {
+        core::future::pending()
+    }
+    fn take(&self, _: &mut [u8]) -> Option<usize> {
+        None
+    }
+    fn open(&self, _: usize) {}
+    fn close(&self) {}
+}
+
+struct Inner<const N: usize> {
+    buf: [u8; N],
+    head: usize,
+    len: usize,
+    messages: usize,
+    open: bool,
+    generation: u32,
+    max_len: usize,
+    reader: WakerRegistration,
+    writer: WakerRegistration,
+}
+
+impl<const N: usize> Inner<N> {
+    fn push(&mut self, msg: &[u8]) {
+        let tail = (self.head + self.len) % N;
+        let first = msg.len().min(N - tail);
+        let (a, b) = msg.split_at(first);
+        if let Some(dst) = self.buf.get_mut(tail..tail + first) {
+            dst.copy_from_slice(a);
+        }
+        if let Some(dst) = self.buf.get_mut(..b.len()) {
+            dst.copy_from_slice(b);
+        }
+        self.len += msg.len();
+    }
+
+    fn peek(&self, at: usize) -> u8 {
+        self.buf.get((self.head + at) % N).copied().unwrap_or(0)
+    }
+
+    fn pop(&mut self, out: &mut [u8]) -> Option<usize> {
+        if self.messages == 0 {
+            return None;
+        }
+        let len = usize::from(u16::from_be_bytes([self.peek(16), self.peek(17)]));
+        let first = len.min(N - self.head);
+        let fits = out.len() >= len;
+        if fits {
+            if let (Some(d), Some(s)) = (out.get_mut(..first), self.buf.get(self.head..self.head + first)) {
+                d.copy_from_slice(s);
+            }
+            if let (Some(d), Some(s)) = (out.get_mut(first..len), self.buf.get(..len - first)) {
+                d.copy_from_slice(s);
+            }
+        }
+        self.head = (self.head + len) % N;
+        self.len -= len;
+        self.messages -= 1;
+        self.writer.wake();
+        // A message that does not fit the driver's buffer is dropped rather
+        // than sent cut: the writer checked it against the negotiated limit.
+        fits.then_some(len)
+    }
+}
+
+/// A bounded channel of whole UPDATE messages holding `N` bytes, shared by
+/// the writers and the driver. `M` is the mutex: `NoopRawMutex` on a
+/// single-threaded executor, `CriticalSectionRawMutex` across threads.
+pub struct UpdateChannel<M: RawMutex, const N: usize> {
+    inner: BlockingMutex<M, RefCell<Inner<N>>>,
+    write_lock: Mutex<M, ()>,
+}
+
+impl<M: RawMutex, const N: usize> Default for UpdateChannel<M, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<M: RawMutex, const N: usize> UpdateChannel<M, N> {
+    /// An empty, closed channel (usable in a `static`).
+    pub const fn new() -> Self {
+        Self {
+            inner: BlockingMutex::new(RefCell::new(Inner {
+                buf: [0; N],
+                head: 0,
+                len: 0,
+                messages: 0,
+                open: false,
+                generation: 0,
+                max_len: 0,
+                reader: WakerRegistration::new(),
+                writer: WakerRegistration::new(),
+            })),
+            write_lock: Mutex::new(()),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Inner<N>) -> R) -> R {
+        self.inner.lock(|c| f(&mut c.borrow_mut()))
+    }
+
+    /// A writer for the current Established episode.
+    pub fn writer(&self) -> Result<UpdateWriter<&Self>, WriteError> {
+        UpdateWriter::new(self)
+    }
+
+    /// Whether the session is Established.
+    pub fn is_open(&self) -> bool {
+        self.with(|s| s.open)
+    }
+
+    /// Messages waiting for the driver.
+    pub fn queued(&self) -> usize {
+        self.with(|s| s.messages)
+    }
+}
+
+impl<M: RawMutex, const N: usize> Outbox for UpdateChannel<M, N> {
+    fn ready(&self) -> impl Future<Output = ()> {
+        poll_fn(|cx| {
+            self.with(|s| {
+                if s.messages > 0 {
+                    Poll::Ready(())
+                } else {
+                    s.reader.register(cx.waker());
+                    Poll::Pending
+                }
+            })
+        })
+    }
+
+    fn take(&self, buf: &mut [u8]) -> Option<usize> {
+        self.with(|s| s.pop(buf))
+    }
+
+    fn open(&self, max_len: usize) {
+        self.with(|s| {
+            s.head = 0;
+            s.len = 0;
+            s.messages = 0;
+            s.open = true;
+            s.max_len = max_len.min(N);
+        });
+    }
+
+    fn close(&self) {
+        self.with(|s| {
+            s.open = false;
+            s.generation = s.generation.wrapping_add(1);
+            s.head = 0;
+            s.len = 0;
+            s.messages = 0;
+            s.writer.wake();
+        });
+    }
+}
+
+/// Sends UPDATEs on one Established episode of a session (CoreBGP's
+/// `UpdateMessageWriter`). `C` is how the channel is held: a reference, or
+/// an `Arc` where writers move between tasks.
+#[derive(Clone)]
+pub struct UpdateWriter<C> {
+    channel: C,
+    generation: u32,
+}
+
+impl<C, M, const N: usize> UpdateWriter<C>
+where
+    C: Deref<Target = UpdateChannel<M, N>>,
+    M: RawMutex,
+{
+    /// A writer for the current Established episode, or
+    /// [`WriteError::NotEstablished`].
+    pub fn new(channel: C) -> Result<Self, WriteError> {
+        let (open, generation) = channel.with(|s| (s.open, s.generation));
+        if open { Ok(Self { channel, generation }) } else { Err(WriteError::NotEstablished) }
+    }
+
+    /// Largest UPDATE accepted (the negotiated maximum, capped by the
+    /// channel's size), or 0 once closed.
+    pub fn max_message_len(&self) -> usize {
+        self.channel.with(|s| if s.open && s.generation == self.generation { s.max_len } else { 0 })
+    }
+
+    /// Whether the episode this writer belongs to has ended.
+    pub fn is_closed(&self) -> bool {
+        self.max_message_len() == 0
+    }
+
+    /// Queues one whole UPDATE message (header included), waiting while
+    /// the channel is full.
+    pub async fn send(&self, msg: &[u8]) -> Result<(), WriteError> {
+        let len_ok = msg.get(16..18) == Some(&(msg.len() as u16).to_be_bytes()[..]) && msg.len() >= 23;
+        if !len_ok || msg.get(18) != Some(&(MessageType::Update as u8)) || msg.len() > u16::MAX as usize {
+            return Err(WriteError::NotAnUpdate);
+        }
+        // One writer at a time waits for room, so a large message is not
+        // starved by a stream of small ones.
+        let _turn = self.channel.write_lock.lock().await;
+        poll_fn(|cx| {
+            self.channel.with(|s| {
+                if !s.open || s.generation != self.generation {
+                    return Poll::Ready(Err(WriteError::Closed));
+                }
+                if msg.len() > s.max_len {
+                    return Poll::Ready(Err(WriteError::TooLong { len: msg.len(), max: s.max_len }));
+                }
+                if N - s.len < msg.len() {
+                    s.writer.register(cx.waker());
+                    return Poll::Pending;
+                }
+                s.push(msg);
+                s.messages += 1;
+                s.reader.wake();
+                Poll::Ready(Ok(()))
+            })
+        })
+        .await
+    }
+}
+
+impl<C> core::fmt::Debug for UpdateWriter<C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("UpdateWriter").field("generation", &self.generation).finish()
+    }
+}

@@ -1,0 +1,360 @@
+//! The shared driver end to end: two drivers over in-memory byte pipes on
+//! tokio's paused clock (simulated time: hours pass in milliseconds).
+
+use std::cell::RefCell;
+use std::net::{IpAddr, Ipv4Addr};
+use std::rc::Rc;
+use std::time::Duration as StdDuration;
+
+use corebgp_core::driver::{Buffers, Clock, Connector, SHUTDOWN_LINGER, run};
+use corebgp_core::outbox::{UpdateChannel, UpdateWriter, WriteError};
+use corebgp_core::plugin::{LocalPlugin, Plugin};
+use corebgp_core::session::{
+    CapabilitySet, DownReason, Event, Instant, Negotiated, OpenHooks, Peer, PeerConfig, SessionConfig,
+};
+use corebgp_core::wire::{
+    AfiSafi, Capability, CeaseSubcode, MAX_MESSAGE_LEN, Notification, NotificationCode, UpdateSections,
+    UpdateSubcode, encode_update_sections,
+};
+use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
+use embedded_io_adapters::tokio_1::FromTokio;
+use tokio::io::{DuplexStream, ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, oneshot};
+
+type Half = (FromTokio<ReadHalf<DuplexStream>>, FromTokio<WriteHalf<DuplexStream>>);
+
+struct TokioClock(tokio::time::Instant);
+
+impl Clock for TokioClock {
+    fn now(&self) -> Instant {
+        Instant::from_millis(self.0.elapsed().as_millis() as u64)
+    }
+    async fn sleep_until(&self, deadline: Instant) {
+        tokio::time::sleep_until(self.0 + StdDuration::from_millis(deadline.as_millis())).await
+    }
+}
+
+/// One side of an in-memory network: dialling sends one end of a duplex
+/// pipe to the other side's acceptor.
+struct MemConnector {
+    to_peer: Option<mpsc::UnboundedSender<DuplexStream>>,
+    incoming: tokio::sync::Mutex<mpsc::UnboundedReceiver<DuplexStream>>,
+    /// Bytes the pipe buffers per direction (small = a peer that stops
+    /// reading blocks the writer soon).
+    pipe: usize,
+}
+
+fn halves(s: DuplexStream) -> Half {
+    let (r, w) = tokio::io::split(s);
+    (FromTokio::new(r), FromTokio::new(w))
+}
+
+impl Connector for MemConnector {
+    type Reader = FromTokio<ReadHalf<DuplexStream>>;
+    type Writer = FromTokio<WriteHalf<DuplexStream>>;
+    async fn connect(&self) -> Option<Half> {
+        let to = self.to_peer.as_ref()?;
+        let (a, b) = tokio::io::duplex(self.pipe);
+        to.send(b).ok()?;
+        Some(halves(a))
+    }
+    async fn accept(&self) -> Half {
+        match self.incoming.lock().await.recv().await {
+            Some(s) => halves(s),
+            None => std::future::pending().await,
+        }
+    }
+}
+
+fn network(pipe: usize) -> (MemConnector, MemConnector) {
+    let (tx_a, rx_a) = mpsc::unbounded_channel();
+    let (tx_b, rx_b) = mpsc::unbounded_channel();
+    (
+        MemConnector { to_peer: Some(tx_b), incoming: tokio::sync::Mutex::new(rx_a), pipe },
+        MemConnector { to_peer: Some(tx_a), incoming: tokio::sync::Mutex::new(rx_b), pipe },
+    )
+}
+
+#[derive(Default)]
+struct Log {
+    established: u32,
+    closed: Vec<DownReason>,
+    updates: Vec<Vec<u8>>,
+    notifications: Vec<(u8, u8)>,
+    sent: Vec<(u8, u8)>,
+}
+
+/// A plugin that records, sends `to_send` UPDATEs on Established, and can
+/// be slow or refuse UPDATEs.
+struct TestPlugin<'c> {
+    log: Rc<RefCell<Log>>,
+    channel: &'c UpdateChannel<NoopRawMutex, 8192>,
+    to_send: Vec<Vec<u8>>,
+    slow: Option<StdDuration>,
+    refuse: bool,
+}
+
+impl OpenHooks for TestPlugin<'_> {
+    fn capabilities(&mut self, _: &PeerConfig, caps: &mut CapabilitySet) {
+        caps.push(&Capability::MultiProtocol(AfiSafi::IPV4_UNICAST)).unwrap();
+        caps.push(&Capability::RouteRefresh).unwrap();
+    }
+}
+
+impl LocalPlugin for TestPlugin<'_> {
+    async fn on_established(&mut self, _: &PeerConfig, n: &Negotiated) {
+        assert!(n.route_refresh);
+        self.log.borrow_mut().established += 1;
+        let w = self.channel.writer().expect("open while Established");
+        for m in &self.to_send {
+            w.send(m).await.expect("queued");
+        }
+    }
+    async fn on_update(&mut self, _: &PeerConfig, u: UpdateSections<'_>) -> Result<(), Notification<'static>> {
+        self.log.borrow_mut().updates.push(u.nlri.to_vec());
+        if let Some(d) = self.slow.take() {
+            tokio::time::sleep(d).await;
+        }
+        if self.refuse {
+            return Err(Notification::new(NotificationCode::Update(UpdateSubcode::MalformedAttributeList)));
+        }
+        Ok(())
+    }
+    fn on_notification(&mut self, _: &PeerConfig, n: &Notification<'_>) {
+        self.log.borrow_mut().notifications.push((n.code.code(), n.code.subcode()));
+    }
+    fn on_event(&mut self, _: &PeerConfig, e: &Event) {
+        if let Event::NotificationSent { code, .. } = e {
+            self.log.borrow_mut().sent.push((code.code(), code.subcode()));
+        }
+    }
+    fn on_close(&mut self, _: &PeerConfig, reason: DownReason) {
+        self.log.borrow_mut().closed.push(reason);
+    }
+}
+
+fn config(local: u32, remote: u32, id: u8, passive: bool, hold: u16) -> SessionConfig {
+    let peer = PeerConfig { remote_address: IpAddr::V4(Ipv4Addr::LOCALHOST), local_as: local, remote_as: remote };
+    SessionConfig::new(peer, Ipv4Addr::new(10, 0, 0, id)).with_passive(passive).with_hold_time(hold)
+}
+
+fn update(prefix: u8) -> Vec<u8> {
+    let attrs = [0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 192, 0, 2, 1];
+    let nlri = [24, 10, 0, prefix];
+    let s = UpdateSections { withdrawn: &[], attributes: &attrs, nlri: &nlri };
+    let mut buf = vec![0u8; 4096];
+    let n = encode_update_sections(&s, &mut buf, MAX_MESSAGE_LEN).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+struct Side {
+    peer: Peer,
+    log: Rc<RefCell<Log>>,
+}
+
+impl Side {
+    fn new(cfg: SessionConfig) -> Self {
+        let mut peer = Peer::new(cfg);
+        peer.start(Instant::ZERO);
+        Self { peer, log: Rc::default() }
+    }
+}
+
+/// Runs one driver until `stop` fires.
+async fn drive(
+    side: &mut Side,
+    conn: &MemConnector,
+    channel: &UpdateChannel<NoopRawMutex, 8192>,
+    plugin: TestPlugin<'_>,
+    stop: oneshot::Receiver<CeaseSubcode>,
+) {
+    let clock = TokioClock(tokio::time::Instant::now());
+    let mut plugin = plugin;
+    let (mut rx0, mut rx1, mut tx) = (vec![0u8; 4096], vec![0u8; 4096], vec![0u8; 4096]);
+    let bufs = Buffers { rx: [&mut rx0, &mut rx1], tx: &mut tx };
+    let stop = async { stop.await.unwrap_or(CeaseSubcode::AdministrativeShutdown) };
+    run(&mut side.peer, conn, &clock, &mut plugin, channel, bufs, stop).await;
+}
+
+fn plugin<'c>(log: &Rc<RefCell<Log>>, channel: &'c UpdateChannel<NoopRawMutex, 8192>) -> TestPlugin<'c> {
+    TestPlugin { log: log.clone(), channel, to_send: vec![], slow: None, refuse: false }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn establish_exchange_keepalive_for_an_hour_then_cease() {
+    let (ca, cb) = network(64 * 1024);
+    let (chan_a, chan_b) = (UpdateChannel::new(), UpdateChannel::new());
+    let mut a = Side::new(config(65001, 65002, 1, false, 9));
+    let mut b = Side::new(config(65002, 65001, 2, true, 9));
+    let mut pa = plugin(&a.log, &chan_a);
+    pa.to_send = vec![update(1), update(2), update(3)];
+    let pb = plugin(&b.log, &chan_b);
+    let (stop_a, stop_a_rx) = oneshot::channel();
+    let (stop_b, stop_b_rx) = oneshot::channel();
+    let (la, lb) = (a.log.clone(), b.log.clone());
+    let script = async {
+        tokio::time::sleep(StdDuration::from_secs(3600)).await;
+        // An hour of 9-second hold times: only keepalives kept it up.
+        assert_eq!(la.borrow().established, 1);
+        assert_eq!(lb.borrow().established, 1);
+        assert!(la.borrow().closed.is_empty() && lb.borrow().closed.is_empty());
+        assert_eq!(lb.borrow().updates, vec![vec![24, 10, 0, 1], vec![24, 10, 0, 2], vec![24, 10, 0, 3]]);
+        stop_a.send(CeaseSubcode::PeerDeconfigured).unwrap();
+        tokio::time::sleep(StdDuration::from_secs(1)).await;
+        assert_eq!(lb.borrow().notifications, vec![(6, 3)]);
+        assert_eq!(la.borrow().sent, vec![(6, 3)]);
+        stop_b.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+    };
+    tokio::join!(drive(&mut a, &ca, &chan_a, pa, stop_a_rx), drive(&mut b, &cb, &chan_b, pb, stop_b_rx), script);
+    assert_eq!(a.log.borrow().closed, vec![DownReason::Stopped]);
+    assert!(!chan_a.is_open(), "the writer's episode ended");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn slow_plugin_does_not_stop_keepalives_or_trip_the_hold_timer() {
+    let (ca, cb) = network(64 * 1024);
+    let (chan_a, chan_b) = (UpdateChannel::new(), UpdateChannel::new());
+    let mut a = Side::new(config(65001, 65002, 1, false, 3));
+    let mut b = Side::new(config(65002, 65001, 2, true, 3));
+    let mut pa = plugin(&a.log, &chan_a);
+    pa.to_send = vec![update(7)];
+    let mut pb = plugin(&b.log, &chan_b);
+    // Ten minutes on one UPDATE with a 3-second hold time (CoreBGP #55).
+    pb.slow = Some(StdDuration::from_secs(600));
+    let (stop_a, stop_a_rx) = oneshot::channel();
+    let (stop_b, stop_b_rx) = oneshot::channel();
+    let (la, lb) = (a.log.clone(), b.log.clone());
+    let script = async {
+        tokio::time::sleep(StdDuration::from_secs(900)).await;
+        assert_eq!(lb.borrow().updates.len(), 1);
+        assert!(la.borrow().closed.is_empty(), "A saw keepalives from B throughout: {:?}", la.borrow().closed);
+        assert!(lb.borrow().closed.is_empty(), "B's hold timer waited for its plugin");
+        assert_eq!((la.borrow().established, lb.borrow().established), (1, 1));
+        stop_a.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+        stop_b.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+    };
+    tokio::join!(drive(&mut a, &ca, &chan_a, pa, stop_a_rx), drive(&mut b, &cb, &chan_b, pb, stop_b_rx), script);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn update_refused_by_the_plugin_resets_and_the_session_comes_back() {
+    let (ca, cb) = network(64 * 1024);
+    let (chan_a, chan_b) = (UpdateChannel::new(), UpdateChannel::new());
+    let mut a = Side::new(config(65001, 65002, 1, false, 90).with_damping(false));
+    let mut b = Side::new(config(65002, 65001, 2, true, 90).with_damping(false));
+    let mut pa = plugin(&a.log, &chan_a);
+    pa.to_send = vec![update(9)];
+    let mut pb = plugin(&b.log, &chan_b);
+    pb.refuse = true;
+    let (stop_a, stop_a_rx) = oneshot::channel();
+    let (stop_b, stop_b_rx) = oneshot::channel();
+    let (la, lb) = (a.log.clone(), b.log.clone());
+    let script = async {
+        tokio::time::sleep(StdDuration::from_secs(30)).await;
+        // B refused with 3/1; A got it; both went down and came back after
+        // the idle hold time (damping is off), and again, and again.
+        assert_eq!(lb.borrow().sent.first(), Some(&(3, 1)));
+        assert_eq!(la.borrow().notifications.first(), Some(&(3, 1)));
+        assert!(la.borrow().established >= 2, "re-established: {}", la.borrow().established);
+        stop_a.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+        stop_b.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+    };
+    tokio::join!(drive(&mut a, &ca, &chan_a, pa, stop_a_rx), drive(&mut b, &cb, &chan_b, pb, stop_b_rx), script);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_peer_that_stops_reading_cannot_hold_up_shutdown() {
+    // B accepts but never runs a driver: nothing reads A's bytes, and the
+    // 64-byte pipe fills at once.
+    let (ca, cb) = network(64);
+    let chan_a = UpdateChannel::new();
+    let mut a = Side::new(config(65001, 65002, 1, false, 90));
+    let pa = plugin(&a.log, &chan_a);
+    let (stop_a, stop_a_rx) = oneshot::channel();
+    let script = async {
+        let _held = cb.accept().await;
+        tokio::time::sleep(StdDuration::from_secs(5)).await;
+        stop_a.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+        _held
+    };
+    let start = tokio::time::Instant::now();
+    let (_, _held) = tokio::join!(drive(&mut a, &ca, &chan_a, pa, stop_a_rx), script);
+    let took = start.elapsed();
+    assert!(took <= StdDuration::from_secs(5) + StdDuration::from_millis(SHUTDOWN_LINGER.as_millis() as u64 + 10));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn writers_fail_after_the_session_closes() {
+    let (ca, cb) = network(64 * 1024);
+    let (chan_a, chan_b) = (UpdateChannel::new(), UpdateChannel::new());
+    let mut a = Side::new(config(65001, 65002, 1, false, 9));
+    let mut b = Side::new(config(65002, 65001, 2, true, 9));
+    assert_eq!(chan_a.writer().err(), Some(WriteError::NotEstablished));
+    let pa = plugin(&a.log, &chan_a);
+    let pb = plugin(&b.log, &chan_b);
+    let (stop_a, stop_a_rx) = oneshot::channel();
+    let (stop_b, stop_b_rx) = oneshot::channel();
+    let chan_ref = &chan_a;
+    let script = async {
+        tokio::time::sleep(StdDuration::from_secs(5)).await;
+        let w: UpdateWriter<&UpdateChannel<NoopRawMutex, 8192>> = chan_ref.writer().expect("Established");
+        assert_eq!(w.max_message_len(), 4096);
+        let mut big = vec![0u8; 5000];
+        big[..16].fill(0xff);
+        big[16..18].copy_from_slice(&5000u16.to_be_bytes());
+        big[18] = 2;
+        assert!(matches!(w.send(&big).await, Err(WriteError::TooLong { len: 5000, .. })));
+        assert_eq!(w.send(&[0u8; 30]).await, Err(WriteError::NotAnUpdate));
+        w.send(&update(4)).await.unwrap();
+        tokio::time::sleep(StdDuration::from_secs(1)).await;
+        stop_b.send(CeaseSubcode::AdministrativeReset).unwrap();
+        tokio::time::sleep(StdDuration::from_secs(1)).await;
+        assert_eq!(w.send(&update(5)).await, Err(WriteError::Closed));
+        assert!(w.is_closed());
+        stop_a.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+    };
+    tokio::join!(drive(&mut a, &ca, &chan_a, pa, stop_a_rx), drive(&mut b, &cb, &chan_b, pb, stop_b_rx), script);
+    assert_eq!(b.log.borrow().updates, vec![vec![24, 10, 0, 4]]);
+}
+
+/// The Send flavour: a generic `Plugin` drives a session spawned on a
+/// multi-threaded runtime (this test fails to compile if the driver's
+/// future is not `Send`).
+struct SendPlugin;
+
+impl OpenHooks for SendPlugin {
+    fn capabilities(&mut self, _: &PeerConfig, _: &mut CapabilitySet) {}
+}
+
+impl Plugin for SendPlugin {
+    async fn on_established(&mut self, _: &PeerConfig, _: &Negotiated) {}
+    async fn on_update(&mut self, _: &PeerConfig, _: UpdateSections<'_>) -> Result<(), Notification<'static>> {
+        Ok(())
+    }
+}
+
+fn spawn_generic<P: Plugin + 'static>(mut plugin: P, conn: MemConnector) -> tokio::task::JoinHandle<u32> {
+    tokio::spawn(async move {
+        let clock = TokioClock(tokio::time::Instant::now());
+        let channel: std::sync::Arc<UpdateChannel<CriticalSectionRawMutex, 4096>> = Default::default();
+        let mut peer = Peer::new(config(65001, 65002, 1, false, 9));
+        peer.start(clock.now());
+        let (mut rx0, mut rx1, mut tx) = (vec![0u8; 4096], vec![0u8; 4096], vec![0u8; 4096]);
+        let bufs = Buffers { rx: [&mut rx0, &mut rx1], tx: &mut tx };
+        let stop = async {
+            tokio::time::sleep(StdDuration::from_secs(2)).await;
+            CeaseSubcode::AdministrativeShutdown
+        };
+        run(&mut peer, &conn, &clock, &mut plugin, &*channel, bufs, stop).await;
+        peer.state() as u32
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_flavour_spawns_on_a_multithreaded_runtime() {
+    let (ca, _cb) = network(4096);
+    let state = spawn_generic(SendPlugin, ca).await.unwrap();
+    // Dialled, no answer from the other side: not Established, and stopped.
+    assert_eq!(state, corebgp_core::session::StateKind::Idle as u32);
+}
