@@ -1,0 +1,101 @@
+//! Side-by-side run: prefixes per second for each parser on the same corpus,
+//! ratios, and heap allocations per UPDATE (counting allocator).
+//!
+//! `cargo run --release` in this directory (add `-- N` for N rounds).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use corebgp_bench_compare::*;
+
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Relaxed);
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn main() {
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(7);
+    let corpus = corpus();
+    let shared = bytes::Bytes::from(corpus.clone());
+    let updates = PREFIXES.div_ceil(PER_UPDATE);
+    println!(
+        "corpus: {} UPDATEs, {} prefixes, {:.1} MB; best and median of {rounds} rounds",
+        updates,
+        PREFIXES,
+        corpus.len() as f64 / 1e6
+    );
+    type Run<'a> = Box<dyn Fn() -> (usize, u64) + 'a>;
+    let parsers: Vec<(&str, Run)> = vec![
+        ("floor (lengths only)", Box::new(|| floor(&corpus))),
+        ("corebgp-core", Box::new(|| corebgp(&corpus))),
+        ("netgauze-bgp-pkt 0.13", Box::new(|| netgauze(&corpus))),
+        ("zettabgp 0.6", Box::new(|| zettabgp(&corpus))),
+        ("bgpkit-parser 0.23", Box::new(|| bgpkit(&shared))),
+        ("routecore 0.7", Box::new(|| routecore(&corpus))),
+    ];
+    let mut results = Vec::new();
+    for (name, f) in &parsers {
+        let mut times = Vec::new();
+        let mut allocs = 0;
+        for _ in 0..rounds {
+            let a0 = ALLOCS.load(Relaxed);
+            let t = Instant::now();
+            let (n, sum) = f();
+            times.push(t.elapsed());
+            allocs = ALLOCS.load(Relaxed) - a0;
+            std::hint::black_box(sum);
+            let want = if name.starts_with("floor") {
+                updates
+            } else {
+                PREFIXES
+            };
+            assert_eq!(n, want, "{name} counted {n}");
+        }
+        times.sort();
+        results.push((
+            *name,
+            times[0],
+            times[times.len() / 2],
+            allocs as f64 / updates as f64,
+        ));
+    }
+    let rate = |d: Duration| PREFIXES as f64 / d.as_secs_f64() / 1e6;
+    let core = results[1].2;
+    let best_other = results[2..].iter().map(|r| r.2).min().unwrap_or(core);
+    println!(
+        "\n| parser | M prefixes/s (median) | M prefixes/s (best) | corebgp-core speed-up | allocations per UPDATE |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    for (name, best, median, allocs) in &results {
+        println!(
+            "| {name} | {:.1} | {:.1} | {:.2}x | {allocs:.1} |",
+            rate(*median),
+            rate(*best),
+            median.as_secs_f64() / core.as_secs_f64()
+        );
+    }
+    println!(
+        "\ncorebgp-core: {:.2}x the fastest other parser; {:.1}% of the floor",
+        best_other.as_secs_f64() / core.as_secs_f64(),
+        100.0 * results[0].2.as_secs_f64() / core.as_secs_f64()
+    );
+}

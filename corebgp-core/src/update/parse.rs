@@ -1,0 +1,882 @@
+//! The one-call typed view of an UPDATE, with RFC 7606 verdicts.
+
+use core::net::Ipv4Addr;
+
+use super::attr::{AttrFlags, AttrSet, AttrType, Attributes, RawAttribute, split_attribute};
+use super::config::{PeerType, UpdateConfig};
+use super::error::{Action, ErrorKind, UpdateError};
+use super::nlri::{self, Checked, Ipv4Prefix, Ipv4Prefixes, Nlri, Prefix, Prefixes};
+use super::values::{
+    AS_TRANS, Aggregator, Aigp, AsPath, ClusterList, Communities, ExtCommunities,
+    Ipv6ExtCommunities, LargeCommunities, MpReach, MpUnreach, Origin, check_path, family_is_v6,
+};
+use crate::wire::{AfiSafi, NotificationData, UpdateSections, UpdateSubcode};
+
+const WK: u8 = AttrFlags::TRANSITIVE;
+const OT: u8 = AttrFlags::OPTIONAL | AttrFlags::TRANSITIVE;
+const ON: u8 = AttrFlags::OPTIONAL;
+
+/// A decoded UPDATE: every known attribute checked and typed, every NLRI
+/// field checked, and the RFC 7606 verdict. Borrows the message.
+///
+/// Attributes with an error whose verdict is attribute discard, duplicates
+/// (RFC 7606 §3 g) and attributes to be ignored (LOCAL_PREF from an external
+/// peer, AS4_PATH between 4-octet speakers) read as absent; their type codes
+/// are in [`discarded`](Self::discarded).
+#[derive(Debug, Clone)]
+pub struct Update<'a> {
+    sections: UpdateSections<'a>,
+    cfg: UpdateConfig,
+    withdrawn_count: u32,
+    nlri_count: u32,
+    mp_reach_count: u32,
+    mp_unreach_count: u32,
+    as_path_count: u32,
+    as4_path_count: u32,
+    origin: Option<Origin>,
+    as_path: Option<&'a [u8]>,
+    as4_path: Option<&'a [u8]>,
+    next_hop: Option<Ipv4Addr>,
+    med: Option<u32>,
+    local_pref: Option<u32>,
+    atomic_aggregate: bool,
+    aggregator: Option<Aggregator>,
+    as4_aggregator: Option<Aggregator>,
+    communities: Option<Communities<'a>>,
+    large_communities: Option<LargeCommunities<'a>>,
+    ext_communities: Option<ExtCommunities<'a>>,
+    ipv6_ext_communities: Option<Ipv6ExtCommunities<'a>>,
+    originator_id: Option<Ipv4Addr>,
+    cluster_list: Option<ClusterList<'a>>,
+    otc: Option<u32>,
+    aigp: Option<Aigp<'a>>,
+    mp_reach: Option<MpReach<'a>>,
+    mp_unreach: Option<MpUnreach<'a>>,
+    seen: AttrSet,
+    discarded: AttrSet,
+    withdraw: Option<UpdateError<'a>>,
+    disable: [Option<UpdateError<'a>>; 2],
+    discard: Option<UpdateError<'a>>,
+}
+
+#[inline(always)]
+fn err<'a>(
+    action: Action,
+    kind: ErrorKind,
+    a: &RawAttribute<'a>,
+    subcode: UpdateSubcode,
+    with_data: bool,
+) -> UpdateError<'a> {
+    let data = if with_data {
+        NotificationData::Borrowed(a.raw)
+    } else {
+        NotificationData::EMPTY
+    };
+    UpdateError::new(action, kind, Some(a.type_code), subcode, data)
+}
+
+/// RFC 7606 §3 c: Optional/Transitive bits in conflict → treat-as-withdraw;
+/// RFC 4271 §6.3: 3/4 Attribute Flags Error, data = the attribute.
+#[inline(always)]
+fn flags<'a>(a: &RawAttribute<'a>, want: u8) -> Result<(), UpdateError<'a>> {
+    if a.flags.0 & (AttrFlags::OPTIONAL | AttrFlags::TRANSITIVE) == want {
+        Ok(())
+    } else {
+        Err(err(
+            Action::TreatAsWithdraw,
+            ErrorKind::Flags,
+            a,
+            UpdateSubcode::AttributeFlagsError,
+            true,
+        ))
+    }
+}
+
+/// RFC 4271 §6.3: 3/5 Attribute Length Error, data = the attribute.
+#[inline(always)]
+fn length<'a>(action: Action, a: &RawAttribute<'a>) -> UpdateError<'a> {
+    err(
+        action,
+        ErrorKind::Length,
+        a,
+        UpdateSubcode::AttributeLengthError,
+        true,
+    )
+}
+
+#[inline(always)]
+fn u32_of(v: &[u8]) -> Option<u32> {
+    <[u8; 4]>::try_from(v).ok().map(u32::from_be_bytes)
+}
+
+/// A non-empty list of `n`-byte entries.
+#[inline(always)]
+fn list_ok(v: &[u8], n: usize) -> bool {
+    !v.is_empty() && v.len().is_multiple_of(n)
+}
+
+impl<'a> Update<'a> {
+    /// Decodes an UPDATE body (the bytes after the 19-byte header).
+    ///
+    /// `Err` means session reset: send the error's NOTIFICATION. `Ok` may
+    /// still carry a treat-as-withdraw, AFI/SAFI-disable or attribute-discard
+    /// verdict: see [`treat_as_withdraw`](Self::treat_as_withdraw),
+    /// [`afi_safi_disable`](Self::afi_safi_disable) and
+    /// [`attribute_discard`](Self::attribute_discard).
+    pub fn parse(body: &'a [u8], cfg: &UpdateConfig) -> Result<Self, UpdateError<'a>> {
+        // RFC 7606 §3 a / RFC 4271 §6.3: section overruns → 3/1.
+        let sections = UpdateSections::parse(body).map_err(|_| {
+            UpdateError::new(
+                Action::SessionReset,
+                ErrorKind::SectionLengths,
+                None,
+                UpdateSubcode::MalformedAttributeList,
+                NotificationData::EMPTY,
+            )
+        })?;
+        Self::from_sections(sections, cfg)
+    }
+
+    /// Decodes an UPDATE already split into sections.
+    pub fn from_sections(
+        sections: UpdateSections<'a>,
+        cfg: &UpdateConfig,
+    ) -> Result<Self, UpdateError<'a>> {
+        let add_path_v4 = cfg.add_path_rx.contains(AfiSafi::IPV4_UNICAST);
+        // RFC 7606 §5.3: a syntax error in the IPv4 fields → session reset;
+        // RFC 4271 §6.3: 3/10 Invalid Network Field.
+        let field_err = || {
+            UpdateError::new(
+                Action::SessionReset,
+                ErrorKind::InvalidNetworkField,
+                None,
+                UpdateSubcode::InvalidNetworkField,
+                NotificationData::EMPTY,
+            )
+        };
+        let withdrawn_count =
+            nlri::validate(sections.withdrawn, false, add_path_v4).map_err(|_| field_err())?;
+        let nlri_count =
+            nlri::validate(sections.nlri, false, add_path_v4).map_err(|_| field_err())?;
+        let mut u = Update {
+            sections,
+            cfg: *cfg,
+            withdrawn_count,
+            nlri_count,
+            mp_reach_count: 0,
+            mp_unreach_count: 0,
+            as_path_count: 0,
+            as4_path_count: 0,
+            origin: None,
+            as_path: None,
+            as4_path: None,
+            next_hop: None,
+            med: None,
+            local_pref: None,
+            atomic_aggregate: false,
+            aggregator: None,
+            as4_aggregator: None,
+            communities: None,
+            large_communities: None,
+            ext_communities: None,
+            ipv6_ext_communities: None,
+            originator_id: None,
+            cluster_list: None,
+            otc: None,
+            aigp: None,
+            mp_reach: None,
+            mp_unreach: None,
+            seen: AttrSet::EMPTY,
+            discarded: AttrSet::EMPTY,
+            withdraw: None,
+            disable: [None, None],
+            discard: None,
+        };
+        let mut rest = sections.attributes;
+        let mut broken = false;
+        while !rest.is_empty() {
+            let Some((a, r)) = split_attribute(rest) else {
+                // RFC 7606 §4: a cut header or an overrun → treat-as-withdraw,
+                // the NLRI field located by the Total Path Attribute Length.
+                // RFC 4271 §6.3 fallback: 3/1 Malformed Attribute List.
+                u.note(UpdateError::new(
+                    Action::TreatAsWithdraw,
+                    ErrorKind::AttributeList,
+                    None,
+                    UpdateSubcode::MalformedAttributeList,
+                    NotificationData::EMPTY,
+                ));
+                broken = true;
+                break;
+            };
+            rest = r;
+            let t = a.type_code;
+            if !u.seen.insert(t) {
+                // RFC 7606 §3 g: a second MP_REACH/MP_UNREACH → 3/1 reset; any
+                // other repeated attribute: keep the first, discard the rest.
+                if t == AttrType::MP_REACH_NLRI || t == AttrType::MP_UNREACH_NLRI {
+                    return Err(UpdateError::new(
+                        Action::SessionReset,
+                        ErrorKind::DuplicateMpAttribute,
+                        Some(t),
+                        UpdateSubcode::MalformedAttributeList,
+                        NotificationData::EMPTY,
+                    ));
+                }
+                u.discarded.insert(t);
+                continue;
+            }
+            if let Err(e) = u.attribute(&a) {
+                if e.action == Action::SessionReset {
+                    return Err(e);
+                }
+                u.note(e);
+            }
+        }
+
+        let reachable = !u.sections.nlri.is_empty() || u.seen.contains(AttrType::MP_REACH_NLRI);
+        if reachable && !broken {
+            // RFC 7606 §3 d: a missing well-known mandatory attribute →
+            // treat-as-withdraw; RFC 4271 §6.3: 3/3, data = the type code.
+            // NEXT_HOP is mandatory only with IPv4 NLRI (RFC 4760 §3).
+            let missing = if !u.seen.contains(AttrType::ORIGIN) {
+                Some(AttrType::ORIGIN)
+            } else if !u.seen.contains(AttrType::AS_PATH) {
+                Some(AttrType::AS_PATH)
+            } else if !u.sections.nlri.is_empty() && !u.seen.contains(AttrType::NEXT_HOP) {
+                Some(AttrType::NEXT_HOP)
+            } else {
+                None
+            };
+            if let Some(t) = missing {
+                u.note(UpdateError::new(
+                    Action::TreatAsWithdraw,
+                    ErrorKind::MissingWellKnown,
+                    Some(t),
+                    UpdateSubcode::MissingWellKnownAttribute,
+                    NotificationData::byte(t),
+                ));
+            }
+        }
+        if !reachable {
+            // RFC 7606 §5.2: attributes other than MP_UNREACH_NLRI and no
+            // reachable NLRI: any error stronger than attribute discard means
+            // session reset.
+            let only_unreach =
+                u.seen.len() == u32::from(u.seen.contains(AttrType::MP_UNREACH_NLRI));
+            if broken || !only_unreach {
+                let worst = u.withdraw.or(u.disable[0]);
+                if let Some(mut e) = worst {
+                    e.action = Action::SessionReset;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(u)
+    }
+
+    #[inline]
+    fn note(&mut self, e: UpdateError<'a>) {
+        match e.action {
+            Action::AttributeDiscard => {
+                if let Some(t) = e.type_code {
+                    self.discarded.insert(t);
+                }
+                self.discard.get_or_insert(e);
+            }
+            Action::TreatAsWithdraw => {
+                self.withdraw.get_or_insert(e);
+            }
+            Action::AfiSafiDisable(_) => {
+                if self.disable[0].is_none() {
+                    self.disable[0] = Some(e);
+                } else if self.disable[1].is_none() {
+                    self.disable[1] = Some(e);
+                }
+            }
+            Action::SessionReset => {}
+        }
+    }
+
+    /// Checks and stores one attribute (first occurrence).
+    #[inline(always)]
+    fn attribute(&mut self, a: &RawAttribute<'a>) -> Result<(), UpdateError<'a>> {
+        use Action::{AttributeDiscard as Discard, TreatAsWithdraw as Taw};
+        let v = a.value;
+        match a.type_code {
+            AttrType::ORIGIN => {
+                flags(a, WK)?;
+                // RFC 7606 §7.1: length ≠ 1 or undefined value → treat-as-withdraw
+                // (RFC 4271 §6.3: 3/5, 3/6).
+                let [o] = *v else { return Err(length(Taw, a)) };
+                let o = Origin::from_u8(o).ok_or_else(|| {
+                    err(
+                        Taw,
+                        ErrorKind::InvalidOrigin,
+                        a,
+                        UpdateSubcode::InvalidOriginAttribute,
+                        true,
+                    )
+                })?;
+                self.origin = Some(o);
+            }
+            AttrType::AS_PATH => {
+                flags(a, WK)?;
+                // RFC 7606 §7.2: malformed segments → treat-as-withdraw (3/11);
+                // RFC 7607 §2: AS 0 makes it malformed; RFC 5065 §5.2 / RFC 7606
+                // §7.2: confederation segments from an external peer too.
+                let malformed = || {
+                    err(
+                        Taw,
+                        ErrorKind::MalformedAsPath,
+                        a,
+                        UpdateSubcode::MalformedAsPath,
+                        false,
+                    )
+                };
+                let c = check_path(v, self.cfg.four_octet_as).ok_or_else(malformed)?;
+                if c.zero || (c.confed && self.cfg.peer == PeerType::External) {
+                    return Err(malformed());
+                }
+                self.as_path = Some(v);
+                self.as_path_count = c.count;
+            }
+            AttrType::NEXT_HOP => {
+                flags(a, WK)?;
+                // RFC 7606 §7.3: length ≠ 4 → treat-as-withdraw (3/5). RFC 4760
+                // §3: without IPv4 NLRI the attribute is ignored, so a bad one
+                // is only discarded.
+                let Ok(nh) = <[u8; 4]>::try_from(v) else {
+                    let act = if self.sections.nlri.is_empty() {
+                        Discard
+                    } else {
+                        Taw
+                    };
+                    return Err(length(act, a));
+                };
+                self.next_hop = Some(Ipv4Addr::from(nh));
+            }
+            AttrType::MED => {
+                flags(a, ON)?;
+                // RFC 7606 §7.4.
+                self.med = Some(u32_of(v).ok_or_else(|| length(Taw, a))?);
+            }
+            AttrType::LOCAL_PREF => {
+                // RFC 7606 §7.5: from an external peer → attribute discard.
+                if self.cfg.peer == PeerType::External {
+                    self.discarded.insert(a.type_code);
+                    return Ok(());
+                }
+                flags(a, WK)?;
+                self.local_pref = Some(u32_of(v).ok_or_else(|| length(Taw, a))?);
+            }
+            AttrType::ATOMIC_AGGREGATE => {
+                // Well-known discretionary (RFC 4271 §5.1.6): flags 0x40.
+                flags(a, WK)?;
+                // RFC 7606 §7.6: length ≠ 0 → attribute discard.
+                if !v.is_empty() {
+                    return Err(length(Discard, a));
+                }
+                self.atomic_aggregate = true;
+            }
+            AttrType::AGGREGATOR => {
+                flags(a, OT)?;
+                // RFC 7606 §7.7: length ≠ 6 (2-octet) / 8 (4-octet) → discard.
+                let want = if self.cfg.four_octet_as { 8 } else { 6 };
+                if v.len() != want {
+                    return Err(length(Discard, a));
+                }
+                let agg = Aggregator::parse(v).ok_or_else(|| length(Discard, a))?;
+                // RFC 7607 §2: AS 0 → malformed → attribute discard.
+                if agg.asn == 0 {
+                    return Err(err(
+                        Discard,
+                        ErrorKind::MalformedOptional,
+                        a,
+                        UpdateSubcode::OptionalAttributeError,
+                        true,
+                    ));
+                }
+                self.aggregator = Some(agg);
+            }
+            AttrType::COMMUNITIES => {
+                flags(a, OT)?;
+                // RFC 7606 §7.8: not a non-zero multiple of 4 → treat-as-withdraw.
+                if !list_ok(v, 4) {
+                    return Err(length(Taw, a));
+                }
+                self.communities = Communities::new(v);
+            }
+            AttrType::ORIGINATOR_ID => {
+                flags(a, ON)?;
+                // RFC 7606 §7.9: length ≠ 4 → treat-as-withdraw.
+                self.originator_id = Some(Ipv4Addr::from_bits(
+                    u32_of(v).ok_or_else(|| length(Taw, a))?,
+                ));
+            }
+            AttrType::CLUSTER_LIST => {
+                flags(a, ON)?;
+                // RFC 7606 §7.10: not a non-zero multiple of 4 → treat-as-withdraw.
+                if !list_ok(v, 4) {
+                    return Err(length(Taw, a));
+                }
+                self.cluster_list = ClusterList::new(v);
+            }
+            AttrType::MP_REACH_NLRI => self.decode_mp_reach(a)?,
+            AttrType::MP_UNREACH_NLRI => self.decode_mp_unreach(a)?,
+            AttrType::EXTENDED_COMMUNITIES => {
+                flags(a, OT)?;
+                // RFC 7606 §7.14: not a non-zero multiple of 8 → treat-as-withdraw.
+                if !list_ok(v, 8) {
+                    return Err(length(Taw, a));
+                }
+                self.ext_communities = ExtCommunities::new(v);
+            }
+            AttrType::AS4_PATH => {
+                flags(a, OT)?;
+                // RFC 6793 §3: between 4-octet speakers AS4_PATH is not used;
+                // a received one is ignored.
+                if self.cfg.four_octet_as {
+                    self.discarded.insert(a.type_code);
+                    return Ok(());
+                }
+                // RFC 6793 §6: malformed (as AS_PATH, or with confederation
+                // segments; RFC 7607: AS 0) → attribute discard.
+                let bad = || {
+                    err(
+                        Discard,
+                        ErrorKind::MalformedOptional,
+                        a,
+                        UpdateSubcode::OptionalAttributeError,
+                        true,
+                    )
+                };
+                let c = check_path(v, true).ok_or_else(bad)?;
+                if c.confed || c.zero {
+                    return Err(bad());
+                }
+                self.as4_path = Some(v);
+                self.as4_path_count = c.count;
+            }
+            AttrType::AS4_AGGREGATOR => {
+                flags(a, OT)?;
+                if self.cfg.four_octet_as {
+                    self.discarded.insert(a.type_code);
+                    return Ok(());
+                }
+                // RFC 6793 §6: length ≠ 8 → attribute discard; RFC 7607: AS 0 too.
+                if v.len() != 8 {
+                    return Err(length(Discard, a));
+                }
+                let agg = Aggregator::parse(v).ok_or_else(|| length(Discard, a))?;
+                if agg.asn == 0 {
+                    return Err(err(
+                        Discard,
+                        ErrorKind::MalformedOptional,
+                        a,
+                        UpdateSubcode::OptionalAttributeError,
+                        true,
+                    ));
+                }
+                self.as4_aggregator = Some(agg);
+            }
+            AttrType::IPV6_EXTENDED_COMMUNITIES => {
+                flags(a, OT)?;
+                // RFC 7606 §7.15: not a non-zero multiple of 20 → treat-as-withdraw.
+                if !list_ok(v, 20) {
+                    return Err(length(Taw, a));
+                }
+                self.ipv6_ext_communities = Ipv6ExtCommunities::new(v);
+            }
+            AttrType::AIGP => {
+                flags(a, ON)?;
+                // RFC 7311 §3.4: a malformed AIGP is ignored, i.e. attribute discard.
+                let g = Aigp::parse(v).ok_or_else(|| {
+                    err(
+                        Discard,
+                        ErrorKind::MalformedOptional,
+                        a,
+                        UpdateSubcode::OptionalAttributeError,
+                        true,
+                    )
+                })?;
+                self.aigp = Some(g);
+            }
+            AttrType::LARGE_COMMUNITY => {
+                flags(a, OT)?;
+                // RFC 8092 §6: not a non-zero multiple of 12 → treat-as-withdraw.
+                if !list_ok(v, 12) {
+                    return Err(length(Taw, a));
+                }
+                self.large_communities = LargeCommunities::new(v);
+            }
+            AttrType::OTC => {
+                flags(a, OT)?;
+                // RFC 9234 §5: length ≠ 4 → treat-as-withdraw.
+                self.otc = Some(u32_of(v).ok_or_else(|| length(Taw, a))?);
+            }
+            AttrType::ATTR_SET => {
+                flags(a, OT)?;
+                // RFC 7606 §7.16 / RFC 6368 §5: shorter than its Origin AS → treat-as-withdraw.
+                if v.len() < 4 {
+                    return Err(length(Taw, a));
+                }
+            }
+            _ if !a.flags.optional() => {
+                // RFC 4271 §6.3: an unrecognised well-known attribute → 3/2,
+                // data = the attribute; RFC 7606 does not relax this.
+                return Err(err(
+                    Action::SessionReset,
+                    ErrorKind::UnrecognizedWellKnown,
+                    a,
+                    UpdateSubcode::UnrecognizedWellKnownAttribute,
+                    true,
+                ));
+            }
+            // Optional attributes we do not decode: kept raw (RFC 4271 §5).
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// MP_REACH_NLRI (RFC 4760 §3, RFC 7606 §7.11).
+    fn decode_mp_reach(&mut self, a: &RawAttribute<'a>) -> Result<(), UpdateError<'a>> {
+        let opt_err =
+            |action, kind| err(action, kind, a, UpdateSubcode::OptionalAttributeError, true);
+        let Some((&[a0, a1, safi], _)) = a.value.split_first_chunk::<3>() else {
+            // The family is unknown, so the NLRI cannot be located: RFC 7606 §3 j
+            // → session reset; RFC 4760 §7: 3/9, data = the attribute.
+            return Err(opt_err(Action::SessionReset, ErrorKind::MalformedOptional));
+        };
+        let family = AfiSafi::new(u16::from_be_bytes([a0, a1]).into(), safi.into());
+        let disable = |kind| opt_err(Action::AfiSafiDisable(family), kind);
+        // RFC 7606 §7.11: a next hop overrunning the attribute → AFI/SAFI disable.
+        let mp = MpReach::parse(a.value, &self.cfg)
+            .ok_or_else(|| disable(ErrorKind::MalformedOptional))?;
+        if let Some(v6) = family_is_v6(family) {
+            // RFC 7606 §7.11: a next-hop length not valid for the family.
+            let ok = match (v6, mp.next_hop.len()) {
+                (false, 4) => true,
+                // RFC 8950 §3: IPv6 next hop for IPv4 NLRI once negotiated.
+                (false, 16 | 32) => self.cfg.extended_next_hop.contains(family),
+                // RFC 2545 §3: global, or global + link-local.
+                (true, 16 | 32) => true,
+                _ => false,
+            };
+            if !ok {
+                return Err(disable(ErrorKind::NextHopLength));
+            }
+            // RFC 7606 §5.3 / §7.11: malformed NLRI → AFI/SAFI disable.
+            self.mp_reach_count = nlri::validate(mp.nlri, v6, mp.add_path)
+                .map_err(|_| disable(ErrorKind::InvalidMpNlri))?;
+        }
+        self.mp_reach = Some(mp);
+        flags(a, ON)
+    }
+
+    /// MP_UNREACH_NLRI (RFC 4760 §4, RFC 7606 §7.12).
+    fn decode_mp_unreach(&mut self, a: &RawAttribute<'a>) -> Result<(), UpdateError<'a>> {
+        let Some(mp) = MpUnreach::parse(a.value, &self.cfg) else {
+            return Err(err(
+                Action::SessionReset,
+                ErrorKind::MalformedOptional,
+                a,
+                UpdateSubcode::OptionalAttributeError,
+                true,
+            ));
+        };
+        if let Some(v6) = family_is_v6(mp.family) {
+            self.mp_unreach_count =
+                nlri::validate(mp.withdrawn, v6, mp.add_path).map_err(|_| {
+                    err(
+                        Action::AfiSafiDisable(mp.family),
+                        ErrorKind::InvalidMpNlri,
+                        a,
+                        UpdateSubcode::OptionalAttributeError,
+                        true,
+                    )
+                })?;
+        }
+        self.mp_unreach = Some(mp);
+        flags(a, ON)
+    }
+
+    // ---- verdicts ----
+
+    /// The treat-as-withdraw error, if any (the first one found): handle
+    /// every route of the NLRI field and of MP_REACH_NLRI as withdrawn.
+    pub fn treat_as_withdraw(&self) -> Option<&UpdateError<'a>> {
+        self.withdraw.as_ref()
+    }
+
+    /// AFI/SAFI-disable errors (at most one per MP attribute): disable those
+    /// families, or reset the session with the error's NOTIFICATION.
+    pub fn afi_safi_disable(&self) -> impl Iterator<Item = &UpdateError<'a>> {
+        self.disable.iter().flatten()
+    }
+
+    /// The first attribute-discard error, if any (for logging: the
+    /// attribute is already absent from this view).
+    pub fn attribute_discard(&self) -> Option<&UpdateError<'a>> {
+        self.discard.as_ref()
+    }
+
+    /// The most severe verdict, `None` for a clean UPDATE.
+    pub fn action(&self) -> Option<Action> {
+        self.disable[0]
+            .map(|e| e.action)
+            .or(self.withdraw.map(|e| e.action))
+            .or(self.discard.map(|e| e.action))
+    }
+
+    /// Type codes of the attributes present (first occurrences, including malformed ones).
+    pub fn seen(&self) -> AttrSet {
+        self.seen
+    }
+
+    /// Type codes of attributes left out of this view (discarded, repeated or ignored).
+    pub fn discarded(&self) -> AttrSet {
+        self.discarded
+    }
+
+    // ---- sections and NLRI ----
+
+    /// The raw sections.
+    pub fn sections(&self) -> &UpdateSections<'a> {
+        &self.sections
+    }
+
+    /// The config it was decoded with.
+    pub fn config(&self) -> &UpdateConfig {
+        &self.cfg
+    }
+
+    /// The raw path attributes, in wire order.
+    pub fn attributes(&self) -> Attributes<'a> {
+        Attributes::new(self.sections.attributes)
+    }
+
+    /// Withdrawn Routes field (IPv4 unicast).
+    pub fn withdrawn(&self) -> Checked<Ipv4Prefixes<'a>> {
+        let ap = self.cfg.add_path_rx.contains(AfiSafi::IPV4_UNICAST);
+        Checked::new(
+            Ipv4Prefixes::new(self.sections.withdrawn, ap),
+            self.withdrawn_count,
+        )
+    }
+
+    /// NLRI field (IPv4 unicast).
+    pub fn nlri(&self) -> Checked<Ipv4Prefixes<'a>> {
+        let ap = self.cfg.add_path_rx.contains(AfiSafi::IPV4_UNICAST);
+        Checked::new(Ipv4Prefixes::new(self.sections.nlri, ap), self.nlri_count)
+    }
+
+    /// MP_REACH_NLRI, if present and well formed enough to split.
+    pub fn mp_reach(&self) -> Option<&MpReach<'a>> {
+        self.mp_reach.as_ref()
+    }
+
+    /// MP_UNREACH_NLRI, if present.
+    pub fn mp_unreach(&self) -> Option<&MpUnreach<'a>> {
+        self.mp_unreach.as_ref()
+    }
+
+    /// Prefixes of MP_REACH_NLRI (none for families not decoded here).
+    pub fn mp_reach_nlri(&self) -> Checked<Prefixes<'a>> {
+        match &self.mp_reach {
+            Some(m) => Checked::new(m.prefixes(), self.mp_reach_count),
+            None => Checked::new(Prefixes::Other, 0),
+        }
+    }
+
+    /// Prefixes of MP_UNREACH_NLRI (none for families not decoded here).
+    pub fn mp_unreach_nlri(&self) -> Checked<Prefixes<'a>> {
+        match &self.mp_unreach {
+            Some(m) => Checked::new(m.prefixes(), self.mp_unreach_count),
+            None => Checked::new(Prefixes::Other, 0),
+        }
+    }
+
+    /// Every announced route with its family: the NLRI field, then MP_REACH_NLRI.
+    pub fn announced(&self) -> impl Iterator<Item = (AfiSafi, Nlri)> + 'a {
+        let fam = self.mp_reach.map_or(AfiSafi::IPV4_UNICAST, |m| m.family);
+        self.nlri()
+            .map(v4_entry)
+            .map(|n| (AfiSafi::IPV4_UNICAST, n))
+            .chain(self.mp_reach_nlri().map(move |n| (fam, n)))
+    }
+
+    /// Every withdrawn route with its family: the Withdrawn Routes field,
+    /// then MP_UNREACH_NLRI.
+    pub fn withdrawals(&self) -> impl Iterator<Item = (AfiSafi, Nlri)> + 'a {
+        let fam = self.mp_unreach.map_or(AfiSafi::IPV4_UNICAST, |m| m.family);
+        self.withdrawn()
+            .map(v4_entry)
+            .map(|n| (AfiSafi::IPV4_UNICAST, n))
+            .chain(self.mp_unreach_nlri().map(move |n| (fam, n)))
+    }
+
+    /// Number of announced prefixes (NLRI field plus MP_REACH_NLRI).
+    pub fn announced_count(&self) -> usize {
+        self.nlri_count as usize + self.mp_reach_count as usize
+    }
+
+    /// Number of withdrawn prefixes (Withdrawn Routes plus MP_UNREACH_NLRI).
+    pub fn withdrawn_count(&self) -> usize {
+        self.withdrawn_count as usize + self.mp_unreach_count as usize
+    }
+
+    /// The family this UPDATE is an End-of-RIB marker for (RFC 4724 §2).
+    pub fn end_of_rib(&self) -> Option<AfiSafi> {
+        end_of_rib_sections(&self.sections)
+    }
+
+    // ---- attributes ----
+
+    /// ORIGIN.
+    pub fn origin(&self) -> Option<Origin> {
+        self.origin
+    }
+
+    /// The AS path: AS_PATH, merged with AS4_PATH when the peer is a
+    /// 2-octet speaker (RFC 6793 §4.2.3).
+    pub fn as_path(&self) -> Option<AsPath<'a>> {
+        let p = self.as_path?;
+        match self.as4_path {
+            Some(p4)
+                // RFC 6793 §4.2.3: an AGGREGATOR whose AS is not AS_TRANS means
+                // AS4_PATH (and AS4_AGGREGATOR) are ignored; so does an
+                // AS4_PATH longer than AS_PATH.
+                if self.aggregator.is_none_or(|g| g.asn == AS_TRANS)
+                    && self.as_path_count >= self.as4_path_count =>
+            {
+                Some(AsPath::merged(p, self.as_path_count - self.as4_path_count, p4))
+            }
+            _ => Some(AsPath::new(p, self.cfg.four_octet_as)),
+        }
+    }
+
+    /// AS_PATH as received (2- or 4-octet as negotiated), without AS4_PATH.
+    pub fn as_path_raw(&self) -> Option<AsPath<'a>> {
+        self.as_path.map(|p| AsPath::new(p, self.cfg.four_octet_as))
+    }
+
+    /// AS4_PATH as received (only from a 2-octet speaker).
+    pub fn as4_path(&self) -> Option<AsPath<'a>> {
+        self.as4_path.map(|p| AsPath::new(p, true))
+    }
+
+    /// NEXT_HOP.
+    pub fn next_hop(&self) -> Option<Ipv4Addr> {
+        self.next_hop
+    }
+
+    /// MULTI_EXIT_DISC.
+    pub fn med(&self) -> Option<u32> {
+        self.med
+    }
+
+    /// LOCAL_PREF.
+    pub fn local_pref(&self) -> Option<u32> {
+        self.local_pref
+    }
+
+    /// Whether ATOMIC_AGGREGATE is present.
+    pub fn atomic_aggregate(&self) -> bool {
+        self.atomic_aggregate
+    }
+
+    /// The aggregator: AGGREGATOR, or AS4_AGGREGATOR when AGGREGATOR carries
+    /// AS_TRANS (RFC 6793 §4.2.3).
+    pub fn aggregator(&self) -> Option<Aggregator> {
+        match (self.aggregator, self.as4_aggregator) {
+            (Some(g), Some(g4)) if g.asn == AS_TRANS => Some(g4),
+            (g, _) => g,
+        }
+    }
+
+    /// COMMUNITIES.
+    pub fn communities(&self) -> Option<Communities<'a>> {
+        self.communities
+    }
+
+    /// LARGE_COMMUNITY.
+    pub fn large_communities(&self) -> Option<LargeCommunities<'a>> {
+        self.large_communities
+    }
+
+    /// EXTENDED COMMUNITIES.
+    pub fn ext_communities(&self) -> Option<ExtCommunities<'a>> {
+        self.ext_communities
+    }
+
+    /// IPv6 Address Specific Extended Communities.
+    pub fn ipv6_ext_communities(&self) -> Option<Ipv6ExtCommunities<'a>> {
+        self.ipv6_ext_communities
+    }
+
+    /// ORIGINATOR_ID.
+    pub fn originator_id(&self) -> Option<Ipv4Addr> {
+        self.originator_id
+    }
+
+    /// CLUSTER_LIST.
+    pub fn cluster_list(&self) -> Option<ClusterList<'a>> {
+        self.cluster_list
+    }
+
+    /// Only to Customer (RFC 9234).
+    pub fn otc(&self) -> Option<u32> {
+        self.otc
+    }
+
+    /// AIGP (RFC 7311).
+    pub fn aigp(&self) -> Option<Aigp<'a>> {
+        self.aigp
+    }
+
+    /// Attributes this module does not decode, first occurrences only, with
+    /// their flags (to pass on: RFC 4271 §5 — optional transitive ones with
+    /// the Partial bit set).
+    pub fn unknown_attributes(&self) -> impl Iterator<Item = RawAttribute<'a>> + 'a {
+        let mut seen = AttrSet::EMPTY;
+        self.attributes()
+            .map_while(Result::ok)
+            .filter(move |a| seen.insert(a.type_code) && !is_decoded(a.type_code))
+    }
+}
+
+fn v4_entry(n: Nlri<Ipv4Prefix>) -> Nlri {
+    Nlri {
+        path_id: n.path_id,
+        prefix: Prefix::V4(n.prefix),
+    }
+}
+
+/// Whether [`Update`] decodes the type into a typed field.
+pub(crate) const fn is_decoded(t: u8) -> bool {
+    matches!(t, 1..=10 | 14..=18 | 25 | 26 | 32 | 35)
+}
+
+fn end_of_rib_sections(s: &UpdateSections<'_>) -> Option<AfiSafi> {
+    if !s.withdrawn.is_empty() || !s.nlri.is_empty() {
+        return None;
+    }
+    if s.attributes.is_empty() {
+        return Some(AfiSafi::IPV4_UNICAST);
+    }
+    // RFC 4724 §2: only an MP_UNREACH_NLRI with no withdrawn routes.
+    let (a, rest) = split_attribute(s.attributes)?;
+    match *a.value {
+        [a0, a1, safi] if rest.is_empty() && a.type_code == AttrType::MP_UNREACH_NLRI => Some(
+            AfiSafi::new(u16::from_be_bytes([a0, a1]).into(), safi.into()),
+        ),
+        _ => None,
+    }
+}
+
+/// The family an UPDATE body is an End-of-RIB marker for (RFC 4724 §2),
+/// without decoding anything else.
+pub fn end_of_rib(body: &[u8]) -> Option<AfiSafi> {
+    end_of_rib_sections(&UpdateSections::parse(body).ok()?)
+}
