@@ -36,20 +36,23 @@ pub trait Clock {
 }
 
 /// How the driver gets connections to its peer.
+///
+/// A connection is one owned value that reads and writes; the driver
+/// never reads and writes the same connection at once (it writes what is
+/// pending first, bounded by the RFC 9687 send hold timer, then reads), so
+/// one `&mut` at a time suffices and socket types need not be split.
 pub trait Connector {
-    /// The receiving half of a connection.
-    type Reader: Read;
-    /// The sending half. Dropping both halves closes the connection.
-    type Writer: Write;
+    /// A connection. Dropping it closes the connection.
+    type Transport: Read + Write;
 
     /// Dials the peer; `None` if that failed. The driver drops the future
     /// to abandon a dial (ConnectRetry expired, or the session stopped).
-    fn connect(&self) -> impl Future<Output = Option<(Self::Reader, Self::Writer)>>;
+    fn connect(&self) -> impl Future<Output = Option<Self::Transport>>;
 
     /// Completes with the next connection the peer opened to us (the
     /// adapter matched its address). Cancel-safe; never completes for an
     /// adapter that does not listen.
-    fn accept(&self) -> impl Future<Output = (Self::Reader, Self::Writer)>;
+    fn accept(&self) -> impl Future<Output = Self::Transport>;
 }
 
 /// Memory the driver works in, lent by the adapter.
@@ -63,9 +66,8 @@ pub struct Buffers<'b> {
     pub tx: &'b mut [u8],
 }
 
-struct Io<'b, R, W> {
-    reader: R,
-    writer: W,
+struct Io<'b, T> {
+    t: T,
     framer: Framer<&'b mut [u8]>,
 }
 
@@ -115,27 +117,47 @@ fn to_write<'x>(peer: &'x Peer, tx: &'x [u8], fwd: Option<Fwd>, dir: Direction) 
     }
 }
 
-async fn write_some<W: Write>(w: Option<&mut W>, bytes: &[u8]) -> Result<usize, ()> {
-    match w {
-        Some(w) if !bytes.is_empty() => w.write(bytes).await.map_err(drop),
+/// One step of I/O on a connection: write what is pending if anything is,
+/// else read.
+async fn io_step<T: Read + Write>(
+    conn: Option<&mut Io<'_, T>>,
+    to_write: &[u8],
+) -> Result<Step, ()> {
+    match conn {
+        Some(c) if !to_write.is_empty() => c.t.write(to_write).await.map(Step::Wrote).map_err(drop),
+        Some(c) => {
+            let buf = c.framer.read_buf();
+            if buf.is_empty() {
+                return core::future::pending().await;
+            }
+            match c.t.read(buf).await {
+                Ok(0) | Err(_) => Err(()),
+                Ok(n) => Ok(Step::Read(n)),
+            }
+        }
+        None => core::future::pending().await,
+    }
+}
+
+/// Writes some of `bytes` (pending forever when there is nothing to write).
+async fn write_step<T: Write>(t: Option<&mut T>, bytes: &[u8]) -> Result<Step, ()> {
+    match t {
+        Some(t) if !bytes.is_empty() => t.write(bytes).await.map(Step::Wrote).map_err(drop),
         _ => core::future::pending().await,
     }
 }
 
-async fn read_some<R: Read>(r: Option<&mut R>, f: Option<&mut Framer<&mut [u8]>>) -> Result<usize, ()> {
-    match (r, f) {
-        (Some(r), Some(f)) => {
-            let buf = f.read_buf();
-            if buf.is_empty() {
-                core::future::pending().await
-            } else {
-                match r.read(buf).await {
-                    Ok(0) | Err(_) => Err(()),
-                    Ok(n) => Ok(n),
-                }
-            }
-        }
-        _ => core::future::pending().await,
+enum Step {
+    Wrote(usize),
+    Read(usize),
+}
+
+fn step_ev<T>(dir: Direction, r: Result<Step, ()>, wrote_something: bool) -> Ev<T> {
+    match r {
+        Ok(Step::Wrote(n)) => Ev::Wrote(dir, n),
+        Ok(Step::Read(n)) => Ev::Read(dir, n),
+        Err(()) if wrote_something => Ev::WriteFailed(dir),
+        Err(()) => Ev::ReadFailed(dir),
     }
 }
 
@@ -184,47 +206,53 @@ fn wrote(peer: &mut Peer, fwd: &mut Option<Fwd>, dir: Direction, n: usize) {
 /// While the plugin works, keep the session alive: timers, keepalives,
 /// pending writes, queued UPDATEs. Returns when the main loop must act (a
 /// connection failed or must close); the caller then waits for the plugin.
-async fn service<C: Clock, O: Outbox, W: Write>(
+async fn service<C: Clock, O: Outbox, T: Read + Write>(
     peer: &mut Peer,
     clock: &C,
     outbox: &O,
     tx: &mut [u8],
     fwd: &mut Option<Fwd>,
-    mut writers: [Option<&mut W>; 2],
+    mut conns: [Option<&mut T>; 2],
 ) {
     loop {
         let now = clock.now();
         peer.handle_timeout(now);
         track_blocked(peer, tx, *fwd, now);
         let wants_main = DIRS.iter().any(|&d| {
-            peer.link(d).is_some_and(|l| l.wants_close() && l.pending().is_empty())
+            peer.link(d)
+                .is_some_and(|l| l.wants_close() && l.pending().is_empty())
         });
         if wants_main {
             return;
         }
         let ev = {
-            let [wo, wi] = &mut writers;
+            let [c0, c1] = &mut conns;
             let est = peer.established();
             let can_take = fwd.is_none() && est.is_some_and(|d| peer.pending(d).is_empty());
+            let (b0, b1) = (
+                to_write(peer, tx, *fwd, Direction::Outbound),
+                to_write(peer, tx, *fwd, Direction::Inbound),
+            );
+            let (n0, n1) = (!b0.is_empty(), !b1.is_empty());
             let mut s = pin!(sleep_opt(clock, peer.poll_timeout()));
-            let mut w0 = pin!(write_some(wo.as_deref_mut(), to_write(peer, tx, *fwd, Direction::Outbound)));
-            let mut w1 = pin!(write_some(wi.as_deref_mut(), to_write(peer, tx, *fwd, Direction::Inbound)));
+            let mut w0 = pin!(write_step(c0.as_deref_mut(), b0));
+            let mut w1 = pin!(write_step(c1.as_deref_mut(), b1));
             let mut ob = pin!(async {
-                if can_take { outbox.ready().await } else { core::future::pending().await }
+                if can_take {
+                    outbox.ready().await
+                } else {
+                    core::future::pending().await
+                }
             });
             poll_fn(|cx| {
                 if let Poll::Ready(r) = w0.as_mut().poll(cx) {
-                    return Poll::Ready(r.map_or(Ev::WriteFailed(Direction::Outbound), |n| {
-                        Ev::Wrote(Direction::Outbound, n)
-                    }));
+                    return Poll::Ready(step_ev::<()>(Direction::Outbound, r, n0));
                 }
                 if let Poll::Ready(r) = w1.as_mut().poll(cx) {
-                    return Poll::Ready(
-                        r.map_or(Ev::WriteFailed(Direction::Inbound), |n| Ev::Wrote(Direction::Inbound, n)),
-                    );
+                    return Poll::Ready(step_ev(Direction::Inbound, r, n1));
                 }
                 if ob.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Ev::<()>::Outbox);
+                    return Poll::Ready(Ev::Outbox);
                 }
                 if s.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Ev::Timer);
@@ -235,7 +263,7 @@ async fn service<C: Clock, O: Outbox, W: Write>(
         };
         match ev {
             Ev::Wrote(d, n) => wrote(peer, fwd, d, n),
-            Ev::WriteFailed(d) => {
+            Ev::WriteFailed(d) | Ev::ReadFailed(d) => {
                 peer.connection_failed(clock.now(), d);
                 return;
             }
@@ -246,7 +274,13 @@ async fn service<C: Clock, O: Outbox, W: Write>(
 }
 
 /// Moves the next queued UPDATE into `tx` if the session takes it.
-fn take_outbox<O: Outbox>(peer: &mut Peer, outbox: &O, tx: &mut [u8], fwd: &mut Option<Fwd>, now: Instant) {
+fn take_outbox<O: Outbox>(
+    peer: &mut Peer,
+    outbox: &O,
+    tx: &mut [u8],
+    fwd: &mut Option<Fwd>,
+    now: Instant,
+) {
     if let Some(len) = outbox.take(tx) {
         let msg = tx.get(..len).unwrap_or(&[]);
         // The session checks the length against the negotiated maximum and
@@ -258,18 +292,18 @@ fn take_outbox<O: Outbox>(peer: &mut Peer, outbox: &O, tx: &mut [u8], fwd: &mut 
 }
 
 /// Runs `fut` (a plugin hook) while [`service`] keeps the session alive.
-async fn with_service<F: Future, C: Clock, O: Outbox, W: Write>(
+async fn with_service<F: Future, C: Clock, O: Outbox, T: Read + Write>(
     fut: F,
     peer: &mut Peer,
     clock: &C,
     outbox: &O,
     tx: &mut [u8],
     fwd: &mut Option<Fwd>,
-    writers: [Option<&mut W>; 2],
+    conns: [Option<&mut T>; 2],
 ) -> F::Output {
     let mut fut = pin!(fut);
     let serviced = {
-        let mut svc = pin!(service(peer, clock, outbox, tx, fwd, writers));
+        let mut svc = pin!(service(peer, clock, outbox, tx, fwd, conns));
         poll_fn(|cx| {
             if let Poll::Ready(v) = fut.as_mut().poll(cx) {
                 return Poll::Ready(Some(v));
@@ -312,7 +346,7 @@ pub async fn run<K, C, P, O, S>(
     let Buffers { rx, tx } = bufs;
     let [rx0, rx1] = rx;
     let mut pool: [Option<&mut [u8]>; 2] = [Some(rx0), Some(rx1)];
-    let mut conns: [Option<Io<'_, K::Reader, K::Writer>>; 2] = [None, None];
+    let mut conns: [Option<Io<'_, K::Transport>>; 2] = [None, None];
     let mut fwd: Option<Fwd> = None;
     let mut dial = pin!(None);
     let mut shutdown = pin!(shutdown);
@@ -343,20 +377,34 @@ pub async fn run<K, C, P, O, S>(
         {
             outbox.open(neg.max_message_len().min(tx.len()));
             let [o, i] = &mut conns;
-            let writers = [o.as_mut().map(|c| &mut c.writer), i.as_mut().map(|c| &mut c.writer)];
-            with_service(plugin.on_established(&cfg, &neg), peer, clock, outbox, tx, &mut fwd, writers).await;
+            let ts = [o.as_mut().map(|c| &mut c.t), i.as_mut().map(|c| &mut c.t)];
+            with_service(
+                plugin.on_established(&cfg, &neg),
+                peer,
+                clock,
+                outbox,
+                tx,
+                &mut fwd,
+                ts,
+            )
+            .await;
             continue;
         }
 
         // Requests of the session: dial, close.
-        if peer.link(Direction::Outbound).is_some_and(|l| l.take_dial()) {
+        if peer
+            .link(Direction::Outbound)
+            .is_some_and(|l| l.take_dial())
+        {
             if let Some(io) = conns[0].take() {
                 give_back(&mut pool, io.framer.into_inner());
             }
             dial.set(Some(connector.connect()));
         }
         for d in DIRS {
-            let close = peer.link(d).is_some_and(|l| l.wants_close() && l.pending().is_empty());
+            let close = peer
+                .link(d)
+                .is_some_and(|l| l.wants_close() && l.pending().is_empty());
             if close || (stopping.is_some_and(|t| now >= t + SHUTDOWN_LINGER)) {
                 if d == Direction::Outbound {
                     dial.set(None);
@@ -385,26 +433,30 @@ pub async fn run<K, C, P, O, S>(
         let ev = {
             let est = peer.established();
             let can_take = fwd.is_none() && est.is_some_and(|d| peer.pending(d).is_empty());
-            let accepting = stopping.is_none() && conns[1].is_none() && pool.iter().any(Option::is_some);
+            let accepting =
+                stopping.is_none() && conns[1].is_none() && pool.iter().any(Option::is_some);
             let [o, i] = &mut conns;
-            let (r0, w0, f0) = match o {
-                Some(c) => (Some(&mut c.reader), Some(&mut c.writer), Some(&mut c.framer)),
-                None => (None, None, None),
-            };
-            let (r1, w1, f1) = match i {
-                Some(c) => (Some(&mut c.reader), Some(&mut c.writer), Some(&mut c.framer)),
-                None => (None, None, None),
-            };
-            let mut wr0 = pin!(write_some(w0, to_write(peer, tx, fwd, Direction::Outbound)));
-            let mut wr1 = pin!(write_some(w1, to_write(peer, tx, fwd, Direction::Inbound)));
-            let mut rd0 = pin!(read_some(r0, f0));
-            let mut rd1 = pin!(read_some(r1, f1));
+            let (b0, b1) = (
+                to_write(peer, tx, fwd, Direction::Outbound),
+                to_write(peer, tx, fwd, Direction::Inbound),
+            );
+            let (n0, n1) = (!b0.is_empty(), !b1.is_empty());
+            let mut io0 = pin!(io_step(o.as_mut(), b0));
+            let mut io1 = pin!(io_step(i.as_mut(), b1));
             let mut sl = pin!(sleep_opt(clock, deadline));
             let mut acc = pin!(async {
-                if accepting { connector.accept().await } else { core::future::pending().await }
+                if accepting {
+                    connector.accept().await
+                } else {
+                    core::future::pending().await
+                }
             });
             let mut ob = pin!(async {
-                if can_take { outbox.ready().await } else { core::future::pending().await }
+                if can_take {
+                    outbox.ready().await
+                } else {
+                    core::future::pending().await
+                }
             });
             poll_fn(|cx| {
                 if stopping.is_none()
@@ -412,26 +464,11 @@ pub async fn run<K, C, P, O, S>(
                 {
                     return Poll::Ready(Ev::Shutdown(sub));
                 }
-                // Writes first: they free the session's queue.
-                if let Poll::Ready(r) = wr0.as_mut().poll(cx) {
-                    return Poll::Ready(r.map_or(Ev::WriteFailed(Direction::Outbound), |n| {
-                        Ev::Wrote(Direction::Outbound, n)
-                    }));
+                if let Poll::Ready(r) = io0.as_mut().poll(cx) {
+                    return Poll::Ready(step_ev(Direction::Outbound, r, n0));
                 }
-                if let Poll::Ready(r) = wr1.as_mut().poll(cx) {
-                    return Poll::Ready(
-                        r.map_or(Ev::WriteFailed(Direction::Inbound), |n| Ev::Wrote(Direction::Inbound, n)),
-                    );
-                }
-                if let Poll::Ready(r) = rd0.as_mut().poll(cx) {
-                    return Poll::Ready(
-                        r.map_or(Ev::ReadFailed(Direction::Outbound), |n| Ev::Read(Direction::Outbound, n)),
-                    );
-                }
-                if let Poll::Ready(r) = rd1.as_mut().poll(cx) {
-                    return Poll::Ready(
-                        r.map_or(Ev::ReadFailed(Direction::Inbound), |n| Ev::Read(Direction::Inbound, n)),
-                    );
+                if let Poll::Ready(r) = io1.as_mut().poll(cx) {
+                    return Poll::Ready(step_ev(Direction::Inbound, r, n1));
                 }
                 if let Some(f) = dial.as_mut().as_pin_mut()
                     && let Poll::Ready(t) = f.poll(cx)
@@ -463,10 +500,10 @@ pub async fn run<K, C, P, O, S>(
             Ev::Dialed(t) => {
                 dial.set(None);
                 match (t, pool.iter_mut().find_map(Option::take)) {
-                    (Some((reader, writer)), Some(buf)) => {
+                    (Some(t), Some(buf)) => {
                         let mut framer = Framer::new(buf);
                         framer.set_max_message_len(MAX_MESSAGE_LEN);
-                        conns[0] = Some(Io { reader, writer, framer });
+                        conns[0] = Some(Io { t, framer });
                         peer.connected(now, plugin);
                     }
                     (_, buf) => {
@@ -477,12 +514,12 @@ pub async fn run<K, C, P, O, S>(
                     }
                 }
             }
-            Ev::Accepted((reader, writer)) => {
+            Ev::Accepted(t) => {
                 if let Some(buf) = pool.iter_mut().find_map(Option::take) {
                     if peer.accept(now, plugin).is_ok() {
                         let mut framer = Framer::new(buf);
                         framer.set_max_message_len(MAX_MESSAGE_LEN);
-                        conns[1] = Some(Io { reader, writer, framer });
+                        conns[1] = Some(Io { t, framer });
                     } else {
                         // Refused: dropping the halves closes the connection.
                         give_back(&mut pool, buf);
@@ -506,13 +543,18 @@ pub async fn run<K, C, P, O, S>(
                     Direction::Outbound => (o, i),
                     Direction::Inbound => (i, o),
                 };
-                let Some(Io { framer, writer, .. }) = this.as_mut() else { continue };
-                framer.commit(n);
-                let mut other_writer = other.as_mut().map(|c| &mut c.writer);
+                let Some(this) = this.as_mut() else { continue };
+                this.framer.commit(n);
+                let mut other = other.as_mut();
                 loop {
+                    let Io { t, framer } = &mut *this;
                     // Extended Messages once both OPENs said so (RFC 8654).
                     let ext = peer.negotiated_on(d).is_some_and(|n| n.extended_message);
-                    framer.set_max_message_len(if ext { MAX_EXTENDED_MESSAGE_LEN } else { MAX_MESSAGE_LEN });
+                    framer.set_max_message_len(if ext {
+                        MAX_EXTENDED_MESSAGE_LEN
+                    } else {
+                        MAX_MESSAGE_LEN
+                    });
                     let max = framer.max_message_len();
                     let now = clock.now();
                     let raw = match framer.next_message() {
@@ -534,9 +576,12 @@ pub async fn run<K, C, P, O, S>(
                         Delivery::None => {}
                         Delivery::Update(u) => {
                             peer.set_busy(now, d, true);
-                            let writers = match d {
-                                Direction::Outbound => [Some(&mut *writer), other_writer.as_deref_mut()],
-                                Direction::Inbound => [other_writer.as_deref_mut(), Some(&mut *writer)],
+                            // The message borrows this connection's framer; the
+                            // service only writes, through the transports.
+                            let ot = other.as_deref_mut().map(|c| &mut c.t);
+                            let ts = match d {
+                                Direction::Outbound => [Some(&mut *t), ot],
+                                Direction::Inbound => [ot, Some(&mut *t)],
                             };
                             let res = with_service(
                                 plugin.on_update(&cfg, u),
@@ -545,7 +590,7 @@ pub async fn run<K, C, P, O, S>(
                                 outbox,
                                 tx,
                                 &mut fwd,
-                                writers,
+                                ts,
                             )
                             .await;
                             let now = clock.now();
@@ -558,7 +603,10 @@ pub async fn run<K, C, P, O, S>(
                         Delivery::Notification(n) => plugin.on_notification(&cfg, &n),
                     }
                     // A connection that is closing reads no further.
-                    if peer.state_of(d).is_none_or(|s| s == crate::session::StateKind::Idle) {
+                    if peer
+                        .state_of(d)
+                        .is_none_or(|s| s == crate::session::StateKind::Idle)
+                    {
                         break;
                     }
                 }

@@ -10,18 +10,19 @@ use corebgp_core::driver::{Buffers, Clock, Connector, SHUTDOWN_LINGER, run};
 use corebgp_core::outbox::{UpdateChannel, UpdateWriter, WriteError};
 use corebgp_core::plugin::{LocalPlugin, Plugin};
 use corebgp_core::session::{
-    CapabilitySet, DownReason, Event, Instant, Negotiated, OpenHooks, Peer, PeerConfig, SessionConfig,
+    CapabilitySet, DownReason, Event, Instant, Negotiated, OpenHooks, Peer, PeerConfig,
+    SessionConfig,
 };
 use corebgp_core::wire::{
-    AfiSafi, Capability, CeaseSubcode, MAX_MESSAGE_LEN, Notification, NotificationCode, UpdateSections,
-    UpdateSubcode, encode_update_sections,
+    AfiSafi, Capability, CeaseSubcode, MAX_MESSAGE_LEN, Notification, NotificationCode,
+    UpdateSections, UpdateSubcode, encode_update_sections,
 };
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
 use embedded_io_adapters::tokio_1::FromTokio;
-use tokio::io::{DuplexStream, ReadHalf, WriteHalf};
+use tokio::io::DuplexStream;
 use tokio::sync::{mpsc, oneshot};
 
-type Half = (FromTokio<ReadHalf<DuplexStream>>, FromTokio<WriteHalf<DuplexStream>>);
+type Half = FromTokio<DuplexStream>;
 
 struct TokioClock(tokio::time::Instant);
 
@@ -45,13 +46,11 @@ struct MemConnector {
 }
 
 fn halves(s: DuplexStream) -> Half {
-    let (r, w) = tokio::io::split(s);
-    (FromTokio::new(r), FromTokio::new(w))
+    FromTokio::new(s)
 }
 
 impl Connector for MemConnector {
-    type Reader = FromTokio<ReadHalf<DuplexStream>>;
-    type Writer = FromTokio<WriteHalf<DuplexStream>>;
+    type Transport = Half;
     async fn connect(&self) -> Option<Half> {
         let to = self.to_peer.as_ref()?;
         let (a, b) = tokio::io::duplex(self.pipe);
@@ -70,8 +69,16 @@ fn network(pipe: usize) -> (MemConnector, MemConnector) {
     let (tx_a, rx_a) = mpsc::unbounded_channel();
     let (tx_b, rx_b) = mpsc::unbounded_channel();
     (
-        MemConnector { to_peer: Some(tx_b), incoming: tokio::sync::Mutex::new(rx_a), pipe },
-        MemConnector { to_peer: Some(tx_a), incoming: tokio::sync::Mutex::new(rx_b), pipe },
+        MemConnector {
+            to_peer: Some(tx_b),
+            incoming: tokio::sync::Mutex::new(rx_a),
+            pipe,
+        },
+        MemConnector {
+            to_peer: Some(tx_a),
+            incoming: tokio::sync::Mutex::new(rx_b),
+            pipe,
+        },
     )
 }
 
@@ -96,7 +103,8 @@ struct TestPlugin<'c> {
 
 impl OpenHooks for TestPlugin<'_> {
     fn capabilities(&mut self, _: &PeerConfig, caps: &mut CapabilitySet) {
-        caps.push(&Capability::MultiProtocol(AfiSafi::IPV4_UNICAST)).unwrap();
+        caps.push(&Capability::MultiProtocol(AfiSafi::IPV4_UNICAST))
+            .unwrap();
         caps.push(&Capability::RouteRefresh).unwrap();
     }
 }
@@ -110,22 +118,34 @@ impl LocalPlugin for TestPlugin<'_> {
             w.send(m).await.expect("queued");
         }
     }
-    async fn on_update(&mut self, _: &PeerConfig, u: UpdateSections<'_>) -> Result<(), Notification<'static>> {
+    async fn on_update(
+        &mut self,
+        _: &PeerConfig,
+        u: UpdateSections<'_>,
+    ) -> Result<(), Notification<'static>> {
         self.log.borrow_mut().updates.push(u.nlri.to_vec());
         if let Some(d) = self.slow.take() {
             tokio::time::sleep(d).await;
         }
         if self.refuse {
-            return Err(Notification::new(NotificationCode::Update(UpdateSubcode::MalformedAttributeList)));
+            return Err(Notification::new(NotificationCode::Update(
+                UpdateSubcode::MalformedAttributeList,
+            )));
         }
         Ok(())
     }
     fn on_notification(&mut self, _: &PeerConfig, n: &Notification<'_>) {
-        self.log.borrow_mut().notifications.push((n.code.code(), n.code.subcode()));
+        self.log
+            .borrow_mut()
+            .notifications
+            .push((n.code.code(), n.code.subcode()));
     }
     fn on_event(&mut self, _: &PeerConfig, e: &Event) {
         if let Event::NotificationSent { code, .. } = e {
-            self.log.borrow_mut().sent.push((code.code(), code.subcode()));
+            self.log
+                .borrow_mut()
+                .sent
+                .push((code.code(), code.subcode()));
         }
     }
     fn on_close(&mut self, _: &PeerConfig, reason: DownReason) {
@@ -134,14 +154,24 @@ impl LocalPlugin for TestPlugin<'_> {
 }
 
 fn config(local: u32, remote: u32, id: u8, passive: bool, hold: u16) -> SessionConfig {
-    let peer = PeerConfig { remote_address: IpAddr::V4(Ipv4Addr::LOCALHOST), local_as: local, remote_as: remote };
-    SessionConfig::new(peer, Ipv4Addr::new(10, 0, 0, id)).with_passive(passive).with_hold_time(hold)
+    let peer = PeerConfig {
+        remote_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        local_as: local,
+        remote_as: remote,
+    };
+    SessionConfig::new(peer, Ipv4Addr::new(10, 0, 0, id))
+        .with_passive(passive)
+        .with_hold_time(hold)
 }
 
 fn update(prefix: u8) -> Vec<u8> {
     let attrs = [0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 192, 0, 2, 1];
     let nlri = [24, 10, 0, prefix];
-    let s = UpdateSections { withdrawn: &[], attributes: &attrs, nlri: &nlri };
+    let s = UpdateSections {
+        withdrawn: &[],
+        attributes: &attrs,
+        nlri: &nlri,
+    };
     let mut buf = vec![0u8; 4096];
     let n = encode_update_sections(&s, &mut buf, MAX_MESSAGE_LEN).unwrap();
     buf.truncate(n);
@@ -157,7 +187,10 @@ impl Side {
     fn new(cfg: SessionConfig) -> Self {
         let mut peer = Peer::new(cfg);
         peer.start(Instant::ZERO);
-        Self { peer, log: Rc::default() }
+        Self {
+            peer,
+            log: Rc::default(),
+        }
     }
 }
 
@@ -172,13 +205,34 @@ async fn drive(
     let clock = TokioClock(tokio::time::Instant::now());
     let mut plugin = plugin;
     let (mut rx0, mut rx1, mut tx) = (vec![0u8; 4096], vec![0u8; 4096], vec![0u8; 4096]);
-    let bufs = Buffers { rx: [&mut rx0, &mut rx1], tx: &mut tx };
+    let bufs = Buffers {
+        rx: [&mut rx0, &mut rx1],
+        tx: &mut tx,
+    };
     let stop = async { stop.await.unwrap_or(CeaseSubcode::AdministrativeShutdown) };
-    run(&mut side.peer, conn, &clock, &mut plugin, channel, bufs, stop).await;
+    run(
+        &mut side.peer,
+        conn,
+        &clock,
+        &mut plugin,
+        channel,
+        bufs,
+        stop,
+    )
+    .await;
 }
 
-fn plugin<'c>(log: &Rc<RefCell<Log>>, channel: &'c UpdateChannel<NoopRawMutex, 8192>) -> TestPlugin<'c> {
-    TestPlugin { log: log.clone(), channel, to_send: vec![], slow: None, refuse: false }
+fn plugin<'c>(
+    log: &Rc<RefCell<Log>>,
+    channel: &'c UpdateChannel<NoopRawMutex, 8192>,
+) -> TestPlugin<'c> {
+    TestPlugin {
+        log: log.clone(),
+        channel,
+        to_send: vec![],
+        slow: None,
+        refuse: false,
+    }
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -199,14 +253,21 @@ async fn establish_exchange_keepalive_for_an_hour_then_cease() {
         assert_eq!(la.borrow().established, 1);
         assert_eq!(lb.borrow().established, 1);
         assert!(la.borrow().closed.is_empty() && lb.borrow().closed.is_empty());
-        assert_eq!(lb.borrow().updates, vec![vec![24, 10, 0, 1], vec![24, 10, 0, 2], vec![24, 10, 0, 3]]);
+        assert_eq!(
+            lb.borrow().updates,
+            vec![vec![24, 10, 0, 1], vec![24, 10, 0, 2], vec![24, 10, 0, 3]]
+        );
         stop_a.send(CeaseSubcode::PeerDeconfigured).unwrap();
         tokio::time::sleep(StdDuration::from_secs(1)).await;
         assert_eq!(lb.borrow().notifications, vec![(6, 3)]);
         assert_eq!(la.borrow().sent, vec![(6, 3)]);
         stop_b.send(CeaseSubcode::AdministrativeShutdown).unwrap();
     };
-    tokio::join!(drive(&mut a, &ca, &chan_a, pa, stop_a_rx), drive(&mut b, &cb, &chan_b, pb, stop_b_rx), script);
+    tokio::join!(
+        drive(&mut a, &ca, &chan_a, pa, stop_a_rx),
+        drive(&mut b, &cb, &chan_b, pb, stop_b_rx),
+        script
+    );
     assert_eq!(a.log.borrow().closed, vec![DownReason::Stopped]);
     assert!(!chan_a.is_open(), "the writer's episode ended");
 }
@@ -228,13 +289,24 @@ async fn slow_plugin_does_not_stop_keepalives_or_trip_the_hold_timer() {
     let script = async {
         tokio::time::sleep(StdDuration::from_secs(900)).await;
         assert_eq!(lb.borrow().updates.len(), 1);
-        assert!(la.borrow().closed.is_empty(), "A saw keepalives from B throughout: {:?}", la.borrow().closed);
-        assert!(lb.borrow().closed.is_empty(), "B's hold timer waited for its plugin");
+        assert!(
+            la.borrow().closed.is_empty(),
+            "A saw keepalives from B throughout: {:?}",
+            la.borrow().closed
+        );
+        assert!(
+            lb.borrow().closed.is_empty(),
+            "B's hold timer waited for its plugin"
+        );
         assert_eq!((la.borrow().established, lb.borrow().established), (1, 1));
         stop_a.send(CeaseSubcode::AdministrativeShutdown).unwrap();
         stop_b.send(CeaseSubcode::AdministrativeShutdown).unwrap();
     };
-    tokio::join!(drive(&mut a, &ca, &chan_a, pa, stop_a_rx), drive(&mut b, &cb, &chan_b, pb, stop_b_rx), script);
+    tokio::join!(
+        drive(&mut a, &ca, &chan_a, pa, stop_a_rx),
+        drive(&mut b, &cb, &chan_b, pb, stop_b_rx),
+        script
+    );
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -256,11 +328,19 @@ async fn update_refused_by_the_plugin_resets_and_the_session_comes_back() {
         // the idle hold time (damping is off), and again, and again.
         assert_eq!(lb.borrow().sent.first(), Some(&(3, 1)));
         assert_eq!(la.borrow().notifications.first(), Some(&(3, 1)));
-        assert!(la.borrow().established >= 2, "re-established: {}", la.borrow().established);
+        assert!(
+            la.borrow().established >= 2,
+            "re-established: {}",
+            la.borrow().established
+        );
         stop_a.send(CeaseSubcode::AdministrativeShutdown).unwrap();
         stop_b.send(CeaseSubcode::AdministrativeShutdown).unwrap();
     };
-    tokio::join!(drive(&mut a, &ca, &chan_a, pa, stop_a_rx), drive(&mut b, &cb, &chan_b, pb, stop_b_rx), script);
+    tokio::join!(
+        drive(&mut a, &ca, &chan_a, pa, stop_a_rx),
+        drive(&mut b, &cb, &chan_b, pb, stop_b_rx),
+        script
+    );
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -281,7 +361,10 @@ async fn a_peer_that_stops_reading_cannot_hold_up_shutdown() {
     let start = tokio::time::Instant::now();
     let (_, _held) = tokio::join!(drive(&mut a, &ca, &chan_a, pa, stop_a_rx), script);
     let took = start.elapsed();
-    assert!(took <= StdDuration::from_secs(5) + StdDuration::from_millis(SHUTDOWN_LINGER.as_millis() as u64 + 10));
+    assert!(
+        took <= StdDuration::from_secs(5)
+            + StdDuration::from_millis(SHUTDOWN_LINGER.as_millis() as u64 + 10)
+    );
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -298,13 +381,17 @@ async fn writers_fail_after_the_session_closes() {
     let chan_ref = &chan_a;
     let script = async {
         tokio::time::sleep(StdDuration::from_secs(5)).await;
-        let w: UpdateWriter<&UpdateChannel<NoopRawMutex, 8192>> = chan_ref.writer().expect("Established");
+        let w: UpdateWriter<&UpdateChannel<NoopRawMutex, 8192>> =
+            chan_ref.writer().expect("Established");
         assert_eq!(w.max_message_len(), 4096);
         let mut big = vec![0u8; 5000];
         big[..16].fill(0xff);
         big[16..18].copy_from_slice(&5000u16.to_be_bytes());
         big[18] = 2;
-        assert!(matches!(w.send(&big).await, Err(WriteError::TooLong { len: 5000, .. })));
+        assert!(matches!(
+            w.send(&big).await,
+            Err(WriteError::TooLong { len: 5000, .. })
+        ));
         assert_eq!(w.send(&[0u8; 30]).await, Err(WriteError::NotAnUpdate));
         w.send(&update(4)).await.unwrap();
         tokio::time::sleep(StdDuration::from_secs(1)).await;
@@ -314,7 +401,11 @@ async fn writers_fail_after_the_session_closes() {
         assert!(w.is_closed());
         stop_a.send(CeaseSubcode::AdministrativeShutdown).unwrap();
     };
-    tokio::join!(drive(&mut a, &ca, &chan_a, pa, stop_a_rx), drive(&mut b, &cb, &chan_b, pb, stop_b_rx), script);
+    tokio::join!(
+        drive(&mut a, &ca, &chan_a, pa, stop_a_rx),
+        drive(&mut b, &cb, &chan_b, pb, stop_b_rx),
+        script
+    );
     assert_eq!(b.log.borrow().updates, vec![vec![24, 10, 0, 4]]);
 }
 
@@ -329,19 +420,30 @@ impl OpenHooks for SendPlugin {
 
 impl Plugin for SendPlugin {
     async fn on_established(&mut self, _: &PeerConfig, _: &Negotiated) {}
-    async fn on_update(&mut self, _: &PeerConfig, _: UpdateSections<'_>) -> Result<(), Notification<'static>> {
+    async fn on_update(
+        &mut self,
+        _: &PeerConfig,
+        _: UpdateSections<'_>,
+    ) -> Result<(), Notification<'static>> {
         Ok(())
     }
 }
 
-fn spawn_generic<P: Plugin + 'static>(mut plugin: P, conn: MemConnector) -> tokio::task::JoinHandle<u32> {
+fn spawn_generic<P: Plugin + 'static>(
+    mut plugin: P,
+    conn: MemConnector,
+) -> tokio::task::JoinHandle<u32> {
     tokio::spawn(async move {
         let clock = TokioClock(tokio::time::Instant::now());
-        let channel: std::sync::Arc<UpdateChannel<CriticalSectionRawMutex, 4096>> = Default::default();
+        let channel: std::sync::Arc<UpdateChannel<CriticalSectionRawMutex, 4096>> =
+            Default::default();
         let mut peer = Peer::new(config(65001, 65002, 1, false, 9));
         peer.start(clock.now());
         let (mut rx0, mut rx1, mut tx) = (vec![0u8; 4096], vec![0u8; 4096], vec![0u8; 4096]);
-        let bufs = Buffers { rx: [&mut rx0, &mut rx1], tx: &mut tx };
+        let bufs = Buffers {
+            rx: [&mut rx0, &mut rx1],
+            tx: &mut tx,
+        };
         let stop = async {
             tokio::time::sleep(StdDuration::from_secs(2)).await;
             CeaseSubcode::AdministrativeShutdown

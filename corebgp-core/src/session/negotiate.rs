@@ -8,6 +8,7 @@ use heapless::Vec;
 
 use super::config::{PeerConfig, SessionConfig};
 use super::time::Duration;
+use crate::update::{PeerType, UpdateConfig};
 use crate::wire::{
     AS_TRANS, AddPathDirection, AddPathEntry, AfiSafi, Capability, CapabilityCode,
     ExtendedNextHopEntry, InlineData, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Notification,
@@ -234,6 +235,30 @@ impl Negotiated {
     /// Whether a family was negotiated.
     pub fn has_family(&self, f: AfiSafi) -> bool {
         self.families.contains(&f)
+    }
+
+    /// The settings the UPDATE codec needs for this session (RFC 6793 AS
+    /// size, RFC 7911 ADD-PATH per family and direction, RFC 8950 next hops,
+    /// internal or external peer, RFC 8654 message size).
+    pub fn update_config(&self, peer: &PeerConfig) -> UpdateConfig {
+        let mut cfg = UpdateConfig::new();
+        cfg.four_octet_as = self.four_octet_as;
+        for e in &self.add_path {
+            if e.direction.receives() {
+                cfg.add_path_rx = cfg.add_path_rx.with(e.family);
+            }
+            if e.direction.sends() {
+                cfg.add_path_tx = cfg.add_path_tx.with(e.family);
+            }
+        }
+        for e in &self.extended_next_hop {
+            if e.next_hop_afi == crate::wire::Afi::Ipv6 {
+                cfg.extended_next_hop = cfg.extended_next_hop.with(e.family);
+            }
+        }
+        cfg.peer = if peer.is_ibgp() { PeerType::Internal } else { PeerType::External };
+        cfg.max_message_len = self.max_message_len().min(usize::from(u16::MAX)) as u16;
+        cfg
     }
 
     /// ADD-PATH direction we may use for a family, if any.
