@@ -413,7 +413,17 @@ impl Peer {
 
     fn schedule_restart(&mut self, now: Instant, reason: DownReason) {
         let mut wait = self.config.idle_hold_time;
-        if reason.damps() && self.config.damp_peer_oscillations {
+        // A connection that ends while the peer is already held down (the
+        // other connection of the same attempt failing in the same round,
+        // e.g. both get 2/2) neither escalates the damping delay again nor
+        // shortens the hold-down: one attempt, one step of RFC 4271 §8.1.1
+        // DampPeerOscillations (CoreBGP disables both FSMs on the first
+        // error, so it counts one). Without this, two simultaneous errors
+        // jumped straight from 60 s to 120 s, and an inbound Cease during a
+        // hold-down restarted the outbound after only the idle hold time.
+        if let Some(until) = self.hold_down_until.filter(|t| now < *t) {
+            wait = wait.max(until.saturating_duration_since(now));
+        } else if reason.damps() && self.config.damp_peer_oscillations {
             let d = self.damping.on_error(now);
             let until = now + d;
             self.hold_down_until = Some(until);
