@@ -5,17 +5,31 @@
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
-use corebgp_core::session::{DefaultHooks, Direction, Instant, Peer, PeerConfig, SessionConfig, StateKind};
-use corebgp_core::wire::{Framer, MAX_MESSAGE_LEN, Message, UpdateSections, encode_update_sections};
+use corebgp_core::session::{
+    DefaultHooks, Direction, Instant, Peer, PeerConfig, SessionConfig, StateKind,
+};
+use corebgp_core::wire::{
+    Framer, MAX_MESSAGE_LEN, Message, UpdateSections, encode_update_sections,
+};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn config(local: u32, remote: u32, id: u8, passive: bool) -> SessionConfig {
-    let peer = PeerConfig { remote_address: IpAddr::V4(Ipv4Addr::LOCALHOST), local_as: local, remote_as: remote };
+    let peer = PeerConfig {
+        remote_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        local_as: local,
+        remote_as: remote,
+    };
     SessionConfig::new(peer, Ipv4Addr::new(10, 0, 0, id)).with_passive(passive)
 }
 
 /// Moves what `from` has to send on `fd` into `to` on `td`.
-fn pump(from: &mut Peer, fd: Direction, to: &mut Peer, td: Direction, framer: &mut Framer<Box<[u8]>>) {
+fn pump(
+    from: &mut Peer,
+    fd: Direction,
+    to: &mut Peer,
+    td: Direction,
+    framer: &mut Framer<Box<[u8]>>,
+) {
     let now = Instant::ZERO;
     let Some(link) = from.link(fd) else { return };
     let bytes = link.pending().to_vec();
@@ -37,12 +51,30 @@ fn establish() -> (Peer, Peer) {
     assert!(a.link(Direction::Outbound).unwrap().take_dial());
     b.accept(now, &mut DefaultHooks).unwrap();
     a.connected(now, &mut DefaultHooks);
-    let (mut fa, mut fb) = (Framer::new(vec![0u8; 4096].into_boxed_slice()), Framer::new(vec![0u8; 4096].into_boxed_slice()));
+    let (mut fa, mut fb) = (
+        Framer::new(vec![0u8; 4096].into_boxed_slice()),
+        Framer::new(vec![0u8; 4096].into_boxed_slice()),
+    );
     for _ in 0..3 {
-        pump(&mut a, Direction::Outbound, &mut b, Direction::Inbound, &mut fb);
-        pump(&mut b, Direction::Inbound, &mut a, Direction::Outbound, &mut fa);
+        pump(
+            &mut a,
+            Direction::Outbound,
+            &mut b,
+            Direction::Inbound,
+            &mut fb,
+        );
+        pump(
+            &mut b,
+            Direction::Inbound,
+            &mut a,
+            Direction::Outbound,
+            &mut fa,
+        );
     }
-    assert_eq!((a.state(), b.state()), (StateKind::Established, StateKind::Established));
+    assert_eq!(
+        (a.state(), b.state()),
+        (StateKind::Established, StateKind::Established)
+    );
     (a, b)
 }
 
@@ -52,11 +84,17 @@ fn bench(c: &mut Criterion) {
     g.bench_function("establish_pair", |b| b.iter(|| black_box(establish())));
 
     let (_, mut b_peer) = establish();
-    let attrs = [0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9, 0x40, 3, 4, 192, 0, 2, 1];
+    let attrs = [
+        0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9, 0x40, 3, 4, 192, 0, 2, 1,
+    ];
     let nlri = [24, 10, 0, 1, 24, 10, 0, 2, 24, 10, 0, 3];
     let mut buf = vec![0u8; 4096];
     let n = encode_update_sections(
-        &UpdateSections { withdrawn: &[], attributes: &attrs, nlri: &nlri },
+        &UpdateSections {
+            withdrawn: &[],
+            attributes: &attrs,
+            nlri: &nlri,
+        },
         &mut buf,
         MAX_MESSAGE_LEN,
     )
@@ -65,16 +103,29 @@ fn bench(c: &mut Criterion) {
     g.bench_function("established_update", |bch| {
         bch.iter(|| {
             let msg = Message::parse(black_box(&update), MAX_MESSAGE_LEN).unwrap();
-            black_box(b_peer.handle_message(Instant::ZERO, Direction::Inbound, msg, &mut DefaultHooks));
+            black_box(b_peer.handle_message(
+                Instant::ZERO,
+                Direction::Inbound,
+                msg,
+                &mut DefaultHooks,
+            ));
         })
     });
     g.bench_function("established_keepalive", |bch| {
         bch.iter(|| {
-            b_peer.handle_message(Instant::ZERO, Direction::Inbound, Message::Keepalive, &mut DefaultHooks);
+            b_peer.handle_message(
+                Instant::ZERO,
+                Direction::Inbound,
+                Message::Keepalive,
+                &mut DefaultHooks,
+            );
         })
     });
     // Framing + decoding + session for a stream of 1,000 UPDATEs.
-    let stream: Vec<u8> = std::iter::repeat_n(update.as_slice(), 1000).flatten().copied().collect();
+    let stream: Vec<u8> = std::iter::repeat_n(update.as_slice(), 1000)
+        .flatten()
+        .copied()
+        .collect();
     g.throughput(Throughput::Elements(1000));
     g.bench_function("established_1000_updates_framed", |bch| {
         let mut f = Framer::new(vec![0u8; 4096].into_boxed_slice());
@@ -85,7 +136,12 @@ fn bench(c: &mut Criterion) {
                 rest = &rest[k..];
                 while let Some(Ok(m)) = f.next_message() {
                     let msg = Message::parse(m, MAX_MESSAGE_LEN).unwrap();
-                    black_box(b_peer.handle_message(Instant::ZERO, Direction::Inbound, msg, &mut DefaultHooks));
+                    black_box(b_peer.handle_message(
+                        Instant::ZERO,
+                        Direction::Inbound,
+                        msg,
+                        &mut DefaultHooks,
+                    ));
                 }
             }
         })

@@ -121,7 +121,10 @@ impl<const N: usize> Inner<N> {
         let first = len.min(N - self.head);
         let fits = out.len() >= len;
         if fits {
-            if let (Some(d), Some(s)) = (out.get_mut(..first), self.buf.get(self.head..self.head + first)) {
+            if let (Some(d), Some(s)) = (
+                out.get_mut(..first),
+                self.buf.get(self.head..self.head + first),
+            ) {
                 d.copy_from_slice(s);
             }
             if let (Some(d), Some(s)) = (out.get_mut(first..len), self.buf.get(..len - first)) {
@@ -249,13 +252,26 @@ where
     /// [`WriteError::NotEstablished`].
     pub fn new(channel: C) -> Result<Self, WriteError> {
         let (open, generation) = channel.with(|s| (s.open, s.generation));
-        if open { Ok(Self { channel, generation }) } else { Err(WriteError::NotEstablished) }
+        if open {
+            Ok(Self {
+                channel,
+                generation,
+            })
+        } else {
+            Err(WriteError::NotEstablished)
+        }
     }
 
     /// Largest UPDATE accepted (the negotiated maximum, capped by the
     /// channel's size), or 0 once closed.
     pub fn max_message_len(&self) -> usize {
-        self.channel.with(|s| if s.open && s.generation == self.generation { s.max_len } else { 0 })
+        self.channel.with(|s| {
+            if s.open && s.generation == self.generation {
+                s.max_len
+            } else {
+                0
+            }
+        })
     }
 
     /// Whether the episode this writer belongs to has ended.
@@ -266,8 +282,12 @@ where
     /// Queues one whole UPDATE message (header included), waiting while
     /// the channel is full.
     pub async fn send(&self, msg: &[u8]) -> Result<(), WriteError> {
-        let len_ok = msg.get(16..18) == Some(&(msg.len() as u16).to_be_bytes()[..]) && msg.len() >= 23;
-        if !len_ok || msg.get(18) != Some(&(MessageType::Update as u8)) || msg.len() > u16::MAX as usize {
+        let len_ok =
+            msg.get(16..18) == Some(&(msg.len() as u16).to_be_bytes()[..]) && msg.len() >= 23;
+        if !len_ok
+            || msg.get(18) != Some(&(MessageType::Update as u8))
+            || msg.len() > u16::MAX as usize
+        {
             return Err(WriteError::NotAnUpdate);
         }
         // One writer at a time waits for room, so a large message is not
@@ -279,7 +299,10 @@ where
                     return Poll::Ready(Err(WriteError::Closed));
                 }
                 if msg.len() > s.max_len {
-                    return Poll::Ready(Err(WriteError::TooLong { len: msg.len(), max: s.max_len }));
+                    return Poll::Ready(Err(WriteError::TooLong {
+                        len: msg.len(),
+                        max: s.max_len,
+                    }));
                 }
                 if N - s.len < msg.len() {
                     s.writer.register(cx.waker());
@@ -297,6 +320,8 @@ where
 
 impl<C> core::fmt::Debug for UpdateWriter<C> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("UpdateWriter").field("generation", &self.generation).finish()
+        f.debug_struct("UpdateWriter")
+            .field("generation", &self.generation)
+            .finish()
     }
 }

@@ -26,7 +26,11 @@ use crate::wire::{Notification, RouteRefresh, UpdateSections};
 pub trait LocalPlugin: OpenHooks {
     /// The session reached Established (CoreBGP's `OnEstablished`); UPDATEs
     /// may be sent from now on (End-of-RIB, typically, after the table).
-    fn on_established(&mut self, peer: &PeerConfig, negotiated: &Negotiated) -> impl Future<Output = ()>;
+    fn on_established(
+        &mut self,
+        peer: &PeerConfig,
+        negotiated: &Negotiated,
+    ) -> impl Future<Output = ()>;
 
     /// An UPDATE arrived (CoreBGP's `UpdateMessageHandler`), borrowed from
     /// the receive buffer: decode what you need with [`crate::update`].
@@ -67,7 +71,11 @@ pub trait LocalPlugin: OpenHooks {
 /// with `Send` futures, so the whole session can be spawned on tokio.
 pub trait Plugin: OpenHooks + Send {
     /// See [`LocalPlugin::on_established`].
-    fn on_established(&mut self, peer: &PeerConfig, negotiated: &Negotiated) -> impl Future<Output = ()> + Send;
+    fn on_established(
+        &mut self,
+        peer: &PeerConfig,
+        negotiated: &Negotiated,
+    ) -> impl Future<Output = ()> + Send;
 
     /// See [`LocalPlugin::on_update`].
     fn on_update(
@@ -98,7 +106,11 @@ pub trait Plugin: OpenHooks + Send {
 }
 
 impl<T: Plugin> LocalPlugin for T {
-    fn on_established(&mut self, peer: &PeerConfig, negotiated: &Negotiated) -> impl Future<Output = ()> {
+    fn on_established(
+        &mut self,
+        peer: &PeerConfig,
+        negotiated: &Negotiated,
+    ) -> impl Future<Output = ()> {
         <T as Plugin>::on_established(self, peer, negotiated)
     }
     fn on_update(

@@ -256,7 +256,11 @@ impl Negotiated {
                 cfg.extended_next_hop = cfg.extended_next_hop.with(e.family);
             }
         }
-        cfg.peer = if peer.is_ibgp() { PeerType::Internal } else { PeerType::External };
+        cfg.peer = if peer.is_ibgp() {
+            PeerType::Internal
+        } else {
+            PeerType::External
+        };
         cfg.max_message_len = self.max_message_len().min(usize::from(u16::MAX)) as u16;
         cfg
     }

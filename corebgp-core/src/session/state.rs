@@ -256,6 +256,8 @@ fn tcp_up(
     hooks: &mut dyn OpenHooks,
 ) -> Result<OpenSent, DelayedOpen> {
     let caps = our_capabilities(cx.config, hooks);
+    // A new connection: nothing of an earlier one's writes is blocked.
+    cx.link.blocked_since = None;
     match cx.config.delay_open {
         Some(d) => Err(DelayedOpen {
             until: cx.now + d,
@@ -286,11 +288,12 @@ fn receive_before_open(
     hooks: &mut dyn OpenHooks,
 ) -> State {
     match (msg, delayed) {
-        (Message::Open(o), Some(d)) => match open_sent(cx, from, &d.caps).receive_open(cx, &o, hooks)
-        {
-            OpenReceived::OpenConfirm(s) => State::OpenConfirm(s),
-            OpenReceived::Idle(s) => State::Idle(s),
-        },
+        (Message::Open(o), Some(d)) => {
+            match open_sent(cx, from, &d.caps).receive_open(cx, &o, hooks) {
+                OpenReceived::OpenConfirm(s) => State::OpenConfirm(s),
+                OpenReceived::Idle(s) => State::Idle(s),
+            }
+        }
         (Message::Notification(n), _) => State::Idle(cx.received_notification(from, &n)),
         // RFC 6608 names no state-specific subcode before OpenSent.
         (m, _) => State::Idle(cx.fail(
@@ -690,7 +693,11 @@ impl Established {
     /// ROUTE-REFRESH), handled in place: the hold timer restarts and an
     /// UPDATE or a ROUTE-REFRESH of a negotiated family is delivered. `None`
     /// for a message that ends the session ([`Established::receive`]).
-    pub fn receive_in_place<'m>(&mut self, cx: &mut Cx<'_>, msg: Message<'m>) -> Option<Delivery<'m>> {
+    pub fn receive_in_place<'m>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        msg: Message<'m>,
+    ) -> Option<Delivery<'m>> {
         let delivery = match msg {
             Message::Keepalive => Delivery::None,
             Message::Update(u) => Delivery::Update(u),
@@ -738,7 +745,10 @@ impl Established {
                     FsmSubcode::UnexpectedMessageInEstablished,
                     MessageType::Open,
                 );
-                (EstablishedNext::Idle(cx.fail(StateKind::Established, &n)), Delivery::None)
+                (
+                    EstablishedNext::Idle(cx.fail(StateKind::Established, &n)),
+                    Delivery::None,
+                )
             }
         }
     }
