@@ -254,16 +254,16 @@ fn connect_event24_25_notification_while_delay_open_runs_goes_idle() {
 }
 
 #[test]
-fn connect_keepalive_while_delay_open_runs_is_an_fsm_error_and_idle() {
+fn connect_keepalive_while_delay_open_runs_drops_the_connection_and_idle() {
     // RFC 4271 §8.2.2 Connect, "any other event" (Event 26): drop the
-    // connection, Idle. With no OPEN sent yet the session uses 5/0 with the
-    // type (RFC 6608 has no Connect subcode).
+    // connection, Idle. No OPEN was sent, so no NOTIFICATION either
+    // (SendNOTIFICATIONwithoutOPEN is off).
     let mut r = Remote::new(config().with_delay_open(Some(secs(10))));
     r.start();
     assert!(r.take_dial());
     r.connected();
     r.send(OUT, &keepalive());
-    assert_eq!(r.sent(OUT), vec![Msg::n(5, 0, &[KEEPALIVE_T])]);
+    assert!(r.sent(OUT).is_empty());
     assert_eq!(r.state(OUT), Some(StateKind::Idle));
     assert!(r.wants_close(OUT));
 }
@@ -813,4 +813,21 @@ fn established_bad_route_refresh_length_is_7_1_with_the_message_rfc7313_5() {
     r.send(OUT, &msg);
     assert_eq!(r.sent(OUT), vec![Msg::n(7, 1, &msg)]);
     assert_eq!(r.state(OUT), Some(StateKind::Idle));
+}
+
+#[test]
+fn connect_header_error_while_delay_open_runs_drops_without_notification() {
+    // RFC 4271 §8.2.2 Connect, Events 21/22 with SendNOTIFICATIONwithoutOPEN
+    // off: no NOTIFICATION before our OPEN; the connection is dropped and
+    // the error counts for damping.
+    let mut r = Remote::new(config().with_delay_open(Some(secs(10))));
+    r.start();
+    assert!(r.take_dial());
+    r.connected();
+    let mut bad = keepalive();
+    bad[0] = 0;
+    r.send(OUT, &bad);
+    assert!(r.sent(OUT).is_empty());
+    assert_eq!(r.state(OUT), Some(StateKind::Idle));
+    assert!(r.wants_close(OUT));
 }

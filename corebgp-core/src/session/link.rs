@@ -59,6 +59,10 @@ pub enum DownReason {
     Stopped,
     /// Closed by collision resolution (RFC 4271 §6.8).
     Collision,
+    /// An error before our OPEN was sent (DelayOpen): the connection was
+    /// dropped without a NOTIFICATION (RFC 4271 §8.2.2 Connect/Active); the
+    /// code is the one a NOTIFICATION would have carried.
+    Dropped(NotificationCode),
 }
 
 impl DownReason {
@@ -66,7 +70,9 @@ impl DownReason {
     /// other than Cease, sent or received (CoreBGP's rule).
     pub fn damps(&self) -> bool {
         match self {
-            Self::NotificationSent(c) | Self::NotificationReceived(c) => !c.is_cease(),
+            Self::NotificationSent(c) | Self::NotificationReceived(c) | Self::Dropped(c) => {
+                !c.is_cease()
+            }
             _ => false,
         }
     }

@@ -173,6 +173,11 @@ impl Peer {
         self.events.pop()
     }
 
+    /// Events dropped because the queue was full when nobody polled.
+    pub fn events_dropped(&self) -> u32 {
+        self.events.dropped()
+    }
+
     fn with<R>(
         &mut self,
         now: Instant,
@@ -330,7 +335,9 @@ impl Peer {
     }
 
     /// Checks an UPDATE (a whole message) before the adapter writes it on
-    /// the Established connection, which is returned.
+    /// the Established connection, which is returned. The adapter writes
+    /// [`Peer::pending`] bytes of that connection first, so that the
+    /// session's own messages keep their order.
     pub fn send_update(&mut self, now: Instant, msg: &[u8]) -> Result<Direction, SendError> {
         let dir = self.established().ok_or(SendError::NotEstablished)?;
         self.with(now, dir, |s, cx| s.send_update(cx, msg))

@@ -295,11 +295,13 @@ fn receive_before_open(
             }
         }
         (Message::Notification(n), _) => State::Idle(cx.received_notification(from, &n)),
-        // RFC 6608 names no state-specific subcode before OpenSent.
-        (m, _) => State::Idle(cx.fail(
-            from,
-            &Notification::fsm_error(FsmSubcode::Unspecified, m.msg_type()),
-        )),
+        // RFC 4271 §8.2.2 Connect/Active, "any other event": drop the
+        // connection without a NOTIFICATION (we sent no OPEN, and
+        // SendNOTIFICATIONwithoutOPEN is off); it counts for damping.
+        _ => {
+            let code = NotificationCode::Fsm(FsmSubcode::Unspecified);
+            State::Idle(cx.idle(from, DownReason::Dropped(code)))
+        }
     }
 }
 
@@ -981,8 +983,15 @@ impl State {
     /// ROUTE-REFRESH): send its NOTIFICATION and go Idle (Events 21, 22, 28).
     pub fn handle_error(&mut self, cx: &mut Cx<'_>, n: &Notification<'_>) {
         let from = self.kind();
-        if from != StateKind::Idle {
-            *self = Self::Idle(cx.fail(from, n));
+        match from {
+            StateKind::Idle => {}
+            // RFC 4271 §8.2.2 Connect/Active, Events 21/22: before our OPEN
+            // the connection is dropped without a NOTIFICATION
+            // (SendNOTIFICATIONwithoutOPEN is off).
+            StateKind::Connect | StateKind::Active => {
+                *self = Self::Idle(cx.idle(from, DownReason::Dropped(n.code)));
+            }
+            _ => *self = Self::Idle(cx.fail(from, n)),
         }
     }
 
