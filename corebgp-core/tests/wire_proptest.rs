@@ -194,7 +194,7 @@ proptest! {
     }
 
     #[test]
-    fn notification_round_trip(code in any::<u8>(), subcode in any::<u8>(), data in prop::collection::vec(any::<u8>(), 0..4077)) {
+    fn notification_round_trip(code in any::<u8>(), subcode in any::<u8>(), data in prop::collection::vec(any::<u8>(), 0..=4075)) {
         let n = Notification::with_data(NotificationCode::from_raw(code, subcode), &data);
         let mut buf = vec![0u8; 4096];
         let len = n.encode(&mut buf).unwrap();
