@@ -305,40 +305,67 @@ fn receive_before_open(
     }
 }
 
-impl Connect {
-    /// When this state next needs [`State::handle_timeout`].
-    pub fn deadline(&self) -> Option<Instant> {
-        earliest(self.connect_retry, self.delayed.as_ref().map(|d| d.until))
-    }
+/// Connect and Active share what happens before our OPEN is out: the same
+/// timers, DelayOpen, and the messages that may arrive meanwhile.
+macro_rules! before_open {
+    ($ty:ident, $kind:expr) => {
+        impl $ty {
+            /// When this state next needs [`State::handle_timeout`].
+            pub fn deadline(&self) -> Option<Instant> {
+                earliest(self.connect_retry, self.delayed.as_ref().map(|d| d.until))
+            }
 
-    /// Events 16/17: the TCP connection is up. The hooks give the
-    /// capabilities of our OPEN (see [`super::our_capabilities`]).
-    pub fn connected(self, cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) -> Connected<Self> {
-        match tcp_up(cx, StateKind::Connect, hooks) {
-            Ok(s) => Connected::OpenSent(s),
-            Err(d) => Connected::Delayed(Connect {
-                connect_retry: None,
-                delayed: Some(d),
-            }),
+            /// Events 16/17: the TCP connection is up (ours dialled, or the
+            /// peer's accepted). The hooks give the capabilities of our OPEN
+            /// (see [`super::our_capabilities`]); with DelayOpen it waits.
+            pub fn connected(self, cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) -> Connected<Self> {
+                match tcp_up(cx, $kind, hooks) {
+                    Ok(s) => Connected::OpenSent(s),
+                    Err(d) => Connected::Delayed(Self {
+                        connect_retry: None,
+                        delayed: Some(d),
+                    }),
+                }
+            }
+
+            /// Event 12: DelayOpen expired; send the OPEN. `Err(self)` when
+            /// no DelayOpen was running.
+            #[allow(clippy::result_large_err)] // gives the state back unchanged
+            pub fn delay_open_expired(self, cx: &mut Cx<'_>) -> Result<OpenSent, Self> {
+                match &self.delayed {
+                    Some(d) => Ok(open_sent(cx, $kind, &d.caps)),
+                    None => Err(self),
+                }
+            }
+
+            /// A message while DelayOpen holds our OPEN back.
+            pub fn receive(
+                self,
+                cx: &mut Cx<'_>,
+                msg: Message<'_>,
+                hooks: &mut dyn OpenHooks,
+            ) -> State {
+                receive_before_open(cx, $kind, self.delayed, msg, hooks)
+            }
+
+            /// ManualStop (Event 2): drop the attempt.
+            pub fn stop(self, cx: &mut Cx<'_>) -> Idle {
+                cx.idle($kind, DownReason::Stopped)
+            }
         }
-    }
+    };
+}
 
+before_open!(Connect, StateKind::Connect);
+before_open!(Active, StateKind::Active);
+
+impl Connect {
     /// Event 9: the ConnectRetry timer expired: drop any attempt, dial again.
     pub fn connect_retry_expired(self, cx: &mut Cx<'_>) -> Connect {
         cx.link.dial = true;
         Connect {
             connect_retry: Some(cx.now + cx.config.connect_retry_time),
             delayed: None,
-        }
-    }
-
-    /// Event 12: DelayOpen expired; send the OPEN. `Err(self)` when no
-    /// DelayOpen was running.
-    #[allow(clippy::result_large_err)] // gives the state back unchanged
-    pub fn delay_open_expired(self, cx: &mut Cx<'_>) -> Result<OpenSent, Self> {
-        match &self.delayed {
-            Some(d) => Ok(open_sent(cx, StateKind::Connect, &d.caps)),
-            None => Err(self),
         }
     }
 
@@ -354,35 +381,9 @@ impl Connect {
             ConnectFailed::Idle(cx.idle(StateKind::Connect, DownReason::ConnectFailed))
         }
     }
-
-    /// A message while DelayOpen holds our OPEN back.
-    pub fn receive(self, cx: &mut Cx<'_>, msg: Message<'_>, hooks: &mut dyn OpenHooks) -> State {
-        receive_before_open(cx, StateKind::Connect, self.delayed, msg, hooks)
-    }
-
-    /// ManualStop (Event 2): drop the attempt.
-    pub fn stop(self, cx: &mut Cx<'_>) -> Idle {
-        cx.idle(StateKind::Connect, DownReason::Stopped)
-    }
 }
 
 impl Active {
-    /// When this state next needs [`State::handle_timeout`].
-    pub fn deadline(&self) -> Option<Instant> {
-        earliest(self.connect_retry, self.delayed.as_ref().map(|d| d.until))
-    }
-
-    /// Event 17: the peer connected to us.
-    pub fn connected(self, cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) -> Connected<Self> {
-        match tcp_up(cx, StateKind::Active, hooks) {
-            Ok(s) => Connected::OpenSent(s),
-            Err(d) => Connected::Delayed(Active {
-                connect_retry: None,
-                delayed: Some(d),
-            }),
-        }
-    }
-
     /// Event 9: dial again, move to Connect.
     pub fn connect_retry_expired(self, cx: &mut Cx<'_>) -> Connect {
         cx.link.dial = true;
@@ -393,28 +394,9 @@ impl Active {
         }
     }
 
-    /// Event 12: DelayOpen expired; send the OPEN.
-    #[allow(clippy::result_large_err)] // gives the state back unchanged
-    pub fn delay_open_expired(self, cx: &mut Cx<'_>) -> Result<OpenSent, Self> {
-        match &self.delayed {
-            Some(d) => Ok(open_sent(cx, StateKind::Active, &d.caps)),
-            None => Err(self),
-        }
-    }
-
     /// Event 18: the connection failed: Idle (RFC 4271 §8.2.2, Active).
     pub fn connect_failed(self, cx: &mut Cx<'_>) -> Idle {
         cx.idle(StateKind::Active, DownReason::TransportClosed)
-    }
-
-    /// A message while DelayOpen holds our OPEN back.
-    pub fn receive(self, cx: &mut Cx<'_>, msg: Message<'_>, hooks: &mut dyn OpenHooks) -> State {
-        receive_before_open(cx, StateKind::Active, self.delayed, msg, hooks)
-    }
-
-    /// ManualStop (Event 2).
-    pub fn stop(self, cx: &mut Cx<'_>) -> Idle {
-        cx.idle(StateKind::Active, DownReason::Stopped)
     }
 }
 
