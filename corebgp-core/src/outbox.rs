@@ -325,3 +325,79 @@ impl<C> core::fmt::Debug for UpdateWriter<C> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+    use std::vec;
+
+    fn update(len: usize) -> std::vec::Vec<u8> {
+        let mut m = vec![0u8; len];
+        m[..16].fill(0xff);
+        m[16..18].copy_from_slice(&(len as u16).to_be_bytes());
+        m[18] = 2;
+        m
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_full_channel_makes_writers_wait_until_the_driver_takes() {
+        let ch: UpdateChannel<NoopRawMutex, 100> = UpdateChannel::new();
+        ch.open(4096);
+        let w = ch.writer().unwrap();
+        assert_eq!(w.max_message_len(), 100, "capped by the channel's size");
+        w.send(&update(60)).await.unwrap();
+        // 60 of 100 bytes used: a 50-byte message must wait.
+        let m50 = update(50);
+        let second = w.send(&m50);
+        let mut second = core::pin::pin!(second);
+        assert!(futures_poll(second.as_mut()).is_pending(), "backpressure");
+        let mut buf = [0u8; 4096];
+        assert_eq!(ch.take(&mut buf), Some(60));
+        assert_eq!(second.await, Ok(()));
+        assert_eq!(ch.take(&mut buf), Some(50));
+        assert_eq!(ch.take(&mut buf), None);
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn messages_wrap_around_the_ring_whole() {
+        let ch: UpdateChannel<NoopRawMutex, 64> = UpdateChannel::new();
+        ch.open(4096);
+        let w = ch.writer().unwrap();
+        let mut buf = [0u8; 64];
+        for len in [40usize, 30, 50, 23, 64, 41] {
+            let mut m = update(len);
+            if let Some(last) = m.last_mut() {
+                *last = len as u8;
+            }
+            w.send(&m).await.unwrap();
+            assert_eq!(ch.take(&mut buf), Some(len));
+            assert_eq!(&buf[..len], &m[..]);
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_waiting_writer_fails_when_the_session_closes() {
+        let ch: UpdateChannel<NoopRawMutex, 100> = UpdateChannel::new();
+        ch.open(4096);
+        let w = ch.writer().unwrap();
+        w.send(&update(90)).await.unwrap();
+        let m50 = update(50);
+        let waiting = w.send(&m50);
+        let mut waiting = core::pin::pin!(waiting);
+        assert!(futures_poll(waiting.as_mut()).is_pending());
+        ch.close();
+        assert_eq!(waiting.await, Err(WriteError::Closed));
+        // A new episode: the old writer stays closed, a new one works.
+        ch.open(4096);
+        assert_eq!(w.send(&update(23)).await, Err(WriteError::Closed));
+        assert_eq!(ch.queued(), 0, "nothing of the old episode is left");
+        ch.writer().unwrap().send(&update(23)).await.unwrap();
+        assert_eq!(ch.queued(), 1);
+    }
+
+    fn futures_poll<F: Future>(f: core::pin::Pin<&mut F>) -> Poll<F::Output> {
+        let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+        f.poll(&mut cx)
+    }
+}
