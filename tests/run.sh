@@ -64,7 +64,6 @@ step "fuzz targets (build, then ${FUZZ_SECONDS}s each)"
     echo "fuzz $t: $(grep -E '^Done' "$log" || tail -n 1 "$log")"
     rm -f "$log"
   done
-  done
 )
 
 step "all tests passed"
