@@ -355,6 +355,24 @@ pub struct OpenBuilder<'c> {
 }
 
 impl<'c> OpenBuilder<'c> {
+    /// An OPEN from `asn` (My AS becomes AS_TRANS above 65535; put the
+    /// 4-octet AS capability in `capabilities`, RFC 6793 §4.1), in the
+    /// standard optional-parameter format unless the parameters need RFC 9072.
+    pub const fn new(
+        asn: u32,
+        hold_time: u16,
+        bgp_id: Ipv4Addr,
+        capabilities: &'c [Capability<'c>],
+    ) -> Self {
+        Self {
+            my_as: Self::my_as_field(asn),
+            hold_time,
+            bgp_id,
+            capabilities,
+            force_extended_parameters: false,
+        }
+    }
+
     /// The My AS field for `asn`: itself, or AS_TRANS above 65535 (RFC 6793 §4.1).
     pub const fn my_as_field(asn: u32) -> u16 {
         if asn > u16::MAX as u32 {
@@ -571,6 +589,18 @@ mod tests {
             ..b
         };
         assert_eq!(b.encode(&mut buf), Err(EncodeError::FieldTooLong));
+    }
+
+    #[test]
+    fn new_puts_as_trans_for_four_octet_asns() {
+        let caps = [Capability::FourOctetAs(4_200_000_000)];
+        let b = OpenBuilder::new(4_200_000_000, 90, Ipv4Addr::new(1, 1, 1, 1), &caps);
+        assert_eq!(b.my_as, AS_TRANS);
+        assert!(!b.force_extended_parameters);
+        assert_eq!(
+            OpenBuilder::new(65001, 90, Ipv4Addr::new(1, 1, 1, 1), &caps).my_as,
+            65001
+        );
     }
 
     #[test]
