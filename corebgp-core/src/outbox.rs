@@ -15,7 +15,10 @@ use core::ops::Deref;
 use core::task::Poll;
 
 use embassy_sync::blocking_mutex::Mutex as BlockingMutex;
-use embassy_sync::blocking_mutex::raw::RawMutex;
+/// The mutexes an [`UpdateChannel`] can use, re-exported so that users need
+/// no direct dependency: `NoopRawMutex` within one executor thread,
+/// `CriticalSectionRawMutex` across threads.
+pub use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex, RawMutex};
 use embassy_sync::mutex::Mutex;
 use embassy_sync::waitqueue::WakerRegistration;
 

@@ -34,13 +34,14 @@ pub trait LocalPlugin: OpenHooks {
 
     /// An UPDATE arrived (CoreBGP's `UpdateMessageHandler`), borrowed from
     /// the receive buffer: decode what you need with [`crate::update`].
-    /// Return a NOTIFICATION to end the session (e.g. the one an RFC 7606
-    /// session reset calls for).
-    fn on_update(
+    /// Return a NOTIFICATION to end the session — it may borrow the UPDATE,
+    /// as the one an RFC 7606 session reset calls for does (its data is the
+    /// offending attribute).
+    fn on_update<'m>(
         &mut self,
         peer: &PeerConfig,
-        update: UpdateSections<'_>,
-    ) -> impl Future<Output = Result<(), Notification<'static>>>;
+        update: UpdateSections<'m>,
+    ) -> impl Future<Output = Result<(), Notification<'m>>>;
 
     /// A ROUTE-REFRESH for a negotiated family (RFC 2918, RFC 7313):
     /// re-advertise that family's routes.
@@ -78,11 +79,11 @@ pub trait Plugin: OpenHooks + Send {
     ) -> impl Future<Output = ()> + Send;
 
     /// See [`LocalPlugin::on_update`].
-    fn on_update(
+    fn on_update<'m>(
         &mut self,
         peer: &PeerConfig,
-        update: UpdateSections<'_>,
-    ) -> impl Future<Output = Result<(), Notification<'static>>> + Send;
+        update: UpdateSections<'m>,
+    ) -> impl Future<Output = Result<(), Notification<'m>>> + Send;
 
     /// See [`LocalPlugin::on_route_refresh`].
     fn on_route_refresh(&mut self, peer: &PeerConfig, request: &RouteRefresh<'_>) {
@@ -113,11 +114,11 @@ impl<T: Plugin> LocalPlugin for T {
     ) -> impl Future<Output = ()> {
         <T as Plugin>::on_established(self, peer, negotiated)
     }
-    fn on_update(
+    fn on_update<'m>(
         &mut self,
         peer: &PeerConfig,
-        update: UpdateSections<'_>,
-    ) -> impl Future<Output = Result<(), Notification<'static>>> {
+        update: UpdateSections<'m>,
+    ) -> impl Future<Output = Result<(), Notification<'m>>> {
         <T as Plugin>::on_update(self, peer, update)
     }
     fn on_route_refresh(&mut self, peer: &PeerConfig, request: &RouteRefresh<'_>) {

@@ -118,11 +118,11 @@ impl LocalPlugin for TestPlugin<'_> {
             w.send(m).await.expect("queued");
         }
     }
-    async fn on_update(
+    async fn on_update<'m>(
         &mut self,
         _: &PeerConfig,
-        u: UpdateSections<'_>,
-    ) -> Result<(), Notification<'static>> {
+        u: UpdateSections<'m>,
+    ) -> Result<(), Notification<'m>> {
         self.log.borrow_mut().updates.push(u.nlri.to_vec());
         if let Some(d) = self.slow.take() {
             tokio::time::sleep(d).await;
@@ -420,11 +420,11 @@ impl OpenHooks for SendPlugin {
 
 impl Plugin for SendPlugin {
     async fn on_established(&mut self, _: &PeerConfig, _: &Negotiated) {}
-    async fn on_update(
+    async fn on_update<'m>(
         &mut self,
         _: &PeerConfig,
-        _: UpdateSections<'_>,
-    ) -> Result<(), Notification<'static>> {
+        _: UpdateSections<'m>,
+    ) -> Result<(), Notification<'m>> {
         Ok(())
     }
 }
