@@ -1,13 +1,15 @@
 //! Minimal UPDATE attribute walking and building, in test code.
 //!
 //! corebgp-core's wire codec splits an UPDATE into its three sections
-//! ([`UpdateSections`]); the attribute codec is written elsewhere. Tests need
-//! just enough to find prefixes, next hops and End-of-RIB markers in what a
-//! daemon sends, and to build one UPDATE by hand.
+//! ([`UpdateSections`]). This walker is deliberately independent of
+//! corebgp-core's attribute decoder: every UPDATE a daemon sends is read by
+//! both and compared ([`decode_update`]), so the interop tests check the
+//! decoder against real traffic.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use corebgp_core::wire::UpdateSections;
+use corebgp_core::update::{Update, UpdateConfig};
+use corebgp_core::wire::{Afi, AfiSafi, UpdateSections};
 
 pub const ORIGIN: u8 = 1;
 pub const AS_PATH: u8 = 2;
@@ -126,7 +128,82 @@ pub fn decode_update(s: &UpdateSections<'_>, four_octet_as: bool) -> Result<Deco
     if d.attribute_types == [MP_UNREACH_NLRI] && s.withdrawn.is_empty() && s.nlri.is_empty() {
         d.end_of_rib = mp_unreach_empty;
     }
+    cross_check(s, four_octet_as, &d)?;
     Ok(d)
+}
+
+/// Differential check: corebgp-core's UPDATE decoder must read every UPDATE
+/// a real daemon sends exactly as this independent walker does (prefixes
+/// announced and withdrawn, AS path, next hop, End-of-RIB), with no RFC 7606
+/// verdict against it.
+fn cross_check(
+    s: &UpdateSections<'_>,
+    four_octet_as: bool,
+    d: &DecodedUpdate,
+) -> Result<(), String> {
+    let mut cfg = UpdateConfig::new();
+    cfg.four_octet_as = four_octet_as;
+    let u = Update::from_sections(*s, &cfg)
+        .map_err(|e| format!("corebgp-core's decoder rejected a daemon's UPDATE: {e}"))?;
+    if let Some(a) = u.action() {
+        return Err(format!(
+            "corebgp-core's decoder gave {a:?} on a daemon's UPDATE"
+        ));
+    }
+    let split = |it: &mut dyn Iterator<Item = (AfiSafi, corebgp_core::update::Nlri)>| {
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for (f, n) in it {
+            if f.afi == Afi::Ipv6 {
+                v6.push(n.prefix.to_string())
+            } else {
+                v4.push(n.prefix.to_string())
+            }
+        }
+        v4.sort();
+        v6.sort();
+        (v4, v6)
+    };
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    let (a4, a6) = split(&mut u.announced());
+    let (w4, w6) = split(&mut u.withdrawals());
+    let core = (a4, a6, w4, w6);
+    let walker = (
+        sorted(&d.announced_v4),
+        sorted(&d.announced_v6),
+        sorted(&d.withdrawn_v4),
+        sorted(&d.withdrawn_v6),
+    );
+    if core != walker {
+        return Err(format!(
+            "prefixes differ: corebgp-core {core:?}, walker {walker:?}"
+        ));
+    }
+    let path: Vec<u32> = u.as_path().map(|p| p.asns().collect()).unwrap_or_default();
+    if path != d.as_path {
+        return Err(format!(
+            "AS paths differ: corebgp-core {path:?}, walker {:?}",
+            d.as_path
+        ));
+    }
+    if u.next_hop() != d.next_hop_v4 {
+        return Err(format!(
+            "next hops differ: corebgp-core {:?}, walker {:?}",
+            u.next_hop(),
+            d.next_hop_v4
+        ));
+    }
+    let eor = u.end_of_rib().map(|f| (f.afi.to_raw(), f.safi.to_raw()));
+    if eor != d.end_of_rib {
+        return Err(format!(
+            "End-of-RIB differs: corebgp-core {eor:?}, walker {:?}",
+            d.end_of_rib
+        ));
+    }
+    Ok(())
 }
 
 fn decode_as_path(mut v: &[u8], four: bool) -> Result<Vec<u32>, String> {
