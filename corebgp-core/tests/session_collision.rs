@@ -212,3 +212,36 @@ fn after_the_established_winner_goes_down_the_outbound_restarts() {
     r.advance(secs(5));
     assert!(r.take_dial(), "the outbound FSM takes over again");
 }
+
+#[test]
+fn no_redial_while_the_inbound_winner_is_under_way() {
+    // The remote's identifier is higher: the inbound connection wins and the
+    // outbound is closed with 6/7. While the winner is in OpenConfirm, the
+    // outbound FSM must not dial again (that only makes another collision
+    // for the arbiter to undo); once the winner is gone, it does.
+    let mut r = Remote::new(config());
+    r.start();
+    assert!(r.take_dial());
+    r.connected();
+    r.accept().expect("accepted");
+    r.send(
+        IN,
+        &open_bytes(REMOTE_AS as u16, 90, REMOTE_ID, &remote_caps(REMOTE_AS)),
+    );
+    assert_eq!(r.state(IN), Some(StateKind::OpenConfirm));
+    assert_eq!(r.state(OUT), Some(StateKind::Idle), "the outbound lost");
+    r.sent(OUT);
+    assert!(r.close_if_asked(OUT));
+    r.advance(secs(60));
+    assert!(
+        !r.take_dial(),
+        "no dial while the inbound winner is in OpenConfirm"
+    );
+    r.sent(IN);
+    r.fail(IN);
+    r.advance(secs(5));
+    assert!(
+        r.take_dial(),
+        "the outbound FSM takes over once the winner is gone"
+    );
+}

@@ -370,10 +370,12 @@ impl Peer {
             && !self.config.passive
             && self.out.state.kind() == StateKind::Idle
             && !self.out.link.close
+            // Not while an accepted connection is under way: dialling then
+            // only makes a collision that the arbiter must undo.
             && self
                 .inb
                 .as_ref()
-                .is_none_or(|c| c.state.kind() != StateKind::Established)
+                .is_none_or(|c| c.state.kind() < StateKind::OpenSent)
     }
 
     /// After every input: resolve collisions, schedule restarts, apply damping.
