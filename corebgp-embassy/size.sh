@@ -4,7 +4,7 @@
 # profile (opt-level "s", fat LTO, codegen-units 1, panic abort), measured with llvm-size:
 #   baseline      board + embassy-net stack, no TCP socket
 #   tcp_baseline  + one plain TCP connection (what any networked firmware has)
-#   bgp           + corebgp (core + adapter; stand-in session until the driver lands)
+#   bgp           + corebgp (core driver + session + UPDATE codec + adapter), one active peer
 # Needs: rustup target add thumbv7em-none-eabihf; rustup component add llvm-tools
 # Usage: corebgp-embassy/size.sh [--no-build]
 set -eu
@@ -42,4 +42,4 @@ printf '%-14s %10d %8d %8d %12s %12s\n' bgp "$((gt + gd))" "$gd" "$gb" \
 echo "(Δ = against the previous line; flash = text + data; RAM = data + bss)"
 echo
 echo "Largest statics of bgp (bytes):"
-"$bin/llvm-nm" --size-sort -C -S --radix=d "$out/bgp" | awk '$3 ~ /[bBdD]/' | tail -6
+"$bin/llvm-nm" --size-sort -C -S --radix=d "$out/bgp" | awk '$3 ~ /[bBdD]/' | tail -8

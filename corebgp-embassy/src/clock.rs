@@ -1,40 +1,27 @@
-//! Time for the session driver.
+//! Time for the shared driver: corebgp-core's [`Clock`] on `embassy-time`.
 
 use core::future::Future;
 
-use embassy_time::{Instant, Timer};
-
-/// A monotonic clock and a sleeper: what the session driver needs from the
-/// platform to run its timers (ConnectRetry, Hold, Keepalive, IdleHold).
-///
-/// **Placeholder: to be replaced by corebgp-core's driver trait.** The shared
-/// driver in corebgp-core defines the real trait; when it lands, this trait is
-/// removed and [`EmbassyClock`] implements the core's trait instead, with the
-/// same two operations. Time flows into the sans-IO session as a value
-/// (`now`) and deadlines flow out, so the core never reads a clock itself.
-pub trait Clock {
-    /// Milliseconds since a fixed, arbitrary epoch (boot). Never decreases.
-    fn now_ms(&self) -> u64;
-
-    /// Completes once [`Clock::now_ms`] has reached `deadline_ms`
-    /// (immediately for a deadline in the past). Dropping the future cancels
-    /// the sleep.
-    fn sleep_until_ms(&self, deadline_ms: u64) -> impl Future<Output = ()>;
-}
+use corebgp_core::driver::Clock;
+use corebgp_core::session::Instant;
+use embassy_time::Timer;
 
 /// [`Clock`] backed by `embassy-time` (the board's time driver, or the `std`
-/// driver on a host).
+/// driver on a host). Instants are milliseconds since boot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct EmbassyClock;
 
 impl Clock for EmbassyClock {
-    fn now_ms(&self) -> u64 {
-        Instant::now().as_millis()
+    fn now(&self) -> Instant {
+        Instant::from_millis(embassy_time::Instant::now().as_millis())
     }
 
-    fn sleep_until_ms(&self, deadline_ms: u64) -> impl Future<Output = ()> {
+    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> {
         // A deadline beyond the tick counter's range means "never".
-        Timer::at(Instant::try_from_millis(deadline_ms).unwrap_or(Instant::MAX))
+        Timer::at(
+            embassy_time::Instant::try_from_millis(deadline.as_millis())
+                .unwrap_or(embassy_time::Instant::MAX),
+        )
     }
 }

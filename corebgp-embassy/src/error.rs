@@ -5,8 +5,7 @@ use embassy_net::tcp::{AcceptError, ConnectError};
 /// Why the adapter could not give the session a connection.
 ///
 /// Errors of an established session (I/O errors, NOTIFICATIONs, timer
-/// expiry) are the session driver's and come back through the `run`
-/// closure's own return value, not through this type.
+/// expiry) are the driver's: they reach the plugin as events, not this type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -22,6 +21,8 @@ pub enum Error {
     /// The passive open failed (a listening port of 0, or a socket in the
     /// wrong state): a configuration error, not a network event.
     Accept(AcceptError),
+    /// The socket is lent to a connection that is still open.
+    SocketBusy,
 }
 
 impl core::fmt::Display for Error {
@@ -30,6 +31,7 @@ impl core::fmt::Display for Error {
             Self::Connect(e) => write!(f, "TCP connect failed: {e:?}"),
             Self::ConnectTimeout => f.write_str("TCP connect timed out"),
             Self::Accept(e) => write!(f, "TCP accept failed: {e:?}"),
+            Self::SocketBusy => f.write_str("socket in use by an open connection"),
         }
     }
 }

@@ -1,42 +1,38 @@
 //! corebgp-embassy: corebgp on microcontrollers over `embassy-net`.
 //!
-//! This crate is an **adapter**: it supplies TCP sockets (from `embassy-net`)
-//! and time (from `embassy-time`) to the session machinery of
-//! [`corebgp_core`], and nothing else. It holds no BGP state machine, parses no
-//! BGP message and decides no protocol behaviour: all of that lives in
-//! `corebgp-core`.
+//! This crate is an **adapter**: it supplies TCP connections (from
+//! `embassy-net`) and time (from `embassy-time`) to corebgp-core's shared
+//! driver ([`corebgp_core::driver::run`]), and nothing else. It holds no BGP
+//! state machine, parses no BGP message and decides no protocol behaviour.
 //!
 //! * `#![no_std]`, no `alloc`, no `unsafe`.
-//! * All memory is caller-provided: one [`Slot`] per peer holds the socket's
-//!   receive and transmit buffers and the message (framer) buffer, sized by
-//!   const generics (see [`Slot::RAM`]). Put slots in a `static` (for example
-//!   with `static_cell`) on a microcontroller.
-//! * No tasks are spawned (embassy tasks cannot be generic): call
-//!   [`connect`], [`accept`] or [`serve_passive`] from your own
-//!   `#[embassy_executor::task]`.
+//! * [`EmbassyClock`] is the driver's `Clock`; [`EmbassyConnector`] its
+//!   `Connector`: a [`Socket`] (one embassy-net TCP socket over
+//!   caller-provided [`SocketBuffers`]) lends itself to one
+//!   [`Connection`] at a time — the owned transport the driver reads and
+//!   writes — and gets it back, closed gracefully, when the driver drops it.
+//!   Passive peers take connections from a [`Listener`] that listens on
+//!   port 179 with a few sockets shared by all peers.
+//! * [`run_peer`] runs one peer with its [`SessionBuffers`]; several peers
+//!   and the listener run in one task with `embassy_futures::join` (no
+//!   tasks are spawned: embassy tasks cannot be generic).
+//! * All memory is caller-provided and sized by const generics; put it in
+//!   `static`s (e.g. `StaticCell`) on a microcontroller.
 //! * Logging through `defmt` behind the `defmt` feature.
 //!
-//! # Where the session runs
-//!
-//! Each entry point takes a `run` closure that receives a connected [`Link`]
-//! (reader and writer halves of the TCP socket, the slot's message buffer,
-//! the endpoints). **Today that closure is a placeholder**: corebgp-core's
-//! shared async driver (sans-IO typestate session + plugin) is being written,
-//! and once it lands `run` is where `corebgp_core::driver::run(..)` is called
-//! with `link.reader`, `link.writer`, `link.msg_buf` and an [`EmbassyClock`].
-//! Until then tests pass a stand-in speaker.
+//! ```text
+//! let sock = Socket::new(stack, SOCK_BUFS.init(SocketBuffers::<2048, 2048>::new()));
+//! let connector = EmbassyConnector::active(&sock, ActivePeer::new(router, 90));
+//! let mut peer = Peer::new(session_config);
+//! run_peer(&mut peer, &connector, &mut plugin, &OUTBOX, bufs, core::future::pending()).await;
+//! ```
 //!
 //! # Per-peer RAM
 //!
-//! | what | RFC 4271 messages (4096 B) | RFC 8654 Extended Messages (65535 B) |
-//! |---|---|---|
-//! | socket RX buffer | 4096 | 4096 (TCP window; need not hold a whole message) |
-//! | socket TX buffer | 4096 | 4096 (`write_all` streams a message through it) |
-//! | message (framer) buffer | 4096 | 65535 |
-//! | [`Slot`] total | 12,288 | 73,727 |
-//!
-//! plus one `embassy_net::StackResources` socket entry per peer and the
-//! session state of the driver (not yet measured: the driver does not exist).
+//! [`SessionBuffers`] (2 × largest message received + largest UPDATE sent),
+//! one or two [`SocketBuffers`] (the TCP windows; they need not hold a
+//! message), the driver's future and the [`corebgp_core::session::Peer`];
+//! the README has measured figures.
 //!
 //! # Limitations of embassy-net (smoltcp 0.13)
 //!
@@ -54,15 +50,19 @@
 )]
 
 mod clock;
+mod connector;
 mod error;
 mod fmt;
+mod listener;
 mod socket;
 
-pub use clock::{Clock, EmbassyClock};
+pub use clock::EmbassyClock;
+pub use connector::{EmbassyConnector, ExtendedBuffers, SessionBuffers, StandardBuffers, run_peer};
 pub use error::Error;
+pub use listener::{Inbound, Listener};
 pub use socket::{
-    ActivePeer, BGP_PORT, CLOSE_LINGER, ExtendedSlot, Link, PassivePeer, Slot, SocketTuning,
-    StandardSlot, accept, connect, serve_passive,
+    ActivePeer, BGP_PORT, CLOSE_LINGER, Connection, PassivePeer, Socket, SocketBuffers,
+    SocketTuning,
 };
 
 /// The core, re-exported so that firmware can depend on one crate.

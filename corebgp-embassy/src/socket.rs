@@ -1,12 +1,15 @@
-//! TCP plumbing: caller-provided buffers, active and passive opens, socket
-//! tuning, and the hand-over of a connected socket to the session.
+//! TCP plumbing: caller-provided buffers, sockets that outlive their
+//! connections, owned connections for the driver, socket tuning.
 
-use core::convert::Infallible;
+use core::cell::{Cell, RefCell};
+use core::future::poll_fn;
+use core::task::Poll;
 
-use embassy_futures::select::select_array;
-use embassy_net::tcp::{AcceptError, State, TcpReader, TcpSocket, TcpWriter};
+use embassy_net::tcp::{AcceptError, Error as TcpError, State, TcpSocket};
 use embassy_net::{IpAddress, IpEndpoint, Stack};
+use embassy_sync::waitqueue::WakerRegistration;
 use embassy_time::{Duration, with_timeout};
+use embedded_io_async::{ErrorType, Read, ReadReady, Write, WriteReady};
 
 use crate::Error;
 use crate::fmt::{debug, info, log_warn};
@@ -14,53 +17,40 @@ use crate::fmt::{debug, info, log_warn};
 /// The BGP port (RFC 4271 §8.2.1).
 pub const BGP_PORT: u16 = 179;
 
-/// How long closing a connection may wait for queued bytes (a final
-/// NOTIFICATION) and the FIN to be acknowledged before the socket is reset.
+/// How long reusing a socket may wait for its previous connection to finish
+/// closing (queued bytes such as a final NOTIFICATION, then the FIN, both
+/// acknowledged) before the rest is reset.
 pub const CLOSE_LINGER: Duration = Duration::from_secs(3);
 
-/// Caller-provided memory for one peer: the TCP socket's receive and transmit
-/// buffers and the message buffer the session's framer works in.
+/// Caller-provided memory of one TCP socket.
 ///
-/// * `RX`: socket receive buffer = the TCP window advertised to the peer.
-/// * `TX`: socket transmit buffer. Messages are streamed through it, so it
-///   need not hold a whole message.
-/// * `MSG`: the framer's buffer; at least the largest message accepted:
-///   4096 (RFC 4271), 65535 with RFC 8654 Extended Messages.
+/// * `RX`: receive buffer = the TCP window advertised to the peer. The
+///   driver reads messages into its own buffers, so this need not hold a
+///   whole message; it bounds how fast routes arrive, not their size.
+/// * `TX`: transmit buffer. Messages are streamed through it, so it need not
+///   hold a whole message either.
 ///
-/// A slot is plain bytes: place it in a `static` (e.g. `StaticCell`) on a
-/// microcontroller so it is counted in `.bss` and not on a task's stack.
-/// Slots are reused across connections.
-pub struct Slot<const RX: usize, const TX: usize, const MSG: usize = 4096> {
+/// Plain bytes: put it in a `static` (e.g. `StaticCell`) on a
+/// microcontroller so it is counted in `.bss`, not on a task's stack.
+pub struct SocketBuffers<const RX: usize = 2048, const TX: usize = 2048> {
     rx: [u8; RX],
     tx: [u8; TX],
-    msg: [u8; MSG],
 }
 
-/// A slot for RFC 4271 messages (4096 bytes): 12 KiB.
-pub type StandardSlot = Slot<4096, 4096, 4096>;
-/// A slot for RFC 8654 Extended Messages (65535 bytes): 72 KiB, almost all of
-/// it the message buffer.
-pub type ExtendedSlot = Slot<4096, 4096, 65535>;
+impl<const RX: usize, const TX: usize> SocketBuffers<RX, TX> {
+    /// Bytes of RAM these buffers occupy.
+    pub const RAM: usize = RX + TX;
 
-impl<const RX: usize, const TX: usize, const MSG: usize> Slot<RX, TX, MSG> {
-    /// Bytes of RAM this slot occupies.
-    pub const RAM: usize = RX + TX + MSG;
-
-    /// A zeroed slot (`const`: usable in a `static` initialiser).
+    /// Zeroed buffers (`const`: usable in a `static` initialiser).
     pub const fn new() -> Self {
         Self {
             rx: [0; RX],
             tx: [0; TX],
-            msg: [0; MSG],
         }
-    }
-
-    fn parts(&mut self) -> (&mut [u8], &mut [u8], &mut [u8]) {
-        (&mut self.rx, &mut self.tx, &mut self.msg)
     }
 }
 
-impl<const RX: usize, const TX: usize, const MSG: usize> Default for Slot<RX, TX, MSG> {
+impl<const RX: usize, const TX: usize> Default for SocketBuffers<RX, TX> {
     fn default() -> Self {
         Self::new()
     }
@@ -116,10 +106,9 @@ impl SocketTuning {
 pub struct ActivePeer {
     /// Address and port (normally [`BGP_PORT`]) to connect to.
     pub remote: IpEndpoint,
-    /// Upper bound on one connection attempt. A black-holed peer otherwise
-    /// keeps the socket in SYN-SENT forever. The retry policy between
-    /// attempts (ConnectRetryTimer, IdleHoldTimer) is the session's, not the
-    /// adapter's.
+    /// Upper bound on one connection attempt. The driver also abandons a
+    /// dial when the session's ConnectRetryTimer expires; this bound keeps a
+    /// direct [`Socket::connect`] from hanging on a black-holed peer.
     pub connect_timeout: Duration,
     /// Socket options.
     pub tuning: SocketTuning,
@@ -161,35 +150,237 @@ impl PassivePeer {
     }
 }
 
-/// A connected TCP socket, lent to the session for the connection's lifetime.
+/// One embassy-net TCP socket that outlives its connections.
 ///
-/// The reader and writer implement `embedded_io_async::{Read, Write}` (with
-/// `ReadReady`/`WriteReady`), which is what corebgp-core's driver is generic
-/// over. A pending `read` is cancel-safe.
-pub struct Link<'s> {
-    /// Receive half.
-    pub reader: TcpReader<'s>,
-    /// Transmit half.
-    pub writer: TcpWriter<'s>,
-    /// The slot's message buffer, for the session's framer.
-    pub msg_buf: &'s mut [u8],
-    /// Local address and port, when the stack reports them.
-    pub local: Option<IpEndpoint>,
-    /// The peer's address and port.
-    pub remote: IpEndpoint,
+/// A connection ([`Connection`]) takes the socket out and puts it back when
+/// it is dropped, closing gracefully (the queued bytes — a final
+/// NOTIFICATION — then a FIN); the next user of the socket waits (at most
+/// [`CLOSE_LINGER`]) for that close to finish. This is how the driver's
+/// "one owned transport per connection, dropping it closes it" meets
+/// embassy-net's sockets, which borrow their buffers and cannot be split
+/// into owned halves.
+///
+/// Keep sockets alive as long as their stack runs (a `static` on a
+/// microcontroller): dropping one removes it from the stack at once, and a
+/// NOTIFICATION still queued in it is lost.
+pub struct Socket<'a> {
+    socket: RefCell<Option<TcpSocket<'a>>>,
+    /// Accepted by a [`crate::Listener`] for the peer of this index, waiting
+    /// for that peer's connector to take it.
+    pub(crate) claimed: Cell<Option<usize>>,
+    returned: RefCell<WakerRegistration>,
 }
 
-fn tune(socket: &mut TcpSocket<'_>, t: &SocketTuning) {
+impl<'a> Socket<'a> {
+    /// A socket of `stack` working in `buffers`.
+    ///
+    /// # Panics
+    /// When `stack`'s `StackResources` has no free socket entry (a build-time
+    /// sizing error, never caused by network input): give it one entry per
+    /// [`Socket`] plus what the rest of the firmware uses.
+    pub fn new<const RX: usize, const TX: usize>(
+        stack: Stack<'a>,
+        buffers: &'a mut SocketBuffers<RX, TX>,
+    ) -> Self {
+        Self {
+            socket: RefCell::new(Some(TcpSocket::new(
+                stack,
+                &mut buffers.rx,
+                &mut buffers.tx,
+            ))),
+            claimed: Cell::new(None),
+            returned: RefCell::new(WakerRegistration::new()),
+        }
+    }
+
+    /// Whether the socket is home (not lent to a connection).
+    pub fn is_idle(&self) -> bool {
+        self.socket.try_borrow().is_ok_and(|s| s.is_some())
+    }
+
+    pub(crate) fn take(&self) -> Option<TcpSocket<'a>> {
+        self.socket.try_borrow_mut().ok()?.take()
+    }
+
+    pub(crate) fn put(&self, socket: TcpSocket<'a>) {
+        if let Ok(mut home) = self.socket.try_borrow_mut() {
+            *home = Some(socket);
+        }
+        if let Ok(mut w) = self.returned.try_borrow_mut() {
+            w.wake();
+        }
+    }
+
+    /// Completes when the socket is home and not claimed.
+    pub(crate) async fn wait_free(&self) {
+        poll_fn(|cx| {
+            if self.claimed.get().is_none() && self.is_idle() {
+                return Poll::Ready(());
+            }
+            if let Ok(mut w) = self.returned.try_borrow_mut() {
+                w.register(cx.waker());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Wraps the socket in a guard that puts it back when dropped.
+    pub(crate) fn lend<'s>(&'s self, remote: IpEndpoint) -> Option<Connection<'s, 'a>> {
+        let socket = self.take()?;
+        Some(Connection {
+            local: socket.local_endpoint(),
+            socket: Some(socket),
+            home: self,
+            remote,
+        })
+    }
+
+    /// Active open: waits for the socket's previous connection to finish
+    /// closing, tunes it, connects to `peer` (bounded by its connect
+    /// timeout).
+    pub async fn connect<'s>(&'s self, peer: &ActivePeer) -> Result<Connection<'s, 'a>, Error> {
+        let mut conn = self.lend(peer.remote).ok_or(Error::SocketBusy)?;
+        let socket = conn.socket.as_mut().ok_or(Error::SocketBusy)?;
+        reclaim(socket).await;
+        tune(socket, &peer.tuning);
+        match with_timeout(peer.connect_timeout, socket.connect(peer.remote)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                debug!("connect to {} failed: {}", peer.remote, e);
+                return Err(Error::Connect(e)); // the guard aborts and returns the socket
+            }
+            Err(_) => {
+                debug!("connect to {} timed out", peer.remote);
+                return Err(Error::ConnectTimeout);
+            }
+        }
+        conn.local = socket.local_endpoint();
+        info!("connected to {}", peer.remote);
+        Ok(conn)
+    }
+}
+
+/// A connection: the socket taken out of its [`Socket`], owned by the driver
+/// for as long as the connection lives. Implements
+/// `embedded_io_async::{Read, Write}` (and `ReadReady`/`WriteReady`) by
+/// delegating to the socket; a pending `read` is cancel-safe.
+///
+/// Dropping it closes the connection gracefully (queued bytes, then FIN; a
+/// half-open connection is reset) and puts the socket back.
+pub struct Connection<'s, 'a> {
+    socket: Option<TcpSocket<'a>>,
+    home: &'s Socket<'a>,
+    remote: IpEndpoint,
+    local: Option<IpEndpoint>,
+}
+
+impl<'s, 'a> Connection<'s, 'a> {
+    /// The peer's address and port.
+    pub fn remote(&self) -> IpEndpoint {
+        self.remote
+    }
+
+    /// Our address and port, when the stack reports them.
+    pub fn local(&self) -> Option<IpEndpoint> {
+        self.local
+    }
+
+    /// The TCP state.
+    pub fn state(&self) -> State {
+        self.socket.as_ref().map_or(State::Closed, TcpSocket::state)
+    }
+
+    /// Takes the socket out without closing it (the listener hands accepted
+    /// connections over this way).
+    pub(crate) fn into_socket(mut self) -> Option<TcpSocket<'a>> {
+        self.socket.take()
+    }
+
+    pub(crate) fn socket_mut(&mut self) -> Option<&mut TcpSocket<'a>> {
+        self.socket.as_mut()
+    }
+
+    /// A connection the listener accepted, handed to the driver.
+    pub(crate) fn accepted(socket: TcpSocket<'a>, home: &'s Socket<'a>) -> Self {
+        let remote = socket
+            .remote_endpoint()
+            .unwrap_or(IpEndpoint::new(IpAddress::v4(0, 0, 0, 0), 0));
+        Self {
+            local: socket.local_endpoint(),
+            socket: Some(socket),
+            home,
+            remote,
+        }
+    }
+
+    fn socket(&mut self) -> Result<&mut TcpSocket<'a>, TcpError> {
+        self.socket.as_mut().ok_or(TcpError::ConnectionReset)
+    }
+}
+
+impl Drop for Connection<'_, '_> {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.socket.take() {
+            match s.state() {
+                // Queued bytes (a final NOTIFICATION) go out, then FIN.
+                State::Established | State::CloseWait | State::SynReceived => s.close(),
+                // Already closing: let it finish.
+                State::FinWait1
+                | State::FinWait2
+                | State::Closing
+                | State::LastAck
+                | State::TimeWait => {}
+                State::Closed | State::Listen | State::SynSent => s.abort(),
+            }
+            debug!("connection with {} dropped", self.remote);
+            self.home.put(s);
+        }
+    }
+}
+
+impl ErrorType for Connection<'_, '_> {
+    type Error = TcpError;
+}
+
+impl Read for Connection<'_, '_> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, TcpError> {
+        self.socket()?.read(buf).await
+    }
+}
+
+impl ReadReady for Connection<'_, '_> {
+    fn read_ready(&mut self) -> Result<bool, TcpError> {
+        Ok(self.socket()?.can_recv())
+    }
+}
+
+impl Write for Connection<'_, '_> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, TcpError> {
+        self.socket()?.write(buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), TcpError> {
+        self.socket()?.flush().await
+    }
+}
+
+impl WriteReady for Connection<'_, '_> {
+    fn write_ready(&mut self) -> Result<bool, TcpError> {
+        Ok(self.socket()?.can_send())
+    }
+}
+
+pub(crate) fn tune(socket: &mut TcpSocket<'_>, t: &SocketTuning) {
     socket.set_nagle_enabled(false);
     socket.set_keep_alive(None);
     socket.set_timeout(t.timeout);
     socket.set_hop_limit(t.hop_limit);
 }
 
-/// Resets the connection and waits (bounded) until the RST left, so the
-/// socket can be reused or dropped. States that send no RST (nothing
-/// synchronised yet, or already closed) are not waited for: smoltcp would
-/// keep `flush` pending there.
+/// Resets the connection and waits (bounded) until the RST left. States
+/// that send no RST (nothing synchronised yet, or already closed) are not
+/// waited for: smoltcp would keep `flush` pending there.
 async fn abort(socket: &mut TcpSocket<'_>) {
     let sends_rst = !matches!(
         socket.state(),
@@ -201,12 +392,20 @@ async fn abort(socket: &mut TcpSocket<'_>) {
     }
 }
 
-/// Half-closes after the queued bytes (a final NOTIFICATION), waits (bounded
-/// by [`CLOSE_LINGER`]) until they and the FIN are acknowledged and the peer
-/// closed too, then resets whatever is left so the socket is `Closed` and can
-/// listen or connect again (smoltcp refuses both in FIN-WAIT/TIME-WAIT).
-async fn close(socket: &mut TcpSocket<'_>) {
-    socket.close();
+/// Finishes the socket's previous connection so that it can listen or
+/// connect again (smoltcp refuses both unless `Closed`): a closing
+/// connection gets [`CLOSE_LINGER`] to deliver its queued bytes and FIN and
+/// to see the peer's FIN, then whatever is left is reset.
+pub(crate) async fn reclaim(socket: &mut TcpSocket<'_>) {
+    match socket.state() {
+        State::Closed => return,
+        State::Listen | State::SynSent | State::TimeWait => {
+            socket.abort();
+            return;
+        }
+        _ => {}
+    }
+    socket.close(); // no-op when already closing
     let graceful = async {
         if socket.flush().await.is_err() {
             return;
@@ -218,35 +417,9 @@ async fn close(socket: &mut TcpSocket<'_>) {
     abort(socket).await;
 }
 
-/// Lends the connected socket to `run`, then closes it.
-async fn run_and_close<R>(
-    socket: &mut TcpSocket<'_>,
-    msg_buf: &mut [u8],
-    remote: IpEndpoint,
-    run: impl AsyncFnOnce(Link<'_>) -> R,
-) -> R {
-    let local = socket.local_endpoint();
-    let out = {
-        let (reader, writer) = socket.split();
-        // >>> corebgp-core driver plugs in here (inside `run`): the shared
-        // >>> async driver runs the sans-IO session over `reader`/`writer`.
-        run(Link {
-            reader,
-            writer,
-            msg_buf,
-            local,
-            remote,
-        })
-        .await
-    };
-    close(socket).await;
-    debug!("connection with {} closed", remote);
-    out
-}
-
 /// Listens on `port` until one of `peers` connects; resets everyone else.
 /// Returns the peer's index and endpoint.
-async fn accept_from(
+pub(crate) async fn accept_from(
     socket: &mut TcpSocket<'_>,
     port: u16,
     peers: &[PassivePeer],
@@ -273,98 +446,4 @@ async fn accept_from(
         log_warn!("reset connection from unconfigured {}", remote);
         abort(socket).await;
     }
-}
-
-/// Active open: connects to `peer` (bounded by its connect timeout), tunes
-/// the socket, runs `run` on the connection, then closes it.
-///
-/// One call is one connection attempt; the retry policy belongs to the
-/// session. `run` is where corebgp-core's driver runs the session; its result
-/// is returned as is.
-///
-/// # Panics
-/// When `stack`'s `StackResources` has no free socket entry (a build-time
-/// sizing error, never caused by network input): give it one entry per slot
-/// in use at once, plus what the rest of the firmware uses.
-pub async fn connect<const RX: usize, const TX: usize, const MSG: usize, R>(
-    stack: Stack<'_>,
-    slot: &mut Slot<RX, TX, MSG>,
-    peer: &ActivePeer,
-    run: impl AsyncFnOnce(Link<'_>) -> R,
-) -> Result<R, Error> {
-    let (rx, tx, msg) = slot.parts();
-    let mut socket = TcpSocket::new(stack, rx, tx);
-    tune(&mut socket, &peer.tuning);
-    match with_timeout(peer.connect_timeout, socket.connect(peer.remote)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            debug!("connect to {} failed: {}", peer.remote, e);
-            abort(&mut socket).await;
-            return Err(Error::Connect(e));
-        }
-        Err(_) => {
-            debug!("connect to {} timed out", peer.remote);
-            abort(&mut socket).await;
-            return Err(Error::ConnectTimeout);
-        }
-    }
-    info!("connected to {}", peer.remote);
-    Ok(run_and_close(&mut socket, msg, peer.remote, run).await)
-}
-
-/// Passive open for one peer: listens on `port` (normally [`BGP_PORT`])
-/// until `peer` connects, resetting connections from any other address, then
-/// runs `run` on the connection and closes it.
-///
-/// # Panics
-/// As [`connect`], when the stack has no free socket entry.
-pub async fn accept<const RX: usize, const TX: usize, const MSG: usize, R>(
-    stack: Stack<'_>,
-    slot: &mut Slot<RX, TX, MSG>,
-    port: u16,
-    peer: &PassivePeer,
-    run: impl AsyncFnOnce(Link<'_>) -> R,
-) -> Result<R, Error> {
-    let (rx, tx, msg) = slot.parts();
-    let mut socket = TcpSocket::new(stack, rx, tx);
-    let (_, remote) = accept_from(&mut socket, port, core::slice::from_ref(peer)).await?;
-    tune(&mut socket, &peer.tuning);
-    Ok(run_and_close(&mut socket, msg, remote, run).await)
-}
-
-/// Passive opens for several peers in one task, without allocation: one
-/// listening socket per slot on `port`, each accepting any of `peers` and
-/// resetting strangers. Give it one slot per configured peer.
-///
-/// Slots are not bound to peers: smoltcp hands a SYN to whichever socket
-/// listens first, so each accepted connection is matched against `peers`
-/// and `run(index, link)` is called with the matching peer's index. Deciding
-/// what a second connection from a peer that already has one means
-/// (collision detection, RFC 4271 §6.8) is the session's job, made inside
-/// `run`. Each slot listens again when `run` returns, forever; this only
-/// returns on a configuration error ([`Error::Accept`]: port 0).
-///
-/// # Panics
-/// As [`connect`], when the stack has fewer free socket entries than `N`.
-pub async fn serve_passive<const N: usize, const RX: usize, const TX: usize, const MSG: usize>(
-    stack: Stack<'_>,
-    slots: &mut [Slot<RX, TX, MSG>; N],
-    port: u16,
-    peers: &[PassivePeer],
-    run: impl AsyncFn(usize, Link<'_>),
-) -> Result<Infallible, Error> {
-    let run = &run;
-    let futs = slots.each_mut().map(|slot| async move {
-        let (rx, tx, msg) = slot.parts();
-        let mut socket = TcpSocket::new(stack, rx, tx);
-        loop {
-            let (i, remote) = accept_from(&mut socket, port, peers).await?;
-            if let Some(peer) = peers.get(i) {
-                tune(&mut socket, &peer.tuning);
-            }
-            run_and_close(&mut socket, msg, remote, async |link| run(i, link).await).await;
-        }
-    });
-    // Each slot's future only ends with an error: report the first.
-    select_array(futs).await.0
 }

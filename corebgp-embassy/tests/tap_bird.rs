@@ -10,37 +10,43 @@
 //! and /dev/net/tun; a missing one fails the test with the command to
 //! install it.
 //!
-//! BGP traffic on the embassy side comes from the test-only stand-in speaker
-//! until corebgp-core's driver lands. Both directions: embassy active to a
-//! passive BIRD, then BIRD active to a passive embassy; each time the
-//! session comes up, a route goes each way and the embassy side ends it with
-//! a Cease that BIRD must report.
+//! The embassy side runs corebgp-core's shared driver through the adapter
+//! ([`run_peer`]). Both directions: embassy active to a passive BIRD, then
+//! BIRD active to a passive embassy (behind a [`Listener`]); each time the
+//! session comes up, a route goes each way (ours built with `UpdateBuilder`,
+//! BIRD's decoded with `Update`) and the embassy side ends it with a Cease
+//! that BIRD must report.
 
 mod support;
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
+use corebgp_core::session::Peer;
+use corebgp_core::wire::{AfiSafi, CeaseSubcode};
 use corebgp_embassy::embassy_net::{
     Config, IpAddress, Ipv4Address, Ipv4Cidr, StackResources, StaticConfigV4,
 };
-use corebgp_embassy::{ActivePeer, BGP_PORT, Link, PassivePeer, StandardSlot, accept, connect};
+use corebgp_embassy::{
+    ActivePeer, BGP_PORT, EmbassyConnector, Listener, PassivePeer, SessionBuffers, Socket,
+    SocketBuffers, StandardBuffers, run_peer,
+};
+use embassy_futures::join::join;
 use embassy_futures::select::{Either, select};
 use embassy_net_tuntap::TunTapDevice;
-use support::speaker::{Identity, StandIn};
+use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+use embassy_sync::signal::Signal;
+use support::bgp::{Announce, Outbox, Recorder, Route, session, until};
 
 const INNER_ENV: &str = "COREBGP_EMBASSY_TAP_INNER";
 const TEST_NAME: &str = "embassy_on_tap_peers_with_bird_both_directions";
 const TAP: &str = "tapbgp0";
 const OUTER_LIMIT: StdDuration = StdDuration::from_secs(120);
 
-const EMBASSY: Identity = Identity {
-    asn: 65001,
-    bgp_id: Ipv4Addr::new(192, 168, 69, 2),
-    hold_time: 30,
-};
+const EMBASSY_AS: u32 = 65001;
+const EMBASSY_ID: Ipv4Addr = Ipv4Addr::new(192, 168, 69, 2);
 const BIRD_AS: u32 = 65000;
 const BIRD_ID: Ipv4Addr = Ipv4Addr::new(192, 168, 69, 1);
 
@@ -128,9 +134,11 @@ fn outer() {
         }
         std::thread::sleep(StdDuration::from_millis(50));
     };
+    let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&log_path);
     assert!(
         status.success(),
-        "the in-namespace test failed ({status}); its output is above"
+        "the in-namespace test failed ({status}); its output:\n{output}"
     );
 }
 
@@ -180,7 +188,7 @@ protocol bgp embassy {{
   ipv4 {{ import all; export all; }};
 }}
 ",
-            asn = EMBASSY.asn
+            asn = EMBASSY_AS
         );
         let conf_path = dir.join("bird.conf");
         std::fs::write(&conf_path, conf).expect("write bird.conf");
@@ -236,35 +244,70 @@ impl Drop for Bird {
     }
 }
 
-/// The stand-in's part of one session with BIRD; `bird` is polled while the
-/// session is up to check the route BIRD learnt from us.
-async fn session_with_bird(link: Link<'_>, bird: &Bird) -> Result<(), String> {
-    assert_eq!(link.remote.addr, IpAddress::v4(192, 168, 69, 1));
-    let mut s = StandIn::new(link.reader, link.writer, link.msg_buf, EMBASSY);
-    let open = s.establish().await?;
-    assert_eq!(open.asn, BIRD_AS, "BIRD's AS");
-    assert_eq!(
-        open.four_octet_as,
-        Some(BIRD_AS),
-        "BIRD announces 4-octet AS"
-    );
-    assert_eq!(open.bgp_id, BIRD_ID, "BIRD's router id");
-    assert_eq!(open.hold_time, 60, "BIRD's hold time");
-    bird.wait_for("show protocols embassy", "Established").await;
-    // A route from us to BIRD.
-    s.announce_v4([198, 51, 100, 0], 24, Ipv4Addr::new(192, 168, 69, 2))
-        .await?;
-    // BIRD's static route to us (NLRI: length 24, 203.0.113).
-    let nlri = s.next_announcement().await?;
-    assert_eq!(nlri, vec![24, 203, 0, 113], "BIRD exports 203.0.113.0/24");
-    let routes = bird
-        .wait_for("show route protocol embassy", "198.51.100.0/24")
+/// Our part of one session with BIRD, run by corebgp-core's driver through
+/// `connector`; `bird` is polled to check what BIRD learnt from us.
+async fn session_with_bird(connector: &EmbassyConnector<'_, '_>, passive: bool, bird: &Bird) {
+    let mut peer = Peer::new(session(
+        IpAddr::V4(BIRD_ID),
+        EMBASSY_AS,
+        BIRD_AS,
+        EMBASSY_ID,
+        passive,
+        30,
+    ));
+    let outbox = Outbox::new();
+    let announce = Announce {
+        v4: vec![(Ipv4Addr::new(198, 51, 100, 0), 24)],
+        next_hop_v4: Some(EMBASSY_ID),
+        ..Announce::default()
+    };
+    let mut plugin = Recorder::new(&outbox, announce, false);
+    let log = plugin.log.clone();
+    let stop = Signal::<NoopRawMutex, CeaseSubcode>::new();
+    let mut bufs: Box<StandardBuffers> = Box::new(SessionBuffers::new());
+    let script = async {
+        until(|| log.borrow().established == 1).await;
+        bird.wait_for("show protocols embassy", "Established").await;
+        // BIRD's static route to us, then its End-of-RIB.
+        until(|| {
+            let l = log.borrow();
+            !l.routes.is_empty() && !l.end_of_rib.is_empty()
+        })
         .await;
-    assert!(routes.contains("65001"), "AS path via 65001 in:\n{routes}");
-    s.cease("corebgp tap test").await?;
+        // Our route in BIRD's table, via AS 65001.
+        let routes = bird
+            .wait_for("show route protocol embassy", "198.51.100.0/24")
+            .await;
+        assert!(routes.contains("65001"), "AS path via 65001 in:\n{routes}");
+        stop.signal(CeaseSubcode::AdministrativeShutdown);
+    };
+    join(
+        run_peer(
+            &mut peer,
+            connector,
+            &mut plugin,
+            &outbox,
+            &mut bufs,
+            stop.wait(),
+        ),
+        script,
+    )
+    .await;
     bird.wait_for("show protocols all embassy", "Administrative shutdown")
         .await;
-    Ok(())
+    let log = log.borrow();
+    assert_eq!(
+        log.routes,
+        [Route {
+            family: AfiSafi::IPV4_UNICAST,
+            prefix: "203.0.113.0/24".into(),
+            as_path: vec![BIRD_AS],
+            next_hop: BIRD_ID.to_string(),
+        }],
+        "BIRD exports 203.0.113.0/24"
+    );
+    assert_eq!(log.decode_errors, 0);
+    assert_eq!(log.end_of_rib, [AfiSafi::IPV4_UNICAST], "BIRD's End-of-RIB");
 }
 
 /// Runs inside the fresh namespace.
@@ -273,54 +316,44 @@ fn inner() {
     sh("ip", &["tuntap", "add", "name", TAP, "mode", "tap"]);
     sh("ip", &["addr", "add", "192.168.69.1/24", "dev", TAP]);
     sh("ip", &["link", "set", TAP, "up"]);
-    let mut device = TunTapDevice::new(TAP).expect("open the TAP device");
-    device.set_hardware_address([0x02, 0, 0, 0, 0x69, 0x02]);
-    let config = Config::ipv4_static(StaticConfigV4 {
-        address: Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 2), 24),
-        gateway: None,
-        dns_servers: Default::default(),
-    });
-    let mut resources = StackResources::<4>::new();
-    let (stack, mut runner) = embassy_net::new(device, config, &mut resources, 0x7a9);
-    let mut slot = StandardSlot::new();
+    support::run(StdDuration::from_secs(90), || async {
+        let mut device = TunTapDevice::new(TAP).expect("open the TAP device");
+        device.set_hardware_address([0x02, 0, 0, 0, 0x69, 0x02]);
+        let config = Config::ipv4_static(StaticConfigV4 {
+            address: Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 2), 24),
+            gateway: None,
+            dns_servers: Default::default(),
+        });
+        let mut resources = StackResources::<4>::new();
+        let (stack, mut runner) = embassy_net::new(device, config, &mut resources, 0x7a9);
+        let (mut dial_mem, mut listen_mem) = (
+            SocketBuffers::<2048, 2048>::new(),
+            SocketBuffers::<2048, 2048>::new(),
+        );
+        let dial_socket = Socket::new(stack, &mut dial_mem);
+        let listen_sockets = [Socket::new(stack, &mut listen_mem)];
+        let passive_peers = [PassivePeer::new(IpAddress::Ipv4(BIRD_ID), 30)];
+        let listener = Listener::new(&listen_sockets, BGP_PORT, &passive_peers);
 
-    support::run(StdDuration::from_secs(90), async {
         let app = async {
             stack.wait_config_up().await;
             // 1. embassy active -> BIRD passive.
             {
                 let bird = Bird::start("active", false);
                 bird.wait_for("show protocols embassy", "embassy").await;
-                let mut peer = ActivePeer::new(IpAddress::v4(192, 168, 69, 1), EMBASSY.hold_time);
+                let mut peer = ActivePeer::new(IpAddress::Ipv4(BIRD_ID), 30);
                 peer.tuning = peer.tuning.with_hop_limit(1);
-                // BIRD may need a moment to open its listening socket.
-                let mut attempts = 0;
-                loop {
-                    attempts += 1;
-                    match connect(stack, &mut slot, &peer, async |l| {
-                        session_with_bird(l, &bird).await
-                    })
-                    .await
-                    {
-                        Ok(r) => break r.expect("session embassy -> BIRD"),
-                        Err(e) if attempts < 20 => {
-                            eprintln!("connect attempt {attempts}: {e}");
-                            tokio::time::sleep(StdDuration::from_millis(250)).await;
-                        }
-                        Err(e) => panic!("could not connect to BIRD: {e}"),
-                    }
-                }
+                let connector = EmbassyConnector::active(&dial_socket, peer);
+                session_with_bird(&connector, false, &bird).await;
             }
             // 2. BIRD active -> embassy passive.
             {
                 let bird = Bird::start("passive", true);
-                let peer = PassivePeer::new(IpAddress::v4(192, 168, 69, 1), EMBASSY.hold_time);
-                accept(stack, &mut slot, BGP_PORT, &peer, async |l| {
-                    session_with_bird(l, &bird).await
-                })
-                .await
-                .expect("accept")
-                .expect("session BIRD -> embassy");
+                let connector = EmbassyConnector::passive(listener.inbound(0));
+                match select(listener.run(), session_with_bird(&connector, true, &bird)).await {
+                    Either::First(e) => panic!("listener: {e}"),
+                    Either::Second(()) => {}
+                }
             }
         };
         match select(runner.run(), app).await {

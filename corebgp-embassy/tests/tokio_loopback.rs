@@ -1,156 +1,226 @@
 //! The adapter against a tokio speaker on a real 127.0.0.1 socket, through a
 //! user-space relay (no root): `[embassy speaker, stack 10.0.0.2] -- in-memory
 //! hub -- [stack 10.0.0.1: relay] <-> 127.0.0.1 <-> [tokio speaker]`.
-//! The tokio side is the test-only stand-in over `embedded-io-adapters`
-//! (`FromTokio`), to become corebgp-std once it exists.
+//! Both speakers run corebgp-core's shared driver: the embassy one through
+//! this adapter, the tokio one over tokio TCP (`support/tokio_side.rs`).
 
 mod support;
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration as StdDuration;
 
+use corebgp_core::driver::run;
+use corebgp_core::session::{DownReason, Peer};
+use corebgp_core::wire::{AfiSafi, CeaseSubcode, NotificationCode};
 use corebgp_embassy::embassy_net::tcp::TcpSocket;
 use corebgp_embassy::embassy_net::{IpAddress, IpEndpoint};
-use corebgp_embassy::{ActivePeer, BGP_PORT, PassivePeer, StandardSlot, accept, connect};
-use embassy_futures::join::join;
+use corebgp_embassy::{
+    ActivePeer, BGP_PORT, EmbassyConnector, Listener, PassivePeer, SessionBuffers, Socket,
+    SocketBuffers, StandardBuffers, run_peer,
+};
+use embassy_futures::join::join3;
 use embassy_futures::select::{Either, select};
-use embedded_io_adapters::tokio_1::FromTokio;
+use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+use embassy_sync::signal::Signal;
+use support::bgp::{Announce, Outbox, Recorder, Route, session, until};
 use support::net::{LanMemory, lan};
-use support::speaker::{Identity, StandIn, admin_shutdown};
 use support::splice::splice;
+use support::tokio_side::{TokioClock, TokioConnector};
 use tokio::net::{TcpListener, TcpStream};
 
 const LIMIT: StdDuration = StdDuration::from_secs(30);
-const EMBASSY: Identity = Identity {
-    asn: 65001,
-    bgp_id: Ipv4Addr::new(10, 0, 0, 2),
-    hold_time: 30,
-};
-const TOKIO: Identity = Identity {
-    asn: 4_200_000_000,
-    bgp_id: Ipv4Addr::new(127, 0, 0, 1),
-    hold_time: 60,
-};
+const EMBASSY_AS: u32 = 65001;
+const TOKIO_AS: u32 = 4_200_000_000;
 
-fn tokio_speaker(
-    stream: TcpStream,
-) -> StandIn<
-    FromTokio<tokio::net::tcp::OwnedReadHalf>,
-    FromTokio<tokio::net::tcp::OwnedWriteHalf>,
-    Vec<u8>,
-> {
-    stream.set_nodelay(true).expect("TCP_NODELAY");
-    let (r, w) = stream.into_split();
-    StandIn::new(FromTokio::new(r), FromTokio::new(w), vec![0u8; 4096], TOKIO)
+type Stop = Signal<NoopRawMutex, CeaseSubcode>;
+
+fn embassy_peer(passive: bool) -> Peer {
+    Peer::new(session(
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+        EMBASSY_AS,
+        TOKIO_AS,
+        Ipv4Addr::new(10, 0, 0, 2),
+        passive,
+        30,
+    ))
 }
 
-/// embassy connects (active) -> relay accepts on 10.0.0.1:179 and dials the
-/// tokio listener -> tokio speaker (passive). The embassy side sends the Cease.
+fn tokio_peer(passive: bool) -> Peer {
+    Peer::new(session(
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+        TOKIO_AS,
+        EMBASSY_AS,
+        Ipv4Addr::new(127, 0, 0, 1),
+        passive,
+        60,
+    ))
+}
+
+fn announce(third: u8) -> Announce {
+    Announce {
+        v4: vec![(Ipv4Addr::new(198, 51, third, 0), 24)],
+        next_hop_v4: Some(Ipv4Addr::new(10, 0, 0, third)),
+        ..Announce::default()
+    }
+}
+
+fn route(third: u8, asn: u32) -> Route {
+    Route {
+        family: AfiSafi::IPV4_UNICAST,
+        prefix: format!("198.51.{third}.0/24"),
+        as_path: vec![asn],
+        next_hop: format!("10.0.0.{third}"),
+    }
+}
+
+/// One session embassy <-> tokio; `embassy_dials` picks the direction. The
+/// dialling side closes with a Cease once both have the other's route.
+fn embassy_and_tokio(embassy_dials: bool) {
+    support::run(LIMIT, || async move {
+        let tokio_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let tokio_addr = tokio_listener.local_addr().expect("local addr");
+        let mut mem = LanMemory::<2>::new();
+        let ([relay, speaker], net, _) = lan(&mut mem, [1, 2]);
+        let (mut rrx, mut rtx) = ([0u8; 4096], [0u8; 4096]);
+        let (mut listen_mem, mut dial_mem) = (
+            SocketBuffers::<2048, 2048>::new(),
+            SocketBuffers::<2048, 2048>::new(),
+        );
+        let sock = [Socket::new(speaker, &mut listen_mem)];
+        let dial_sock = Socket::new(speaker, &mut dial_mem);
+        let passive_peers = [PassivePeer::new(IpAddress::v4(10, 0, 0, 1), 30)];
+        let listener = Listener::new(&sock, BGP_PORT, &passive_peers);
+        let connector = if embassy_dials {
+            EmbassyConnector::active(&dial_sock, ActivePeer::new(IpAddress::v4(10, 0, 0, 1), 30))
+        } else {
+            EmbassyConnector::passive(listener.inbound(0))
+        };
+        // The tokio side: passive on its listener, or dialling the relay's
+        // 127.0.0.1 forward.
+        let (tokio_connector, forward) = if embassy_dials {
+            let c = TokioConnector {
+                dial: None,
+                listen: Some(tokio_listener),
+            };
+            (c, None)
+        } else {
+            let c = TokioConnector {
+                dial: Some(tokio_addr),
+                listen: None,
+            };
+            (c, Some(tokio_listener))
+        };
+        let relay_fut = async {
+            let mut s = TcpSocket::new(relay, &mut rrx, &mut rtx);
+            match forward {
+                None => {
+                    // embassy -> 10.0.0.1:179 -> relay -> tokio listener
+                    s.accept(BGP_PORT).await.expect("relay accept");
+                    let out = TcpStream::connect(tokio_addr).await.expect("dial tokio");
+                    splice(&mut s, out).await;
+                }
+                Some(fwd) => {
+                    // tokio -> 127.0.0.1 forward -> relay -> 10.0.0.2:179
+                    let (inbound, _) = fwd.accept().await.expect("forward accept");
+                    s.connect(IpEndpoint::new(IpAddress::v4(10, 0, 0, 2), BGP_PORT))
+                        .await
+                        .expect("relay dial");
+                    splice(&mut s, inbound).await;
+                }
+            }
+            std::future::pending::<()>().await
+        };
+
+        let (mut ep, mut tp) = (embassy_peer(!embassy_dials), tokio_peer(embassy_dials));
+        let (eo, to) = (Outbox::new(), Outbox::new());
+        let mut eplug = Recorder::new(&eo, announce(2), false);
+        let mut tplug = Recorder::new(&to, announce(1), false);
+        let (elog, tlog) = (eplug.log.clone(), tplug.log.clone());
+        let (estop, tstop) = (Stop::new(), Stop::new());
+        let mut ebufs: Box<StandardBuffers> = Box::new(SessionBuffers::new());
+        let (mut trx0, mut trx1, mut ttx) = (vec![0u8; 4096], vec![0u8; 4096], vec![0u8; 4096]);
+        let tclock = TokioClock::new();
+        let (dialler, listener_side) = if embassy_dials {
+            (&estop, &tstop)
+        } else {
+            (&tstop, &estop)
+        };
+        let script = async {
+            until(|| elog.borrow().routes.len() == 1 && tlog.borrow().routes.len() == 1).await;
+            dialler.signal(CeaseSubcode::AdministrativeShutdown);
+            let other = if embassy_dials { &tlog } else { &elog };
+            until(|| !other.borrow().received.is_empty()).await;
+            listener_side.signal(CeaseSubcode::AdministrativeShutdown);
+        };
+        let speakers = join3(
+            run_peer(
+                &mut ep,
+                &connector,
+                &mut eplug,
+                &eo,
+                &mut ebufs,
+                estop.wait(),
+            ),
+            async {
+                tp.start(corebgp_core::session::Instant::ZERO);
+                let bufs = corebgp_core::driver::Buffers {
+                    rx: [&mut trx0, &mut trx1],
+                    tx: &mut ttx,
+                };
+                run(
+                    &mut tp,
+                    &tokio_connector,
+                    &tclock,
+                    &mut tplug,
+                    &to,
+                    bufs,
+                    tstop.wait(),
+                )
+                .await
+            },
+            script,
+        );
+        let app = select(relay_fut, select(listener.run(), speakers));
+        match select(net, app).await {
+            Either::Second(Either::Second(Either::Second(_))) => {}
+            Either::Second(Either::Second(Either::First(e))) => panic!("listener: {e}"),
+            _ => unreachable!("network and relay never end"),
+        }
+        let (e, t) = (elog.borrow(), tlog.borrow());
+        assert_eq!(
+            e.routes,
+            [route(1, TOKIO_AS)],
+            "embassy decoded tokio's route"
+        );
+        assert_eq!(
+            t.routes,
+            [route(2, EMBASSY_AS)],
+            "tokio decoded embassy's route"
+        );
+        assert_eq!((e.established, t.established), (1, 1));
+        let received = if embassy_dials {
+            &t.received
+        } else {
+            &e.received
+        };
+        let c = NotificationCode::Cease(CeaseSubcode::AdministrativeShutdown);
+        assert_eq!((received[0].0, received[0].1), (c.code(), c.subcode()));
+        let closed = if embassy_dials { &t.closed } else { &e.closed };
+        assert_eq!(closed[0], DownReason::NotificationReceived(c));
+    });
+}
+
+/// embassy dials (active) -> relay on 10.0.0.1:179 -> tokio listener
+/// (passive). The embassy side sends the Cease.
 #[test]
 fn embassy_active_to_tokio_passive() {
-    support::run(LIMIT, async {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1");
-        let tokio_addr = listener.local_addr().expect("local addr");
-        let mut mem = LanMemory::<2>::new();
-        let ([relay, speaker], net) = lan(&mut mem, [1, 2]);
-        let (mut rrx, mut rtx) = ([0u8; 4096], [0u8; 4096]);
-        let mut slot = StandardSlot::new();
-        let peer = ActivePeer::new(IpAddress::v4(10, 0, 0, 1), 30);
-        let app = async {
-            let relay_fut = async {
-                let mut s = TcpSocket::new(relay, &mut rrx, &mut rtx);
-                s.accept(BGP_PORT).await.expect("relay accept");
-                let out = TcpStream::connect(tokio_addr).await.expect("dial tokio");
-                splice(&mut s, out).await;
-            };
-            let tokio_fut = async {
-                let (stream, _) = listener.accept().await.expect("tokio accept");
-                let mut t = tokio_speaker(stream);
-                let open = t.establish().await?;
-                let cease = t.expect_notification().await?;
-                Ok::<_, String>((open, cease))
-            };
-            let embassy_fut = connect(speaker, &mut slot, &peer, async |l| {
-                let mut s = StandIn::new(l.reader, l.writer, l.msg_buf, EMBASSY);
-                let open = s.establish().await?;
-                s.cease("embassy says bye").await?;
-                Ok::<_, String>(open)
-            });
-            let ((_, t), e) = join(join(relay_fut, tokio_fut), embassy_fut).await;
-            (t, e)
-        };
-        let (t, e) = match select(net, app).await {
-            Either::Second(r) => r,
-            Either::First(()) => unreachable!(),
-        };
-        let (open_seen_by_tokio, cease) = t.expect("tokio session");
-        let open_seen_by_embassy = e.expect("connect").expect("embassy session");
-        assert_eq!(open_seen_by_tokio.asn, 65001);
-        assert_eq!(open_seen_by_tokio.bgp_id, EMBASSY.bgp_id);
-        assert_eq!(open_seen_by_tokio.hold_time, 30);
-        assert_eq!(cease, admin_shutdown("embassy says bye"));
-        // A 4-octet AS: AS_TRANS in My AS, the real AS in the capability.
-        assert_eq!(open_seen_by_embassy.my_as_field, 23456);
-        assert_eq!(open_seen_by_embassy.asn, 4_200_000_000);
-        assert_eq!(open_seen_by_embassy.hold_time, 60);
-    });
+    embassy_and_tokio(true);
 }
 
-/// tokio dials (active) the relay's 127.0.0.1 port forward -> relay connects
-/// to 10.0.0.2:179 -> embassy accepts (passive, expects 10.0.0.1). The tokio
-/// side sends the Cease.
+/// tokio dials (active) the relay's 127.0.0.1 forward -> relay connects to
+/// 10.0.0.2:179 -> embassy listener (passive). The tokio side sends the
+/// Cease.
 #[test]
 fn tokio_active_to_embassy_passive() {
-    support::run(LIMIT, async {
-        let forward = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1");
-        let forward_addr = forward.local_addr().expect("local addr");
-        let mut mem = LanMemory::<2>::new();
-        let ([relay, speaker], net) = lan(&mut mem, [1, 2]);
-        let (mut rrx, mut rtx) = ([0u8; 4096], [0u8; 4096]);
-        let mut slot = StandardSlot::new();
-        let peer = PassivePeer::new(IpAddress::v4(10, 0, 0, 1), 30);
-        let app = async {
-            let relay_fut = async {
-                let (inbound, _) = forward.accept().await.expect("forward accept");
-                let mut s = TcpSocket::new(relay, &mut rrx, &mut rtx);
-                s.connect(IpEndpoint::new(IpAddress::v4(10, 0, 0, 2), BGP_PORT))
-                    .await
-                    .expect("relay dial");
-                splice(&mut s, inbound).await;
-            };
-            let tokio_fut = async {
-                let mut t = tokio_speaker(
-                    TcpStream::connect(forward_addr)
-                        .await
-                        .expect("dial forward"),
-                );
-                let open = t.establish().await?;
-                t.cease("tokio says bye").await?;
-                Ok::<_, String>(open)
-            };
-            let embassy_fut = accept(speaker, &mut slot, BGP_PORT, &peer, async |l| {
-                let remote = l.remote;
-                let mut s = StandIn::new(l.reader, l.writer, l.msg_buf, EMBASSY);
-                let open = s.establish().await?;
-                let cease = s.expect_notification().await?;
-                Ok::<_, String>((open, cease, remote))
-            });
-            let ((_, t), e) = join(join(relay_fut, tokio_fut), embassy_fut).await;
-            (t, e)
-        };
-        let (t, e) = match select(net, app).await {
-            Either::Second(r) => r,
-            Either::First(()) => unreachable!(),
-        };
-        let open_seen_by_tokio = t.expect("tokio session");
-        let (open_seen_by_embassy, cease, remote) = e.expect("accept").expect("embassy session");
-        assert_eq!(open_seen_by_tokio.asn, 65001);
-        assert_eq!(open_seen_by_embassy.asn, 4_200_000_000);
-        assert_eq!(cease, admin_shutdown("tokio says bye"));
-        assert_eq!(remote.addr, IpAddress::v4(10, 0, 0, 1));
-    });
+    embassy_and_tokio(false);
 }

@@ -2,7 +2,7 @@
 //! devices and a hub that copies every packet to every other port (IP medium:
 //! no ARP; a stack drops packets not addressed to it).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 
 use embassy_futures::join::{join, join_array};
@@ -24,6 +24,7 @@ pub type PortState = ch::State<MTU, 8, 8>;
 pub struct LanMemory<const N: usize> {
     ports: [PortState; N],
     resources: [StackResources<SOCKETS>; N],
+    cut: Cell<bool>,
 }
 
 impl<const N: usize> LanMemory<N> {
@@ -32,6 +33,7 @@ impl<const N: usize> LanMemory<N> {
         Box::new(Self {
             ports: std::array::from_fn(|_| PortState::new()),
             resources: std::array::from_fn(|_| StackResources::new()),
+            cut: Cell::new(false),
         })
     }
 }
@@ -58,21 +60,27 @@ pub fn v6(host: u8) -> Ipv6Address {
 
 /// N stacks, stack i at host address `hosts[i]`, on one in-memory hub. The
 /// returned future runs the stacks and the hub; it never completes, so
-/// `select` it with the test body.
+/// `select` it with the test body. Setting the returned cell cuts the wire
+/// (the hub drops every packet) until it is cleared.
 pub fn lan<'a, const N: usize>(
     mem: &'a mut LanMemory<N>,
     hosts: [u8; N],
-) -> ([Stack<'a>; N], impl Future<Output = ()> + 'a) {
+) -> (
+    [Stack<'a>; N],
+    impl Future<Output = ()> + 'a,
+    &'a Cell<bool>,
+) {
+    let LanMemory {
+        ports,
+        resources,
+        cut,
+    } = mem;
+    let cut: &'a Cell<bool> = cut;
     let mut stacks = Vec::new();
     let mut runners = Vec::new();
     let mut rxs = Vec::new();
     let mut txs = Vec::new();
-    for ((port, res), host) in mem
-        .ports
-        .iter_mut()
-        .zip(mem.resources.iter_mut())
-        .zip(hosts)
-    {
+    for ((port, res), host) in ports.iter_mut().zip(resources.iter_mut()).zip(hosts) {
         let (runner, device) = ch::new(port, HardwareAddress::Ip);
         let (state, rx, tx) = runner.split();
         state.set_link_state(LinkState::Up); // channel devices start Down
@@ -89,15 +97,19 @@ pub fn lan<'a, const N: usize>(
     let txs: [ch::TxRunner<'a, MTU>; N] = txs.try_into().ok().expect("N tx");
     let fut = async move {
         let runs = join_array(runners.map(|mut r| async move { r.run().await }));
-        join(runs, hub(txs, rxs)).await;
+        join(runs, hub(txs, rxs, cut)).await;
     };
-    (stacks, fut)
+    (stacks, fut, cut)
 }
 
 /// Copies each packet a port sends to every other port's RX queue, dropping
 /// it where the queue is full (TCP retransmits): never block on a receiver,
 /// or two full queues deadlock.
-async fn hub<'a, const N: usize>(txs: [ch::TxRunner<'a, MTU>; N], rxs: [ch::RxRunner<'a, MTU>; N]) {
+async fn hub<'a, const N: usize>(
+    txs: [ch::TxRunner<'a, MTU>; N],
+    rxs: [ch::RxRunner<'a, MTU>; N],
+    cut: &'a Cell<bool>,
+) {
     let rxs = RefCell::new(rxs);
     let rxs = &rxs;
     let mut idx = 0;
@@ -108,6 +120,10 @@ async fn hub<'a, const N: usize>(txs: [ch::TxRunner<'a, MTU>; N], rxs: [ch::RxRu
             loop {
                 let pkt = tx.tx_buf().await;
                 let n = pkt.len();
+                if cut.get() {
+                    tx.tx_done();
+                    continue;
+                }
                 for (j, rx) in rxs.borrow_mut().iter_mut().enumerate() {
                     if j == me {
                         continue;

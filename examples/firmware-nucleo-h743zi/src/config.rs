@@ -20,9 +20,19 @@ pub const PEER_AS: u32 = 65000;
 pub const BGP_ID: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 2);
 /// Proposed hold time (s).
 pub const HOLD_TIME: u16 = 90;
-/// Seconds between connection attempts (until the core's ConnectRetryTimer
-/// takes this over).
+/// Seconds between connection attempts of `tcp_baseline` (the BGP image
+/// uses the session's ConnectRetryTimer).
 pub const CONNECT_RETRY_S: u64 = 5;
+/// The prefix this board announces.
+pub const ANNOUNCE: (Ipv4Addr, u8) = (Ipv4Addr::new(198, 51, 100, 0), 24);
+/// TCP receive buffer (the window): the driver reads whole messages into its
+/// own buffers, so this need not hold a 4096-byte message.
+pub const SOCKET_RX: usize = 2048;
+/// TCP transmit buffer: messages stream through it.
+pub const SOCKET_TX: usize = 1024;
+/// Largest UPDATE this board sends (one prefix needs < 100 bytes); also the
+/// outbox's capacity.
+pub const MAX_UPDATE_OUT: usize = 512;
 /// Stack socket entries: one BGP peer + one spare.
 pub const SOCKETS: usize = 2;
 

@@ -3,12 +3,12 @@
 //! * `baseline`: board + embassy-net stack (static IPv4), no TCP socket.
 //! * `tcp_baseline`: the same + one plain TCP connection (what any networked
 //!   firmware carries); the reference for corebgp's own increment.
-//! * `bgp`: the same + corebgp-embassy peering with [`config::PEER`].
+//! * `bgp`: the same + corebgp (core driver + corebgp-embassy) peering with
+//!   the router of [`config`], announcing [`config::ANNOUNCE`].
 #![no_std]
 #![forbid(unsafe_code)]
 
 pub mod config;
-pub mod standin;
 
 use embassy_executor::Spawner;
 use embassy_net::{Stack, StackResources};

@@ -1,63 +1,192 @@
-//! BGP on a NUCLEO-H743ZI: peers with the router of `config` over
-//! corebgp-embassy.
-//!
-//! Today the session is the stand-in of `standin.rs` (OPEN/KEEPALIVE only);
-//! when corebgp-core's driver and UPDATE builder land, only the body of the
-//! `run` closure below changes: it calls the driver with a plugin that
-//! announces `config`'s prefix and logs received routes with defmt.
+//! BGP on a NUCLEO-H743ZI: peers with the router of `config` through
+//! corebgp-core's shared driver on corebgp-embassy, announces
+//! `config::ANNOUNCE` (built with `UpdateBuilder`) and logs every route it
+//! receives (decoded with `Update`) with defmt.
 #![no_std]
 #![no_main]
 
-use corebgp_embassy::{ActivePeer, EmbassyClock, StandardSlot, connect};
+use core::net::IpAddr;
+
+use corebgp_embassy::corebgp_core::outbox::UpdateChannel;
+use corebgp_embassy::corebgp_core::plugin::LocalPlugin;
+use corebgp_embassy::corebgp_core::session::{
+    CapabilitySet, DownReason, Negotiated, OpenHooks, Peer, PeerConfig, SessionConfig,
+};
+use corebgp_embassy::corebgp_core::update::{
+    AsSegment, Ipv4Prefix, NextHop, Nlri, Origin, PathAttributes, SegmentType, Update,
+    UpdateBuilder, UpdateConfig, encode_end_of_rib,
+};
+use corebgp_embassy::corebgp_core::wire::{AfiSafi, Capability, Notification, UpdateSections};
+use corebgp_embassy::{
+    ActivePeer, EmbassyConnector, SessionBuffers, Socket, SocketBuffers, run_peer,
+};
 use defmt::{info, warn};
 use embassy_executor::Spawner;
 use embassy_net::Stack;
+use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_time::Timer;
 use firmware_nucleo_h743zi::config;
-use firmware_nucleo_h743zi::standin::{self, Local};
 use static_cell::StaticCell;
 use {defmt_rtt as _, panic_probe as _};
 
-const LOCAL: Local = Local {
-    asn: config::LOCAL_AS,
-    bgp_id: config::BGP_ID,
-    hold_time: config::HOLD_TIME,
-    peer_as: config::PEER_AS,
-};
+type Outbox = UpdateChannel<NoopRawMutex, { config::MAX_UPDATE_OUT }>;
+
+/// All of one peer's memory, in one static.
+struct PeerMemory {
+    socket: SocketBuffers<{ config::SOCKET_RX }, { config::SOCKET_TX }>,
+    session: SessionBuffers<4096, { config::MAX_UPDATE_OUT }>,
+    outbox: Outbox,
+}
+
+/// Announces our prefix on Established, logs received routes.
+struct Router<'c> {
+    outbox: &'c Outbox,
+    cfg: UpdateConfig,
+}
+
+impl OpenHooks for Router<'_> {
+    fn capabilities(&mut self, _: &PeerConfig, caps: &mut CapabilitySet) {
+        let _ = caps.push(&Capability::MultiProtocol(AfiSafi::IPV4_UNICAST));
+        let _ = caps.push(&Capability::RouteRefresh);
+    }
+}
+
+impl LocalPlugin for Router<'_> {
+    async fn on_established(&mut self, peer: &PeerConfig, n: &Negotiated) {
+        info!("session established: AS {} id {}", n.peer_as, n.peer_id);
+        self.cfg = n.update_config(peer);
+        let Ok(writer) = self.outbox.writer() else {
+            return;
+        };
+        let (addr, len) = config::ANNOUNCE;
+        let Some(prefix) = Ipv4Prefix::new(addr, len) else {
+            return;
+        };
+        let path = [AsSegment {
+            kind: SegmentType::Sequence,
+            asns: &[config::LOCAL_AS],
+        }];
+        let attrs = PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(&path),
+            next_hop: Some(NextHop::V4(config::LOCAL_ADDR)),
+            ..Default::default()
+        };
+        let mut buf = [0u8; 128];
+        let built = UpdateBuilder::new(&mut buf, &self.cfg).and_then(|mut b| {
+            b.announce(&attrs, AfiSafi::IPV4_UNICAST, &[Nlri::new(prefix)])?;
+            b.finish()
+        });
+        match built {
+            Ok(n) => {
+                if writer.send(buf.get(..n).unwrap_or(&[])).await.is_ok() {
+                    info!("announced {}", prefix);
+                }
+            }
+            Err(e) => warn!("UPDATE not built: {}", e),
+        }
+        if let Ok(n) = encode_end_of_rib(&mut buf, AfiSafi::IPV4_UNICAST) {
+            let _ = writer.send(buf.get(..n).unwrap_or(&[])).await;
+        }
+    }
+
+    async fn on_update<'m>(
+        &mut self,
+        _: &PeerConfig,
+        sections: UpdateSections<'m>,
+    ) -> Result<(), Notification<'m>> {
+        let update = match Update::from_sections(sections, &self.cfg) {
+            Ok(u) => u,
+            // RFC 7606: the error says whether the session must reset.
+            Err(e) if e.is_session_reset() => {
+                warn!("malformed UPDATE, session reset: {}", e.kind);
+                return Err(e.notification);
+            }
+            Err(e) => {
+                warn!("malformed UPDATE, treated as withdraw: {}", e.kind);
+                return Ok(());
+            }
+        };
+        if let Some(family) = update.end_of_rib() {
+            info!("End-of-RIB {}", family);
+        }
+        for (_, nlri) in update.announced() {
+            info!("route {} next hop {}", nlri.prefix, update.next_hop());
+        }
+        for (_, nlri) in update.withdrawals() {
+            info!("withdrawn {}", nlri.prefix);
+        }
+        Ok(())
+    }
+
+    fn on_notification(&mut self, _: &PeerConfig, n: &Notification<'_>) {
+        warn!("NOTIFICATION from peer: {}", n.code);
+    }
+
+    fn on_close(&mut self, _: &PeerConfig, reason: DownReason) {
+        warn!("session down: {}", reason);
+    }
+}
 
 #[embassy_executor::task]
-async fn bgp_task(stack: Stack<'static>, slot: &'static mut StandardSlot) -> ! {
+async fn bgp_task(stack: Stack<'static>, mem: &'static mut PeerMemory) -> ! {
+    let PeerMemory {
+        socket,
+        session,
+        outbox,
+    } = mem;
+    let socket = Socket::new(stack, socket);
     // Single-hop eBGP to a directly connected router: TTL 1.
-    let mut peer = ActivePeer::new(config::PEER_ADDR.into(), config::HOLD_TIME);
-    peer.tuning = peer.tuning.with_hop_limit(1);
+    let mut remote = ActivePeer::new(config::PEER_ADDR.into(), config::HOLD_TIME);
+    remote.tuning = remote.tuning.with_hop_limit(1);
+    let connector = EmbassyConnector::active(&socket, remote);
+    let mut peer = Peer::new(
+        SessionConfig::new(
+            PeerConfig {
+                remote_address: IpAddr::V4(config::PEER_ADDR),
+                local_as: config::LOCAL_AS,
+                remote_as: config::PEER_AS,
+            },
+            config::BGP_ID,
+        )
+        .with_hold_time(config::HOLD_TIME),
+    );
+    let mut plugin = Router {
+        outbox,
+        cfg: UpdateConfig::default(),
+    };
+    // The driver reconnects on its own (ConnectRetry, IdleHold); it only
+    // returns when the shutdown future completes, which here it never does.
+    run_peer(
+        &mut peer,
+        &connector,
+        &mut plugin,
+        &*outbox,
+        session,
+        core::future::pending(),
+    )
+    .await;
     loop {
-        let res = connect(stack, slot, &peer, async |link| {
-            // >>> corebgp-core driver goes here (replaces the stand-in).
-            standin::run(link, &EmbassyClock, &LOCAL).await
-        })
-        .await;
-        match res {
-            Ok(Ok(())) => info!("session ended"),
-            Ok(Err(end)) => warn!("session ended: {}", end),
-            Err(e) => warn!("no connection: {}", e),
-        }
-        // The core's ConnectRetryTimer / IdleHoldTimer will own this delay.
-        Timer::after_secs(config::CONNECT_RETRY_S).await;
+        Timer::after_secs(3600).await;
     }
 }
 
 #[embassy_executor::main]
 async fn main(spawner: Spawner) -> ! {
     let stack = firmware_nucleo_h743zi::init_network(&spawner);
-    static SLOT: StaticCell<StandardSlot> = StaticCell::new();
-    let slot = SLOT.init(StandardSlot::new());
+    static MEMORY: StaticCell<PeerMemory> = StaticCell::new();
+    let mem = MEMORY.init(PeerMemory {
+        socket: SocketBuffers::new(),
+        session: SessionBuffers::new(),
+        outbox: UpdateChannel::new(),
+    });
     stack.wait_config_up().await;
     info!(
         "network up, peering with {} (AS {})",
         config::PEER_ADDR,
         config::PEER_AS
     );
-    spawner.spawn(defmt::unwrap!(bgp_task(stack, slot)));
+    spawner.spawn(defmt::unwrap!(bgp_task(stack, mem)));
     loop {
         Timer::after_secs(3600).await;
     }

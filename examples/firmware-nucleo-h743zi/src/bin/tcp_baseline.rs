@@ -15,8 +15,9 @@ use {defmt_rtt as _, panic_probe as _};
 async fn main(spawner: Spawner) -> ! {
     let stack = firmware_nucleo_h743zi::init_network(&spawner);
     stack.wait_config_up().await;
-    let mut rx = [0u8; 4096];
-    let mut tx = [0u8; 4096];
+    // The same socket buffers as the BGP image.
+    let mut rx = [0u8; config::SOCKET_RX];
+    let mut tx = [0u8; config::SOCKET_TX];
     loop {
         let mut socket = TcpSocket::new(stack, &mut rx, &mut tx);
         socket.set_timeout(Some(Duration::from_secs(10)));

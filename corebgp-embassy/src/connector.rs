@@ -1,0 +1,151 @@
+//! corebgp-core's [`Connector`] on embassy-net, the driver's memory, and
+//! the per-peer entry point.
+
+use core::future::Future;
+
+use corebgp_core::driver::{self, Buffers, Clock as _, Connector};
+use corebgp_core::outbox::Outbox;
+use corebgp_core::plugin::LocalPlugin;
+use corebgp_core::session::Peer;
+use corebgp_core::wire::CeaseSubcode;
+
+use crate::EmbassyClock;
+use crate::fmt::debug;
+use crate::listener::Inbound;
+use crate::socket::{ActivePeer, Connection, Socket};
+
+/// How the driver of one peer gets its connections: dials with its own
+/// [`Socket`] (active), takes what a [`crate::Listener`] accepted for it
+/// (passive), or both (RFC 4271 collision detection between the two is the
+/// session's).
+pub struct EmbassyConnector<'s, 'a> {
+    active: Option<(&'s Socket<'a>, ActivePeer)>,
+    inbound: Option<Inbound<'s, 'a>>,
+}
+
+impl<'s, 'a> EmbassyConnector<'s, 'a> {
+    /// Dials `peer` with `socket`; never accepts.
+    pub fn active(socket: &'s Socket<'a>, peer: ActivePeer) -> Self {
+        Self {
+            active: Some((socket, peer)),
+            inbound: None,
+        }
+    }
+
+    /// Takes connections accepted for this peer; never dials.
+    pub fn passive(inbound: Inbound<'s, 'a>) -> Self {
+        Self {
+            active: None,
+            inbound: Some(inbound),
+        }
+    }
+
+    /// Dials with `socket` and takes accepted connections.
+    pub fn both(socket: &'s Socket<'a>, peer: ActivePeer, inbound: Inbound<'s, 'a>) -> Self {
+        Self {
+            active: Some((socket, peer)),
+            inbound: Some(inbound),
+        }
+    }
+}
+
+impl<'s, 'a> Connector for EmbassyConnector<'s, 'a> {
+    type Transport = Connection<'s, 'a>;
+
+    async fn connect(&self) -> Option<Connection<'s, 'a>> {
+        let (socket, peer) = self.active.as_ref()?;
+        match socket.connect(peer).await {
+            Ok(c) => Some(c),
+            Err(_e) => {
+                debug!("dial {} failed: {}", peer.remote, _e);
+                None
+            }
+        }
+    }
+
+    async fn accept(&self) -> Connection<'s, 'a> {
+        match &self.inbound {
+            Some(i) => i.next().await,
+            None => core::future::pending().await,
+        }
+    }
+}
+
+/// The memory the driver works in for one peer: two message buffers (two
+/// connections only meet during a collision) of `MSG` bytes — the largest
+/// message accepted: 4096 (RFC 4271) or 65535 (RFC 8654 Extended Messages)
+/// — and one `OUT`-byte buffer where a queued UPDATE waits while it is
+/// written (as large as the largest UPDATE this side sends).
+pub struct SessionBuffers<const MSG: usize = 4096, const OUT: usize = 4096> {
+    rx: [[u8; MSG]; 2],
+    tx: [u8; OUT],
+}
+
+/// Buffers for RFC 4271 messages: 12 KiB.
+pub type StandardBuffers = SessionBuffers<4096, 4096>;
+/// Buffers for RFC 8654 Extended Messages (receiving and sending 65535-byte
+/// UPDATEs): 192 KiB.
+pub type ExtendedBuffers = SessionBuffers<65535, 65535>;
+
+impl<const MSG: usize, const OUT: usize> SessionBuffers<MSG, OUT> {
+    /// Bytes of RAM these buffers occupy.
+    pub const RAM: usize = 2 * MSG + OUT;
+
+    /// Zeroed buffers (`const`: usable in a `static` initialiser).
+    pub const fn new() -> Self {
+        Self {
+            rx: [[0; MSG]; 2],
+            tx: [0; OUT],
+        }
+    }
+
+    /// Lends them to the driver.
+    pub fn buffers(&mut self) -> Buffers<'_> {
+        let [rx0, rx1] = &mut self.rx;
+        Buffers {
+            rx: [rx0, rx1],
+            tx: &mut self.tx,
+        }
+    }
+}
+
+impl<const MSG: usize, const OUT: usize> Default for SessionBuffers<MSG, OUT> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Runs one configured peer on corebgp-core's shared driver
+/// ([`corebgp_core::driver::run`]) with an [`EmbassyClock`], until
+/// `shutdown` completes with the Cease subcode to send; starts the peer
+/// first if it was not started.
+///
+/// Serve several peers from one task without allocation by joining their
+/// `run_peer` futures (and the [`crate::Listener`]'s `run`) with
+/// `embassy_futures::join`.
+pub async fn run_peer<P, O, S, const MSG: usize, const OUT: usize>(
+    peer: &mut Peer,
+    connector: &EmbassyConnector<'_, '_>,
+    plugin: &mut P,
+    outbox: &O,
+    buffers: &mut SessionBuffers<MSG, OUT>,
+    shutdown: S,
+) where
+    P: LocalPlugin,
+    O: Outbox,
+    S: Future<Output = CeaseSubcode>,
+{
+    if !peer.is_started() {
+        peer.start(EmbassyClock.now());
+    }
+    driver::run(
+        peer,
+        connector,
+        &EmbassyClock,
+        plugin,
+        outbox,
+        buffers.buffers(),
+        shutdown,
+    )
+    .await
+}
