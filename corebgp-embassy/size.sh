@@ -1,7 +1,7 @@
 #!/bin/sh
 # Footprint of corebgp on a real firmware image (NUCLEO-H743ZI, thumbv7em-none-eabihf):
 # flash and static RAM of three images of examples/firmware-nucleo-h743zi, release
-# profile (opt-level "s", fat LTO, codegen-units 1, panic abort), measured with llvm-size:
+# profile (opt-level "z", fat LTO, codegen-units 1, panic abort), measured with llvm-size:
 #   baseline      board + embassy-net stack, no TCP socket
 #   tcp_baseline  + one plain TCP connection (what any networked firmware has)
 #   bgp           + corebgp (core driver + session + UPDATE codec + adapter), one active peer

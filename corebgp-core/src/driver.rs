@@ -59,7 +59,9 @@ pub trait Connector {
 pub struct Buffers<'b> {
     /// Receive buffers, one per connection (two only meet during a
     /// collision). Each holds the largest message accepted: 4096 bytes, or
-    /// 65535 to accept RFC 8654 Extended Messages.
+    /// 65535 to accept RFC 8654 Extended Messages. An empty second buffer
+    /// saves its RAM: a second connection then waits (or is refused by
+    /// the adapter) until the first one is over.
     pub rx: [&'b mut [u8]; 2],
     /// Where a queued UPDATE waits while it is written: as large as the
     /// largest UPDATE sent.
@@ -345,7 +347,7 @@ pub async fn run<K, C, P, O, S>(
     let cfg = peer.config().peer;
     let Buffers { rx, tx } = bufs;
     let [rx0, rx1] = rx;
-    let mut pool: [Option<&mut [u8]>; 2] = [Some(rx0), Some(rx1)];
+    let mut pool: [Option<&mut [u8]>; 2] = [Some(rx0), (!rx1.is_empty()).then_some(rx1)];
     let mut conns: [Option<Io<'_, K::Transport>>; 2] = [None, None];
     let mut fwd: Option<Fwd> = None;
     let mut dial = pin!(None);

@@ -76,40 +76,49 @@ impl<'s, 'a> Connector for EmbassyConnector<'s, 'a> {
 /// message accepted: 4096 (RFC 4271) or 65535 (RFC 8654 Extended Messages)
 /// — and one `OUT`-byte buffer where a queued UPDATE waits while it is
 /// written (as large as the largest UPDATE this side sends).
-pub struct SessionBuffers<const MSG: usize = 4096, const OUT: usize = 4096> {
-    rx: [[u8; MSG]; 2],
+pub struct SessionBuffers<const MSG: usize = 4096, const OUT: usize = 4096, const CONNS: usize = 2> {
+    rx: [[u8; MSG]; CONNS],
     tx: [u8; OUT],
 }
 
-/// Buffers for RFC 4271 messages: 12 KiB.
-pub type StandardBuffers = SessionBuffers<4096, 4096>;
+/// Buffers for RFC 4271 messages and two connections (a collision can be
+/// resolved): 12 KiB.
+pub type StandardBuffers = SessionBuffers<4096, 4096, 2>;
+/// Buffers for one connection at a time, receiving 4096-byte messages and
+/// sending UPDATEs of up to 1024 bytes: 5 KiB. A second connection from the
+/// peer waits until the first is over (collisions resolve by retrying).
+pub type CompactBuffers = SessionBuffers<4096, 1024, 1>;
 /// Buffers for RFC 8654 Extended Messages (receiving and sending 65535-byte
 /// UPDATEs): 192 KiB.
-pub type ExtendedBuffers = SessionBuffers<65535, 65535>;
+pub type ExtendedBuffers = SessionBuffers<65535, 65535, 2>;
 
-impl<const MSG: usize, const OUT: usize> SessionBuffers<MSG, OUT> {
+impl<const MSG: usize, const OUT: usize, const CONNS: usize> SessionBuffers<MSG, OUT, CONNS> {
     /// Bytes of RAM these buffers occupy.
-    pub const RAM: usize = 2 * MSG + OUT;
+    pub const RAM: usize = CONNS * MSG + OUT;
 
     /// Zeroed buffers (`const`: usable in a `static` initialiser).
     pub const fn new() -> Self {
+        const { assert!(CONNS == 1 || CONNS == 2, "one or two connections") };
         Self {
-            rx: [[0; MSG]; 2],
+            rx: [[0; MSG]; CONNS],
             tx: [0; OUT],
         }
     }
 
-    /// Lends them to the driver.
+    /// Lends them to the driver (an empty second receive buffer when
+    /// `CONNS` is 1).
     pub fn buffers(&mut self) -> Buffers<'_> {
-        let [rx0, rx1] = &mut self.rx;
+        let mut rx = self.rx.iter_mut();
+        let first: &mut [u8] = rx.next().map_or(&mut [], |b| &mut b[..]);
+        let second: &mut [u8] = rx.next().map_or(&mut [], |b| &mut b[..]);
         Buffers {
-            rx: [rx0, rx1],
+            rx: [first, second],
             tx: &mut self.tx,
         }
     }
 }
 
-impl<const MSG: usize, const OUT: usize> Default for SessionBuffers<MSG, OUT> {
+impl<const MSG: usize, const OUT: usize, const CONNS: usize> Default for SessionBuffers<MSG, OUT, CONNS> {
     fn default() -> Self {
         Self::new()
     }
@@ -123,12 +132,12 @@ impl<const MSG: usize, const OUT: usize> Default for SessionBuffers<MSG, OUT> {
 /// Serve several peers from one task without allocation by joining their
 /// `run_peer` futures (and the [`crate::Listener`]'s `run`) with
 /// `embassy_futures::join`.
-pub async fn run_peer<P, O, S, const MSG: usize, const OUT: usize>(
+pub async fn run_peer<P, O, S, const MSG: usize, const OUT: usize, const CONNS: usize>(
     peer: &mut Peer,
     connector: &EmbassyConnector<'_, '_>,
     plugin: &mut P,
     outbox: &O,
-    buffers: &mut SessionBuffers<MSG, OUT>,
+    buffers: &mut SessionBuffers<MSG, OUT, CONNS>,
     shutdown: S,
 ) where
     P: LocalPlugin,

@@ -29,7 +29,8 @@
 //!
 //! # Per-peer RAM
 //!
-//! [`SessionBuffers`] (2 × largest message received + largest UPDATE sent),
+//! [`SessionBuffers`] (one or two × largest message received + largest UPDATE
+//! sent; [`CompactBuffers`] for one connection at a time),
 //! one or two [`SocketBuffers`] (the TCP windows; they need not hold a
 //! message), the driver's future and the [`corebgp_core::session::Peer`];
 //! the README has measured figures.
@@ -57,7 +58,7 @@ mod listener;
 mod socket;
 
 pub use clock::EmbassyClock;
-pub use connector::{EmbassyConnector, ExtendedBuffers, SessionBuffers, StandardBuffers, run_peer};
+pub use connector::{CompactBuffers, EmbassyConnector, ExtendedBuffers, SessionBuffers, StandardBuffers, run_peer};
 pub use error::Error;
 pub use listener::{Inbound, Listener};
 pub use socket::{

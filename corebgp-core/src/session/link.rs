@@ -9,7 +9,7 @@ use crate::wire::{EncodeError, MAX_MESSAGE_LEN, Notification, NotificationCode};
 /// Room for the session's own messages (OPEN, KEEPALIVE, NOTIFICATION)
 /// waiting to be written. UPDATEs never pass through it: they are written
 /// straight from the caller's buffer.
-pub const TX_CAPACITY: usize = 1024;
+pub const TX_CAPACITY: usize = 512;
 /// Events a peer buffers before the oldest are dropped.
 pub const EVENT_CAPACITY: usize = 16;
 

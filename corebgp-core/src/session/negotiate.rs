@@ -50,9 +50,10 @@ impl OpenHooks for DefaultHooks {
     }
 }
 
-/// Room for the capabilities of one OPEN. 512 bytes hold far more than any
-/// real speaker sends (BIRD and FRR send under 100).
-pub const MAX_CAPABILITIES_LEN: usize = 512;
+/// Room for the capabilities of one OPEN. 256 bytes hold far more than
+/// real speakers send (BIRD and FRR send under 100); it bounds the memory
+/// every peer's state carries.
+pub const MAX_CAPABILITIES_LEN: usize = 256;
 /// Address families remembered per session.
 pub const MAX_FAMILIES: usize = 8;
 

@@ -79,8 +79,9 @@ impl Cx<'_> {
             capabilities: &[],
             force_extended_parameters: false,
         };
-        // The capability set (at most 512 bytes) fits the link's room, so
-        // this cannot fail; if it ever did the peer's hold timer would say so.
+        // The capability set (at most 256 bytes) fits the link's room (512),
+        // so this cannot fail; if it ever did the peer's hold timer would say
+        // so.
         let _ = self
             .link
             .push_with(|buf| b.encode_with_raw_capabilities(caps.as_bytes(), buf));

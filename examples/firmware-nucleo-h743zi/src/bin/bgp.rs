@@ -34,7 +34,8 @@ type Outbox = UpdateChannel<NoopRawMutex, { config::MAX_UPDATE_OUT }>;
 /// All of one peer's memory, in one static.
 struct PeerMemory {
     socket: SocketBuffers<{ config::SOCKET_RX }, { config::SOCKET_TX }>,
-    session: SessionBuffers<4096, { config::MAX_UPDATE_OUT }>,
+    // One connection at a time: a dialling peer needs no collision buffer.
+    session: SessionBuffers<4096, { config::MAX_UPDATE_OUT }, 1>,
     outbox: Outbox,
 }
 
