@@ -20,6 +20,7 @@ rustup target list --installed | grep -qx thumbv7em-none-eabihf || rustup target
 rustup toolchain list | grep -q '^nightly' ||
   die "a nightly toolchain is needed for cargo fuzz: rustup toolchain install nightly"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+rustup component list --installed | grep -q '^llvm-tools' || rustup component add llvm-tools
 
 step "Debian packages for the interoperability tests"
 # BIRD 2, GoBGP 3, FRR 8 and ExaBGP 4 are real peers of the tests.
@@ -49,6 +50,9 @@ cargo test --workspace
 step "corebgp-core for thumbv7em-none-eabihf (no_std), with and without defmt"
 cargo build -p corebgp-core --target thumbv7em-none-eabihf
 cargo build -p corebgp-core --target thumbv7em-none-eabihf --features defmt
+
+step "firmware for the NUCLEO-H743ZI and corebgp's footprint on it"
+sh corebgp-embassy/size.sh
 
 step "fuzz targets (build, then ${FUZZ_SECONDS}s each)"
 (
