@@ -76,7 +76,8 @@ impl<'s, 'a> Connector for EmbassyConnector<'s, 'a> {
 /// message accepted: 4096 (RFC 4271) or 65535 (RFC 8654 Extended Messages)
 /// — and one `OUT`-byte buffer where a queued UPDATE waits while it is
 /// written (as large as the largest UPDATE this side sends).
-pub struct SessionBuffers<const MSG: usize = 4096, const OUT: usize = 4096, const CONNS: usize = 2> {
+pub struct SessionBuffers<const MSG: usize = 4096, const OUT: usize = 4096, const CONNS: usize = 2>
+{
     rx: [[u8; MSG]; CONNS],
     tx: [u8; OUT],
 }
@@ -118,7 +119,9 @@ impl<const MSG: usize, const OUT: usize, const CONNS: usize> SessionBuffers<MSG,
     }
 }
 
-impl<const MSG: usize, const OUT: usize, const CONNS: usize> Default for SessionBuffers<MSG, OUT, CONNS> {
+impl<const MSG: usize, const OUT: usize, const CONNS: usize> Default
+    for SessionBuffers<MSG, OUT, CONNS>
+{
     fn default() -> Self {
         Self::new()
     }

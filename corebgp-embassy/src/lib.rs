@@ -58,7 +58,9 @@ mod listener;
 mod socket;
 
 pub use clock::EmbassyClock;
-pub use connector::{CompactBuffers, EmbassyConnector, ExtendedBuffers, SessionBuffers, StandardBuffers, run_peer};
+pub use connector::{
+    CompactBuffers, EmbassyConnector, ExtendedBuffers, SessionBuffers, StandardBuffers, run_peer,
+};
 pub use error::Error;
 pub use listener::{Inbound, Listener};
 pub use socket::{

@@ -470,6 +470,78 @@ impl Inner {
     }
 }
 
+/// Per-peer buffers carved out of large allocations. An allocation this
+/// large is mapped by the allocator with pages zeroed on first touch, so a
+/// buffer costs resident memory only where bytes land: an idle session, a
+/// page of its receive buffer; a collision buffer or a send buffer that is
+/// never used, nothing. `vec![0; n]` per peer would cost all of it (the
+/// allocator zeroes small allocations eagerly). Chunks are never returned
+/// to the allocator; freed slots are reused by later peers.
+struct BufferPool {
+    slot: usize,
+    free: Mutex<Vec<&'static mut [u8]>>,
+}
+
+/// Slots per chunk: 64 × 12 KiB = 768 KiB, well above the allocator's
+/// threshold for mapping (128 KiB).
+const SLOTS_PER_CHUNK: usize = 64;
+
+impl BufferPool {
+    const fn new(slot: usize) -> Self {
+        Self {
+            slot,
+            free: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn take(&self) -> &'static mut [u8] {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if free.is_empty() {
+            let chunk: &'static mut [u8] =
+                Box::leak(vec![0u8; self.slot * SLOTS_PER_CHUNK].into_boxed_slice());
+            free.extend(chunk.chunks_exact_mut(self.slot));
+        }
+        free.pop()
+            .unwrap_or_else(|| Box::leak(vec![0u8; self.slot].into_boxed_slice()))
+    }
+
+    fn give(&self, buf: &'static mut [u8]) {
+        self.free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(buf);
+    }
+}
+
+/// A slot taken from a pool, given back when the peer's task ends (also
+/// when it is aborted).
+struct PoolSlot {
+    pool: &'static BufferPool,
+    mem: Option<&'static mut [u8]>,
+}
+
+impl PoolSlot {
+    fn take(pool: &'static BufferPool) -> Self {
+        Self {
+            pool,
+            mem: Some(pool.take()),
+        }
+    }
+}
+
+impl Drop for PoolSlot {
+    fn drop(&mut self) {
+        if let Some(m) = self.mem.take() {
+            self.pool.give(m);
+        }
+    }
+}
+
+/// Two receive buffers and a send buffer of 4096 bytes each.
+static POOL_4K: BufferPool = BufferPool::new(3 * MAX_MESSAGE_LEN);
+/// The same with RFC 8654 Extended Messages.
+static POOL_64K: BufferPool = BufferPool::new(3 * MAX_EXTENDED_MESSAGE_LEN);
+
 /// The session's clock: milliseconds since the server was made.
 #[derive(Clone, Copy)]
 struct TokioClock(tokio::time::Instant);
@@ -775,16 +847,16 @@ impl<P: Plugin + 'static> PeerJob<P> {
         } else {
             MAX_MESSAGE_LEN
         };
-        // One allocation for both receive buffers: the second is only
-        // touched during a collision, so it costs no resident memory.
-        let mut rx = vec![0u8; 2 * max];
-        let (rx0, rx1) = rx.split_at_mut(max);
-        // Without a queue nothing is ever sent from `tx`.
-        let mut tx = if outbox.0.is_some() {
-            vec![0u8; max]
+        let mut slot = PoolSlot::take(if session.extended_messages {
+            &POOL_64K
         } else {
-            Vec::new()
-        };
+            &POOL_4K
+        });
+        let mem: &mut [u8] = slot.mem.as_deref_mut().unwrap_or(&mut []);
+        let (rx0, rest) = mem.split_at_mut(max.min(mem.len()));
+        let (rx1, tx) = rest.split_at_mut(max.min(rest.len()));
+        // Without a queue nothing is ever sent from `tx`.
+        let tx: &mut [u8] = if outbox.0.is_some() { tx } else { &mut [] };
         let shared = plugin.shared.clone();
         let mut peer = Box::new(Peer::new(session));
         peer.start(clock.now());
@@ -796,13 +868,12 @@ impl<P: Plugin + 'static> PeerJob<P> {
             &clock,
             &mut plugin,
             &outbox,
-            Buffers {
-                rx: [rx0, rx1],
-                tx: &mut tx,
-            },
+            Buffers { rx: [rx0, rx1], tx },
             stop,
         )
         .await;
+        drop(peer);
+        drop(slot);
         shared.running.store(false, Ordering::Relaxed);
         for s in &shared.states {
             s.store(0, Ordering::Relaxed);
