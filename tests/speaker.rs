@@ -213,10 +213,15 @@ impl Speaker {
                     return Err(RecvError::Closed { buffered });
                 }
                 Ok(n) => self.framer.commit(n),
+                // A read with SO_RCVTIMEO is not restarted after a signal
+                // handler runs (signal(7)), and the test process has them
+                // (tokio's SIGCHLD handling for daemons of other tests).
                 Err(e)
                     if matches!(
                         e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
                     ) => {}
                 Err(e) => {
                     self.note(format!("read error: {e}"));
