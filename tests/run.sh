@@ -47,6 +47,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "tests"
 cargo test --workspace
 
+step "documentation of the library crates (broken links fail)"
+RUSTDOCFLAGS="-D warnings" cargo doc -p corebgp-core -p corebgp-std -p corebgp-embassy --no-deps
+
 step "corebgp-core for thumbv7em-none-eabihf (no_std), with and without defmt"
 cargo build -p corebgp-core --target thumbv7em-none-eabihf
 cargo build -p corebgp-core --target thumbv7em-none-eabihf --features defmt
