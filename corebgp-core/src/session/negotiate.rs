@@ -78,17 +78,37 @@ impl CapabilitySet {
     /// Appends a capability. A capability of our own making that the set
     /// already has (4-octet AS, Extended Message, Role) is replaced by the
     /// session's, so a plugin cannot contradict the configuration.
+    ///
+    /// Inlined: a call with a constant capability compiles to the bytes of
+    /// that one variant (a firmware pushing two capabilities does not carry
+    /// the encoder of every variant).
+    #[inline(always)]
     pub fn push(&mut self, cap: &Capability<'_>) -> Result<(), CapabilitySetFull> {
         let n = 2 + cap.value_len();
         let start = self.bytes.len();
         self.bytes
             .resize(start + n, 0)
             .map_err(|_| CapabilitySetFull)?;
-        let ok = self
-            .bytes
-            .get_mut(start..)
-            .is_some_and(|dst| cap.write(dst));
+        let ok = match self.bytes.get_mut(start..) {
+            Some(dst) => cap.write(dst),
+            None => false,
+        };
         if !ok {
+            self.bytes.truncate(start);
+            return Err(CapabilitySetFull);
+        }
+        Ok(())
+    }
+
+    /// Appends a capability already encoded: its code and value (at most
+    /// 255 bytes), copied as they are. Unlike [`push`](Self::push) this
+    /// does not check the value against the capability's RFC.
+    pub fn push_raw(&mut self, code: u8, value: &[u8]) -> Result<(), CapabilitySetFull> {
+        let len = u8::try_from(value.len()).map_err(|_| CapabilitySetFull)?;
+        let start = self.bytes.len();
+        if self.bytes.extend_from_slice(&[code, len]).is_err()
+            || self.bytes.extend_from_slice(value).is_err()
+        {
             self.bytes.truncate(start);
             return Err(CapabilitySetFull);
         }
@@ -456,18 +476,68 @@ pub fn our_capabilities(config: &SessionConfig, hooks: &mut dyn OpenHooks) -> Ca
     plugin.remove(CapabilityCode::ExtendedMessage.to_raw());
     plugin.remove(CapabilityCode::Role.to_raw());
     let mut set = CapabilitySet::new();
-    let _ = set.push(&Capability::FourOctetAs(config.peer.local_as));
+    // Raw TLVs: no per-variant encoder is linked for the session's own.
+    let _ = set.push_raw(
+        CapabilityCode::FourOctetAs.to_raw(),
+        &config.peer.local_as.to_be_bytes(),
+    );
     if config.extended_messages {
-        let _ = set.push(&Capability::ExtendedMessage);
+        let _ = set.push_raw(CapabilityCode::ExtendedMessage.to_raw(), &[]);
     }
     if let Some(r) = config.role {
-        let _ = set.push(&Capability::Role(r));
+        let _ = set.push_raw(CapabilityCode::Role.to_raw(), &[r.to_raw()]);
     }
     for c in plugin.raw() {
-        let _ = set.push(&Capability::Unknown {
-            code: c.code,
-            value: c.value,
-        });
+        let _ = set.push_raw(c.code, c.value);
     }
     set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_raw_appends_the_tlv_as_given() {
+        let mut set = CapabilitySet::new();
+        set.push_raw(65, &[0, 0, 0xfd, 0xe9]).unwrap();
+        set.push_raw(2, &[]).unwrap();
+        assert_eq!(set.as_bytes(), &[65, 4, 0, 0, 0xfd, 0xe9, 2, 0]);
+        // The same bytes as the typed encoder.
+        let mut typed = CapabilitySet::new();
+        typed.push(&Capability::FourOctetAs(65001)).unwrap();
+        typed.push(&Capability::RouteRefresh).unwrap();
+        assert_eq!(set, typed);
+    }
+
+    #[test]
+    fn push_raw_refuses_what_does_not_fit_and_keeps_the_set() {
+        let mut set = CapabilitySet::new();
+        assert_eq!(set.push_raw(1, &[0; 256]), Err(CapabilitySetFull));
+        assert!(set.as_bytes().is_empty());
+        set.push_raw(1, &[0; 253]).unwrap();
+        // 255 of 256 bytes used: a 2-byte header no longer fits.
+        assert_eq!(set.push_raw(2, &[]), Err(CapabilitySetFull));
+        assert_eq!(set.as_bytes().len(), 255);
+    }
+
+    #[test]
+    fn our_capabilities_put_the_sessions_first_and_drop_the_plugins_copies() {
+        struct Hooks;
+        impl OpenHooks for Hooks {
+            fn capabilities(&mut self, _: &PeerConfig, caps: &mut CapabilitySet) {
+                caps.push(&Capability::FourOctetAs(1)).unwrap();
+                caps.push(&Capability::MultiProtocol(AfiSafi::IPV4_UNICAST))
+                    .unwrap();
+            }
+        }
+        let peer = PeerConfig {
+            remote_address: core::net::Ipv4Addr::new(192, 0, 2, 1).into(),
+            local_as: 65001,
+            remote_as: 65002,
+        };
+        let cfg = SessionConfig::new(peer, core::net::Ipv4Addr::new(192, 0, 2, 2));
+        let set = our_capabilities(&cfg, &mut Hooks);
+        assert_eq!(set.as_bytes(), &[65, 4, 0, 0, 0xfd, 0xe9, 1, 4, 0, 1, 0, 1]);
+    }
 }

@@ -169,6 +169,9 @@ impl Peer {
     }
 
     /// The next event.
+    // Out of line: the driver calls this from its async poll, where inlined
+    // code cost more flash (spills across awaits) than the call.
+    #[inline(never)]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop()
     }
@@ -217,6 +220,9 @@ impl Peer {
     /// ManualStop (Event 2): Cease with `subcode` on every connection past
     /// Active (CoreBGP sends 6/0; RFC 4486 names 2 for a shutdown and 3 for
     /// a deconfigured peer).
+    // Out of line: the driver calls this from its async poll, where inlined
+    // code cost more flash (spills across awaits) than the call.
+    #[inline(never)]
     pub fn stop(&mut self, now: Instant, subcode: CeaseSubcode) {
         self.started = false;
         for dir in [Direction::Outbound, Direction::Inbound] {
@@ -227,6 +233,9 @@ impl Peer {
 
     /// A connection from the peer's address arrived; `hooks` give the
     /// capabilities for our OPEN. On `Err` the adapter closes it at once.
+    // Out of line: the driver calls this from its async poll, where inlined
+    // code cost more flash (spills across awaits) than the call.
+    #[inline(never)]
     pub fn accept(&mut self, now: Instant, hooks: &mut dyn OpenHooks) -> Result<(), Rejected> {
         let rejected = if !self.started {
             Some(Rejected::NotStarted)
@@ -264,6 +273,9 @@ impl Peer {
 
     /// Our dial succeeded (Event 16); `hooks` give the capabilities for our
     /// OPEN.
+    // Out of line: the driver calls this from its async poll, where inlined
+    // code cost more flash (spills across awaits) than the call.
+    #[inline(never)]
     pub fn connected(&mut self, now: Instant, hooks: &mut dyn OpenHooks) {
         self.with(now, Direction::Outbound, |s, cx| s.connected(cx, hooks));
         self.settle(now);
@@ -296,6 +308,9 @@ impl Peer {
 
     /// A whole message arrived on `dir`, decoded; `hooks` have their say on
     /// an OPEN. Returns what to hand to the plugin.
+    // Out of line: the driver calls this from its async poll, where inlined
+    // code cost more flash (spills across awaits) than the call.
+    #[inline(never)]
     pub fn handle_message<'m>(
         &mut self,
         now: Instant,
@@ -318,6 +333,9 @@ impl Peer {
     }
 
     /// The plugin refused an UPDATE: send its NOTIFICATION and close.
+    // Out of line: the driver calls this from its async poll, where inlined
+    // code cost more flash (spills across awaits) than the call.
+    #[inline(never)]
     pub fn close_with(&mut self, now: Instant, dir: Direction, n: &Notification<'_>) {
         self.handle_error(now, dir, n);
     }
@@ -325,6 +343,9 @@ impl Peer {
     /// While `busy`, the adapter is waiting on the plugin for a message
     /// received on `dir`: keepalives go on, the hold timer waits; when the
     /// plugin is done, the hold timer restarts as for a fresh message.
+    // Out of line: the driver calls this from its async poll, where inlined
+    // code cost more flash (spills across awaits) than the call.
+    #[inline(never)]
     pub fn set_busy(&mut self, now: Instant, dir: Direction, busy: bool) {
         let was = self
             .link(dir)
@@ -338,6 +359,9 @@ impl Peer {
     /// the Established connection, which is returned. The adapter writes
     /// [`Peer::pending`] bytes of that connection first, so that the
     /// session's own messages keep their order.
+    // Out of line: the driver calls this from its async poll, where inlined
+    // code cost more flash (spills across awaits) than the call.
+    #[inline(never)]
     pub fn send_update(&mut self, now: Instant, msg: &[u8]) -> Result<Direction, SendError> {
         let dir = self.established().ok_or(SendError::NotEstablished)?;
         self.with(now, dir, |s, cx| s.send_update(cx, msg))

@@ -1067,11 +1067,15 @@ impl State {
         }
     }
 
-    /// Restarts the hold timer of an Established connection (the plugin
-    /// finished a message it was working on).
+    /// Restarts the hold timer of an OpenConfirm or Established connection
+    /// (the plugin finished a message it was working on). Both states stop
+    /// their hold timer while busy ([`State::deadline`]), so both restart
+    /// it: a timer left in the past would never fire again.
     pub fn restart_hold(&mut self, now: Instant) {
-        if let Self::Established(s) = self {
-            s.restart_hold(now);
+        match self {
+            Self::OpenConfirm(s) => s.hold = s.negotiated.hold_duration().map(|h| now + h),
+            Self::Established(s) => s.restart_hold(now),
+            _ => {}
         }
     }
 

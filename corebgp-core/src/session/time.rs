@@ -24,11 +24,17 @@ impl Instant {
     }
 
     /// `self + d`, saturating at the far future.
+    ///
+    /// Out of line and on `u64` (not `Duration::as_millis`'s `u128`): the
+    /// session adds durations in dozens of places, and inlined 128-bit
+    /// arithmetic cost over 1 KB of flash on a Cortex-M.
+    #[inline(never)]
     pub fn saturating_add(self, d: Duration) -> Self {
-        Self(
-            self.0
-                .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-        )
+        let ms = d
+            .as_secs()
+            .saturating_mul(1000)
+            .saturating_add(u64::from(d.subsec_millis()));
+        Self(self.0.saturating_add(ms))
     }
 
     /// Time from `earlier` to `self`, zero if `earlier` is later.
@@ -56,4 +62,26 @@ pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant
 /// Whether an optional deadline has passed at `now`.
 pub(crate) fn expired(deadline: Option<Instant>, now: Instant) -> bool {
     deadline.is_some_and(|d| d <= now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saturating_add_is_whole_milliseconds_and_saturates() {
+        let t = Instant::from_millis(5);
+        assert_eq!(t + Duration::from_millis(1500), Instant::from_millis(1505));
+        // Sub-millisecond parts are dropped, as `Duration::as_millis` does.
+        assert_eq!(t + Duration::from_micros(2999), Instant::from_millis(7));
+        assert_eq!(t + Duration::MAX, Instant::from_millis(u64::MAX));
+        assert_eq!(
+            Instant::from_millis(u64::MAX - 1) + Duration::from_secs(1),
+            Instant::from_millis(u64::MAX)
+        );
+        assert_eq!(
+            t + Duration::from_secs(u64::MAX / 1000 + 1),
+            Instant::from_millis(u64::MAX)
+        );
+    }
 }

@@ -503,6 +503,7 @@ impl<'a> RawCapability<'a> {
 
 impl Capability<'_> {
     /// The capability code.
+    #[inline(always)]
     pub fn code(&self) -> u8 {
         let c = match self {
             Self::MultiProtocol(_) => CapabilityCode::MultiProtocol,
@@ -522,6 +523,7 @@ impl Capability<'_> {
     }
 
     /// Length of the value (without code and length bytes).
+    #[inline(always)]
     pub fn value_len(&self) -> usize {
         match self {
             Self::MultiProtocol(_) | Self::FourOctetAs(_) => 4,
@@ -539,6 +541,7 @@ impl Capability<'_> {
     /// Writes code, length and value into `out`, which must hold exactly
     /// `2 + value_len()` bytes. `false` if the value is over 255 bytes or a
     /// length-prefixed name is over 255.
+    #[inline(always)]
     pub(crate) fn write(&self, out: &mut [u8]) -> bool {
         let Ok(len) = u8::try_from(self.value_len()) else {
             return false;

@@ -100,6 +100,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Framer<B> {
     /// The next whole message (header included), a header error, or `None`
     /// when more bytes are needed. The message stays valid until the next
     /// call that takes `&mut self`.
+    // Out of line: the driver calls this from its async poll, where inlined
+    // code cost more flash (spills across awaits) than the call.
+    #[inline(never)]
     pub fn next_message(&mut self) -> Option<Result<&[u8], HeaderError>> {
         if let Some(e) = self.failed {
             return Some(Err(e));

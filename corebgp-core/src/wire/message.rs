@@ -66,6 +66,9 @@ impl core::error::Error for MessageError<'_> {}
 impl<'a> Message<'a> {
     /// Decodes one whole message (as the [`super::Framer`] yields), checking
     /// its header against `max_len`.
+    // Out of line: the driver calls this from its async poll, where inlined
+    // code cost more flash (spills across awaits) than the call.
+    #[inline(never)]
     pub fn parse(msg: &'a [u8], max_len: usize) -> Result<Self, MessageError<'a>> {
         let header: &[u8; HEADER_LEN] = msg
             .first_chunk()

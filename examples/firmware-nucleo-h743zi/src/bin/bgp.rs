@@ -13,7 +13,7 @@ use corebgp_embassy::corebgp_core::session::{
     CapabilitySet, DownReason, Negotiated, OpenHooks, Peer, PeerConfig, SessionConfig,
 };
 use corebgp_embassy::corebgp_core::update::{
-    AsSegment, Ipv4Prefix, NextHop, Nlri, Origin, PathAttributes, SegmentType, Update,
+    AsSegment, BuildError, Ipv4Prefix, NextHop, Nlri, Origin, PathAttributes, SegmentType, Update,
     UpdateBuilder, UpdateConfig, encode_end_of_rib,
 };
 use corebgp_embassy::corebgp_core::wire::{AfiSafi, Capability, Notification, UpdateSections};
@@ -45,6 +45,30 @@ struct Router<'c> {
     cfg: UpdateConfig,
 }
 
+/// Builds the UPDATE announcing `prefix` into `buf`; returns its length.
+/// A plain function, not part of the async hook: its locals stay off the
+/// hook's future, so the compiler folds the attributes left at their
+/// defaults out of the builder (about 0.9 KB of flash).
+fn announcement(
+    buf: &mut [u8],
+    cfg: &UpdateConfig,
+    prefix: Ipv4Prefix,
+) -> Result<usize, BuildError> {
+    let path = [AsSegment {
+        kind: SegmentType::Sequence,
+        asns: &[config::LOCAL_AS],
+    }];
+    let attrs = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(&path),
+        next_hop: Some(NextHop::V4(config::LOCAL_ADDR)),
+        ..Default::default()
+    };
+    let mut b = UpdateBuilder::new(buf, cfg)?;
+    b.announce(&attrs, AfiSafi::IPV4_UNICAST, &[Nlri::new(prefix)])?;
+    b.finish()
+}
+
 impl OpenHooks for Router<'_> {
     fn capabilities(&mut self, _: &PeerConfig, caps: &mut CapabilitySet) {
         let _ = caps.push(&Capability::MultiProtocol(AfiSafi::IPV4_UNICAST));
@@ -63,22 +87,8 @@ impl LocalPlugin for Router<'_> {
         let Some(prefix) = Ipv4Prefix::new(addr, len) else {
             return;
         };
-        let path = [AsSegment {
-            kind: SegmentType::Sequence,
-            asns: &[config::LOCAL_AS],
-        }];
-        let attrs = PathAttributes {
-            origin: Some(Origin::Igp),
-            as_path: Some(&path),
-            next_hop: Some(NextHop::V4(config::LOCAL_ADDR)),
-            ..Default::default()
-        };
         let mut buf = [0u8; 128];
-        let built = UpdateBuilder::new(&mut buf, &self.cfg).and_then(|mut b| {
-            b.announce(&attrs, AfiSafi::IPV4_UNICAST, &[Nlri::new(prefix)])?;
-            b.finish()
-        });
-        match built {
+        match announcement(&mut buf, &self.cfg, prefix) {
             Ok(n) => {
                 if writer.send(buf.get(..n).unwrap_or(&[])).await.is_ok() {
                     info!("announced {}", prefix);
@@ -96,23 +106,34 @@ impl LocalPlugin for Router<'_> {
         _: &PeerConfig,
         sections: UpdateSections<'m>,
     ) -> Result<(), Notification<'m>> {
+        // RFC 7606: `Err` is a session reset, with its NOTIFICATION.
         let update = match Update::from_sections(sections, &self.cfg) {
             Ok(u) => u,
-            // RFC 7606: the error says whether the session must reset.
-            Err(e) if e.is_session_reset() => {
+            Err(e) => {
                 warn!("malformed UPDATE, session reset: {}", e.kind);
                 return Err(e.notification);
             }
-            Err(e) => {
-                warn!("malformed UPDATE, treated as withdraw: {}", e.kind);
-                return Ok(());
-            }
         };
+        // This router keeps no per-family state to disable, so an
+        // AFI/SAFI-disable verdict resets the session (RFC 7606 §2).
+        if let Some(e) = update.afi_safi_disable().next() {
+            warn!("malformed UPDATE, session reset: {}", e.kind);
+            return Err(e.notification);
+        }
         if let Some(family) = update.end_of_rib() {
             info!("End-of-RIB {}", family);
         }
+        // Treat-as-withdraw: the announced routes count as withdrawn.
+        let withdraw = update.treat_as_withdraw();
+        if let Some(e) = withdraw {
+            warn!("malformed UPDATE, treated as withdraw: {}", e.kind);
+        }
         for (_, nlri) in update.announced() {
-            info!("route {} next hop {}", nlri.prefix, update.next_hop());
+            if withdraw.is_some() {
+                info!("withdrawn {}", nlri.prefix);
+            } else {
+                info!("route {} next hop {}", nlri.prefix, update.next_hop());
+            }
         }
         for (_, nlri) in update.withdrawals() {
             info!("withdrawn {}", nlri.prefix);
