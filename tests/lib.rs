@@ -20,4 +20,6 @@ pub mod speaker;
 pub mod update;
 pub mod wait;
 
-pub use daemons::{Daemon, DaemonConfig, DaemonKind, Direction, NotificationReport, RibRoute};
+pub use daemons::{
+    Daemon, DaemonConfig, DaemonKind, Direction, EndOfRib, NotificationReport, RibRoute,
+};

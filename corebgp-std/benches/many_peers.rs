@@ -85,6 +85,11 @@ fn main() {
     std::thread::sleep(Duration::from_secs(idle));
     let c1 = cpu_time();
     let still = counter.established.load(Ordering::Relaxed);
+    let (rss2, _) = rss_kib();
+    println!(
+        "resident memory after the idle time (keepalives exchanged): {rss2} KiB: {:.2} KiB per peer",
+        (rss2 - rss0) as f64 / f64::from(peers)
+    );
     println!(
         "CPU while idle for {idle} s: {:.3} s ({:.3} s per idle minute); {still} still Established",
         (c1 - c0).as_secs_f64(),

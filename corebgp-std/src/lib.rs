@@ -120,6 +120,7 @@ pub use corebgp_core as core;
 
 mod error;
 mod options;
+mod pages;
 mod server;
 mod sockopt;
 

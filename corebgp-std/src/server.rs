@@ -3,13 +3,14 @@
 //! connection to the peer it comes from. Nothing here decides anything about
 //! the protocol.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use corebgp_core::driver::{Buffers, Clock, Connector, SHUTDOWN_LINGER, run};
@@ -23,17 +24,16 @@ use corebgp_core::wire::{
     CeaseSubcode, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Notification, Open, RouteRefresh,
     UpdateSections,
 };
-use embedded_io_adapters::tokio_1::FromTokio;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{Instrument, debug, info, warn};
 
 use crate::UpdateQueue;
 use crate::error::Error;
 use crate::options::{PeerOptions, SocketKind};
-use crate::sockopt;
+use crate::{pages, sockopt};
 
 /// Inbound connections waiting for a peer's session (the session takes one
 /// at a time and its collision arbiter decides; more are closed).
@@ -87,7 +87,9 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    peers: HashMap<IpAddr, Entry>,
+    /// Boxed: the table then holds a pointer per slot, and an entry's
+    /// ~360 bytes are allocated once per peer, not once per slot.
+    peers: HashMap<IpAddr, Box<Entry>>,
     /// The runtime peers are spawned on, while serving.
     serving: Option<Handle>,
     closed: bool,
@@ -107,16 +109,38 @@ enum Task {
 struct Entry {
     info: PeerInfo,
     shared: Arc<Shared>,
-    inbound: mpsc::Sender<TcpStream>,
-    stop: Option<oneshot::Sender<CeaseSubcode>>,
     task: Task,
 }
 
-/// What the peer's task tells the server about itself.
+impl Drop for Entry {
+    /// A peer the server forgets (also when the last handle of the server
+    /// goes without [`Server::close`]) stops; a Cease subcode already
+    /// asked for stays.
+    fn drop(&mut self) {
+        self.shared.stop(CeaseSubcode::AdministrativeShutdown);
+    }
+}
+
+/// What the server and the peer's task share: the one allocation per peer
+/// besides the task and its session. It carries the states the task
+/// reports, and the server's mail to the task: connections the listeners
+/// matched to the peer and the request to stop. (A tokio `mpsc` channel and
+/// a `oneshot` cost 1.6 KiB of resident memory per peer; this costs none
+/// while no connection waits.)
 struct Shared {
     states: [AtomicU8; 2],
     running: AtomicBool,
     passive: bool,
+    mail: Mutex<Mailbox>,
+}
+
+#[derive(Default)]
+struct Mailbox {
+    /// At most [`INBOUND_BACKLOG`]; its memory is freed when it empties.
+    inbound: VecDeque<TcpStream>,
+    accept_waker: Option<Waker>,
+    stop: Option<CeaseSubcode>,
+    stop_waker: Option<Waker>,
 }
 
 fn kind_from(v: u8) -> StateKind {
@@ -131,6 +155,71 @@ fn kind_from(v: u8) -> StateKind {
 }
 
 impl Shared {
+    fn mail(&self) -> MutexGuard<'_, Mailbox> {
+        // Nothing holding the lock panics.
+        self.mail.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands a connection to the peer's task; gives it back when
+    /// [`INBOUND_BACKLOG`] connections already wait.
+    fn deliver(&self, s: TcpStream) -> Result<(), TcpStream> {
+        let mut m = self.mail();
+        if m.inbound.len() >= INBOUND_BACKLOG {
+            return Err(s);
+        }
+        m.inbound.push_back(s);
+        if let Some(w) = m.accept_waker.take() {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// The next connection for the peer (cancel-safe).
+    async fn next_inbound(&self) -> TcpStream {
+        poll_fn(|cx| {
+            let mut m = self.mail();
+            match m.inbound.pop_front() {
+                Some(s) => {
+                    if m.inbound.is_empty() {
+                        m.inbound = VecDeque::new();
+                    }
+                    Poll::Ready(s)
+                }
+                None => {
+                    m.accept_waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// Asks the task to stop with Cease `sub`, unless it was asked already.
+    fn stop(&self, sub: CeaseSubcode) {
+        let mut m = self.mail();
+        if m.stop.is_none() {
+            m.stop = Some(sub);
+            if let Some(w) = m.stop_waker.take() {
+                w.wake();
+            }
+        }
+    }
+
+    /// Completes when the task is asked to stop, with the subcode.
+    async fn stopped(&self) -> CeaseSubcode {
+        poll_fn(|cx| {
+            let mut m = self.mail();
+            match m.stop {
+                Some(sub) => Poll::Ready(sub),
+                None => {
+                    m.stop_waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
     fn state(&self) -> StateKind {
         let s = kind_from(self.states[0].load(Ordering::Relaxed))
             .max(kind_from(self.states[1].load(Ordering::Relaxed)));
@@ -199,12 +288,11 @@ impl Server {
         if options.ttl_security {
             set_listener_ttl(&st.listeners)?;
         }
-        let (in_tx, in_rx) = mpsc::channel(INBOUND_BACKLOG);
-        let (stop_tx, stop_rx) = oneshot::channel();
         let shared = Arc::new(Shared {
             states: [AtomicU8::new(0), AtomicU8::new(0)],
             running: AtomicBool::new(false),
             passive: session.passive,
+            mail: Mutex::new(Mailbox::default()),
         });
         let job = PeerJob {
             session,
@@ -219,10 +307,9 @@ impl Server {
                 gtsm: options.ttl_security,
                 nodelay: options.nodelay,
                 hook: options.socket_hook.clone(),
-                inbound: std::sync::Mutex::new(in_rx),
+                shared: shared.clone(),
             },
             outbox: MaybeQueue(options.updates.clone()),
-            stop: stop_rx,
             clock: TokioClock(self.inner.epoch),
         };
         let task = match &st.serving {
@@ -232,7 +319,7 @@ impl Server {
         info!(peer = %addr, remote_as = config.remote_as, "peer added");
         st.peers.insert(
             addr,
-            Entry {
+            Box::new(Entry {
                 info: PeerInfo {
                     config,
                     session,
@@ -240,10 +327,8 @@ impl Server {
                     state: StateKind::Idle,
                 },
                 shared,
-                inbound: in_tx,
-                stop: Some(stop_tx),
                 task,
-            },
+            }),
         );
         Ok(())
     }
@@ -280,14 +365,14 @@ impl Server {
         let st = lock(&self.inner.state);
         st.peers
             .get(&addr)
-            .map(Entry::snapshot)
+            .map(|e| e.snapshot())
             .ok_or(Error::NoSuchPeer(addr))
     }
 
     /// Every peer with its state (CoreBGP's `ListPeers`), sorted by address.
     pub fn list_peers(&self) -> Vec<PeerInfo> {
         let st = lock(&self.inner.state);
-        let mut v: Vec<PeerInfo> = st.peers.values().map(Entry::snapshot).collect();
+        let mut v: Vec<PeerInfo> = st.peers.values().map(|e| e.snapshot()).collect();
         v.sort_by_key(|p| p.config.remote_address);
         v
     }
@@ -347,7 +432,7 @@ impl Server {
     /// [`SHUTDOWN_LINGER`] + [`STOP_GRACE`] even with wedged peers.
     /// [`Server::serve`] then returns. Idempotent.
     pub async fn close(&self) {
-        let entries: Vec<(IpAddr, Entry)> = {
+        let entries: Vec<(IpAddr, Box<Entry>)> = {
             let mut st = lock(&self.inner.state);
             if st.closed {
                 return;
@@ -385,12 +470,9 @@ fn stop_deadline() -> tokio::time::Instant {
 }
 
 /// Tells the peer's task to stop with Cease `sub`; returns its handle.
-fn begin_stop(mut e: Entry, sub: CeaseSubcode) -> Option<JoinHandle<()>> {
-    if let Some(tx) = e.stop.take() {
-        // Err: the task already ended.
-        let _ = tx.send(sub);
-    }
-    match e.task {
+fn begin_stop(mut e: Box<Entry>, sub: CeaseSubcode) -> Option<JoinHandle<()>> {
+    e.shared.stop(sub);
+    match std::mem::replace(&mut e.task, Task::Gone) {
         Task::Running(h) => Some(h),
         Task::Pending(_) | Task::Gone => None,
     }
@@ -464,45 +546,53 @@ impl Inner {
                 return;
             }
         }
-        if e.inbound.try_send(s).is_err() {
+        if e.shared.deliver(s).is_err() {
             debug!(%remote, "too many inbound connections waiting for the session; closed");
         }
     }
 }
 
-/// Per-peer buffers carved out of large allocations. An allocation this
-/// large is mapped by the allocator with pages zeroed on first touch, so a
-/// buffer costs resident memory only where bytes land: an idle session, a
-/// page of its receive buffer; a collision buffer or a send buffer that is
-/// never used, nothing. `vec![0; n]` per peer would cost all of it (the
-/// allocator zeroes small allocations eagerly). Chunks are never returned
-/// to the allocator; freed slots are reused by later peers.
+/// Per-peer buffers carved out of large anonymous mappings
+/// ([`pages::map`]): a buffer costs resident memory only where bytes land,
+/// and each of a slot's three buffers starts on a page of its own, so the
+/// pages of a receive buffer can be handed back while its connection idles
+/// ([`Conn`]). An idle session thus costs no buffer memory; a collision
+/// buffer or a send buffer that is never used, nothing either.
+/// `vec![0; n]` per peer would cost all of it (the allocator zeroes small
+/// allocations eagerly). Chunks are never unmapped; freed slots are reused
+/// by later peers.
 struct BufferPool {
-    slot: usize,
+    /// The largest message a buffer holds.
+    max: usize,
     free: Mutex<Vec<&'static mut [u8]>>,
 }
 
-/// Slots per chunk: 64 × 12 KiB = 768 KiB, well above the allocator's
-/// threshold for mapping (128 KiB).
+/// Slots per chunk: 64 × 12 KiB = 768 KiB of address space for 4096-byte
+/// messages.
 const SLOTS_PER_CHUNK: usize = 64;
 
 impl BufferPool {
-    const fn new(slot: usize) -> Self {
+    const fn new(max: usize) -> Self {
         Self {
-            slot,
+            max,
             free: Mutex::new(Vec::new()),
         }
     }
 
+    /// One buffer's share of a slot: whole pages.
+    fn part(&self) -> usize {
+        pages::round_up(self.max)
+    }
+
+    /// A slot: two receive buffers and a send buffer, each starting on a
+    /// page.
     fn take(&self) -> &'static mut [u8] {
+        let slot = 3 * self.part();
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         if free.is_empty() {
-            let chunk: &'static mut [u8] =
-                Box::leak(vec![0u8; self.slot * SLOTS_PER_CHUNK].into_boxed_slice());
-            free.extend(chunk.chunks_exact_mut(self.slot));
+            free.extend(pages::map(slot * SLOTS_PER_CHUNK).chunks_exact_mut(slot));
         }
-        free.pop()
-            .unwrap_or_else(|| Box::leak(vec![0u8; self.slot].into_boxed_slice()))
+        free.pop().unwrap_or_else(|| pages::map(slot))
     }
 
     fn give(&self, buf: &'static mut [u8]) {
@@ -538,9 +628,9 @@ impl Drop for PoolSlot {
 }
 
 /// Two receive buffers and a send buffer of 4096 bytes each.
-static POOL_4K: BufferPool = BufferPool::new(3 * MAX_MESSAGE_LEN);
+static POOL_4K: BufferPool = BufferPool::new(MAX_MESSAGE_LEN);
 /// The same with RFC 8654 Extended Messages.
-static POOL_64K: BufferPool = BufferPool::new(3 * MAX_EXTENDED_MESSAGE_LEN);
+static POOL_64K: BufferPool = BufferPool::new(MAX_EXTENDED_MESSAGE_LEN);
 
 /// The session's clock: milliseconds since the server was made.
 #[derive(Clone, Copy)]
@@ -564,7 +654,8 @@ struct StdConnector {
     gtsm: bool,
     nodelay: bool,
     hook: Option<crate::SocketHook>,
-    inbound: std::sync::Mutex<mpsc::Receiver<TcpStream>>,
+    /// Where the listeners leave this peer's connections.
+    shared: Arc<Shared>,
 }
 
 impl StdConnector {
@@ -616,11 +707,29 @@ impl StdConnector {
 /// side is shut down (FIN after the NOTIFICATION) and what the peer still
 /// sends is read and discarded for at most [`SHUTDOWN_LINGER`] by a task of
 /// its own, then the socket is closed.
-pub(crate) struct Conn(Option<FromTokio<TcpStream>>);
+///
+/// Reading gives the receive buffer's pages back while the connection
+/// idles: when a read would wait, the last one was short (a KEEPALIVE, an
+/// OPEN: the peer is not streaming UPDATEs) and the driver offers whole
+/// free pages (nothing of a message is buffered in them), those pages are
+/// released ([`pages::release`]). An idle session then holds no resident
+/// buffer memory; a peer sending its table never pays the extra system
+/// call, as its reads are long.
+pub(crate) struct Conn {
+    s: Option<TcpStream>,
+    /// The last read was at most [`SHORT_READ`] bytes.
+    short: bool,
+}
+
+/// A read this short means the peer sends control messages or trickles.
+const SHORT_READ: usize = 256;
 
 impl Conn {
     fn new(s: TcpStream) -> Self {
-        Self(Some(FromTokio::new(s)))
+        Self {
+            s: Some(s),
+            short: true,
+        }
     }
 }
 
@@ -630,33 +739,58 @@ impl embedded_io_async::ErrorType for Conn {
 
 impl embedded_io_async::Read for Conn {
     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
-        match &mut self.0 {
-            Some(s) => s.read(buf).await,
-            None => Ok(0),
+        let Some(s) = &self.s else { return Ok(0) };
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            match s.try_read(buf) {
+                Ok(n) => {
+                    self.short = n <= SHORT_READ;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if self.short {
+                // `buf` is the driver's free space: nothing in it is needed.
+                pages::release(buf);
+                self.short = false;
+            }
+            // Not `readable()`: its future is larger, and two of these
+            // live in every peer's task.
+            poll_fn(|cx| s.poll_read_ready(cx)).await?;
         }
     }
 }
 
 impl embedded_io_async::Write for Conn {
     async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
-        match &mut self.0 {
-            Some(s) => s.write(buf).await,
-            None => Err(io::ErrorKind::NotConnected.into()),
+        let Some(s) = &self.s else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            match s.try_write(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    poll_fn(|cx| s.poll_write_ready(cx)).await?
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     async fn flush(&mut self) -> Result<(), Self::Error> {
-        match &mut self.0 {
-            Some(s) => s.flush().await,
-            None => Ok(()),
-        }
+        Ok(())
     }
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        let Some(s) = self.0.take() else { return };
+        let Some(mut s) = self.s.take() else { return };
         let Ok(h) = Handle::try_current() else { return };
-        let mut s = s.into_inner();
         h.spawn(async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let _ = s.shutdown().await;
@@ -674,7 +808,9 @@ impl Connector for StdConnector {
     type Transport = Conn;
 
     async fn connect(&self) -> Option<Self::Transport> {
-        match self.dial().await {
+        // Boxed: the dial's state would otherwise take room in every
+        // peer's task for its whole life (passive peers never dial).
+        match Box::pin(self.dial()).await {
             Ok(s) => {
                 debug!(remote = %self.remote, "connected");
                 Some(Conn::new(s))
@@ -688,17 +824,7 @@ impl Connector for StdConnector {
 
     async fn accept(&self) -> Self::Transport {
         loop {
-            let next = poll_fn(|cx| {
-                self.inbound
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .poll_recv(cx)
-            })
-            .await;
-            let Some(s) = next else {
-                // The server forgot this peer: no more connections.
-                return std::future::pending().await;
-            };
+            let s = self.shared.next_inbound().await;
             match self.prepare_inbound(&s) {
                 Ok(()) => {
                     debug!(remote = ?s.peer_addr().ok(), "accepted");
@@ -823,61 +949,70 @@ struct PeerJob<P> {
     plugin: Tracked<P>,
     connector: StdConnector,
     outbox: MaybeQueue,
-    stop: oneshot::Receiver<CeaseSubcode>,
     clock: TokioClock,
 }
 
 impl<P: Plugin + 'static> PeerJob<P> {
     fn spawn(self, h: &Handle) -> JoinHandle<()> {
         let span = tracing::info_span!("peer", addr = %self.session.peer.remote_address);
-        h.spawn(self.run().instrument(span))
-    }
-
-    async fn run(self) {
         let Self {
             session,
-            mut plugin,
+            plugin,
             connector,
             outbox,
-            stop,
             clock,
         } = self;
-        let max = if session.extended_messages {
-            MAX_EXTENDED_MESSAGE_LEN
-        } else {
-            MAX_MESSAGE_LEN
-        };
-        let mut slot = PoolSlot::take(if session.extended_messages {
+        let pool = if session.extended_messages {
             &POOL_64K
         } else {
             &POOL_4K
-        });
-        let mem: &mut [u8] = slot.mem.as_deref_mut().unwrap_or(&mut []);
-        let (rx0, rest) = mem.split_at_mut(max.min(mem.len()));
-        let (rx1, tx) = rest.split_at_mut(max.min(rest.len()));
-        // Without a queue nothing is ever sent from `tx`.
-        let tx: &mut [u8] = if outbox.0.is_some() { tx } else { &mut [] };
-        let shared = plugin.shared.clone();
-        let mut peer = Box::new(Peer::new(session));
-        peer.start(clock.now());
-        shared.running.store(true, Ordering::Relaxed);
-        let stop = async { stop.await.unwrap_or(CeaseSubcode::AdministrativeShutdown) };
-        run(
-            &mut peer,
-            &connector,
-            &clock,
-            &mut plugin,
-            &outbox,
-            Buffers { rx: [rx0, rx1], tx },
-            stop,
+        };
+        // The session is moved into its box here, not in the task: what an
+        // async fn moves out of its arguments stays in its state twice.
+        let peer = Box::new(Peer::new(session));
+        h.spawn(
+            drive(peer, plugin, connector, outbox, clock, PoolSlot::take(pool)).instrument(span),
         )
-        .await;
-        drop(peer);
-        drop(slot);
-        shared.running.store(false, Ordering::Relaxed);
-        for s in &shared.states {
-            s.store(0, Ordering::Relaxed);
-        }
-        debug!("peer task ended");
     }
+}
+
+/// The peer's task. Every argument is used in place (none is moved into a
+/// local), so each is stored once in the task.
+async fn drive<P: Plugin>(
+    mut peer: Box<Peer>,
+    mut plugin: Tracked<P>,
+    connector: StdConnector,
+    outbox: MaybeQueue,
+    clock: TokioClock,
+    mut slot: PoolSlot,
+) {
+    let (max, part) = (slot.pool.max, slot.pool.part());
+    let mem: &mut [u8] = slot.mem.as_deref_mut().unwrap_or(&mut []);
+    let (rx0, rest) = mem.split_at_mut(part.min(mem.len()));
+    let (rx1, tx) = rest.split_at_mut(part.min(rest.len()));
+    let rx0 = rx0.get_mut(..max).unwrap_or(&mut []);
+    let rx1 = rx1.get_mut(..max).unwrap_or(&mut []);
+    let tx = tx.get_mut(..max).unwrap_or(&mut []);
+    // Without a queue nothing is ever sent from `tx`.
+    let tx: &mut [u8] = if outbox.0.is_some() { tx } else { &mut [] };
+    peer.start(clock.now());
+    plugin.shared.running.store(true, Ordering::Relaxed);
+    let shared = &*connector.shared;
+    run(
+        &mut peer,
+        &connector,
+        &clock,
+        &mut plugin,
+        &outbox,
+        Buffers { rx: [rx0, rx1], tx },
+        shared.stopped(),
+    )
+    .await;
+    drop(peer);
+    drop(slot);
+    shared.running.store(false, Ordering::Relaxed);
+    for s in &shared.states {
+        s.store(0, Ordering::Relaxed);
+    }
+    debug!("peer task ended");
 }

@@ -1,7 +1,8 @@
 //! Socket options no safe crate offers (checked: socket2 0.6, rustix 1.1
 //! and nix have neither `TCP_MD5SIG` nor `IP_MINTTL`/`IPV6_MINHOPCOUNT`):
 //! one `setsockopt` call each, behind safe functions taking a borrowed
-//! descriptor. The only `unsafe` of the crate is [`setsockopt`].
+//! descriptor. With [`crate::pages`], the only `unsafe` of the crate is
+//! [`setsockopt`].
 
 use std::io;
 use std::net::IpAddr;

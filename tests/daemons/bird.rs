@@ -6,8 +6,8 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use super::{
-    Daemon, DaemonConfig, DaemonKind, Direction, NotificationReport, RibRoute, code_for_name,
-    write_file,
+    Daemon, DaemonConfig, DaemonKind, Direction, EndOfRib, NotificationReport, RibRoute,
+    code_for_name, write_file,
 };
 use crate::process::{DaemonProcess, Launch, run_cli};
 use crate::wait::wait_for;
@@ -118,6 +118,8 @@ fn config(c: &DaemonConfig, log: &str) -> String {
     );
     // Without strict bind BIRD listens on the wildcard address.
     s.push_str("  multihop;\n  strict bind on;\n");
+    // Packet tracing: BIRD reports a received End-of-RIB nowhere else.
+    s.push_str("  debug { packets };\n");
     if c.passive {
         s.push_str("  passive on;\n");
     }
@@ -189,6 +191,17 @@ impl Daemon for Bird {
             .birdc(&format!("show route all protocol {PROTOCOL} table {table}"))
             .unwrap_or_default();
         parse_routes(&out)
+    }
+
+    /// From the packet trace (`debug { packets }`): `corebgp: Got
+    /// END-OF-RIB`, without the family.
+    fn end_of_rib_received(&self) -> Vec<EndOfRib> {
+        let log = std::fs::read_to_string(self.dir.path().join("bird.log")).unwrap_or_default();
+        let mark = format!("{PROTOCOL}: Got END-OF-RIB");
+        log.lines()
+            .filter(|l| l.contains(&mark))
+            .map(|_| EndOfRib::Unnamed)
+            .collect()
     }
 
     fn last_notification(&self) -> Option<NotificationReport> {

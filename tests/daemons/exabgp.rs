@@ -6,7 +6,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use super::{
-    Daemon, DaemonConfig, DaemonKind, Direction, NotificationReport, RibRoute, write_file,
+    Daemon, DaemonConfig, DaemonKind, Direction, EndOfRib, NotificationReport, RibRoute, write_file,
 };
 use crate::process::{DaemonProcess, Launch};
 use crate::wait::wait_for;
@@ -175,6 +175,28 @@ impl Daemon for ExaBgp {
 
     fn is_established(&self) -> bool {
         self.session_state() == "up"
+    }
+
+    /// The API's `"message": { "eor": { "afi": "ipv4", "safi": "unicast" } }`.
+    fn end_of_rib_received(&self) -> Vec<EndOfRib> {
+        self.events()
+            .iter()
+            .filter(|e| e.get("type").and_then(|t| t.as_str()) == Some("update"))
+            .filter_map(|e| {
+                let n = neighbor(e)?;
+                if n.get("direction").and_then(|d| d.as_str()) != Some("receive") {
+                    return None;
+                }
+                let eor = n.get("message")?.get("eor")?;
+                let afi = eor.get("afi")?.as_str()?;
+                let safi = eor.get("safi")?.as_str()?;
+                match (afi, safi) {
+                    ("ipv4", "unicast") => Some(EndOfRib::Ipv4Unicast),
+                    ("ipv6", "unicast") => Some(EndOfRib::Ipv6Unicast),
+                    _ => None,
+                }
+            })
+            .collect()
     }
 
     fn received_routes(&self, ipv6: bool) -> Vec<RibRoute> {

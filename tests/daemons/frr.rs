@@ -6,7 +6,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use super::{
-    Daemon, DaemonConfig, DaemonKind, Direction, NotificationReport, RibRoute, write_file,
+    Daemon, DaemonConfig, DaemonKind, Direction, EndOfRib, NotificationReport, RibRoute, write_file,
 };
 use crate::process::{DaemonProcess, Launch, run_cli};
 use crate::wait::wait_for;
@@ -196,6 +196,25 @@ impl Daemon for Frr {
             return Vec::new();
         };
         parse_rib_json(&out, &self.cfg.peer_address.to_string())
+    }
+
+    /// bgpd's log: `bgp_update_receive: rcvd End-of-RIB for IPv4 Unicast
+    /// from ADDR`.
+    fn end_of_rib_received(&self) -> Vec<EndOfRib> {
+        let log = std::fs::read_to_string(self.dir.path().join("bgpd.log")).unwrap_or_default();
+        let from = format!(" from {} ", self.cfg.peer_address);
+        log.lines()
+            .filter(|l| l.contains("rcvd End-of-RIB for ") && l.contains(&from))
+            .filter_map(|l| {
+                if l.contains("for IPv4 Unicast") {
+                    Some(EndOfRib::Ipv4Unicast)
+                } else if l.contains("for IPv6 Unicast") {
+                    Some(EndOfRib::Ipv6Unicast)
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     fn last_notification(&self) -> Option<NotificationReport> {

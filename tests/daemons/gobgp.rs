@@ -6,7 +6,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use super::{
-    Daemon, DaemonConfig, DaemonKind, Direction, NotificationReport, RibRoute, write_file,
+    Daemon, DaemonConfig, DaemonKind, Direction, EndOfRib, NotificationReport, RibRoute, write_file,
 };
 use crate::net::free_port;
 use crate::process::{DaemonProcess, Launch, run_cli};
@@ -207,6 +207,24 @@ impl Daemon for GoBgp {
             return Vec::new();
         };
         parse_rib_json(&out, &self.cfg.peer_address.to_string())
+    }
+
+    /// gobgpd's debug log: `msg="EOR received" AddressFamily=ipv4-unicast`.
+    fn end_of_rib_received(&self) -> Vec<EndOfRib> {
+        self.proc
+            .output()
+            .lines()
+            .filter(|l| l.contains("msg=\"EOR received\""))
+            .filter_map(|l| {
+                if l.contains("AddressFamily=ipv4-unicast") {
+                    Some(EndOfRib::Ipv4Unicast)
+                } else if l.contains("AddressFamily=ipv6-unicast") {
+                    Some(EndOfRib::Ipv6Unicast)
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     fn last_notification(&self) -> Option<NotificationReport> {

@@ -200,6 +200,16 @@ pub struct NotificationReport {
     pub message: Option<String>,
 }
 
+/// An End-of-RIB marker (RFC 4724 §2) a daemon reports having received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndOfRib {
+    Ipv4Unicast,
+    Ipv6Unicast,
+    /// The daemon does not say for which family: BIRD 2 traces only
+    /// "Got END-OF-RIB".
+    Unnamed,
+}
+
 /// What every daemon offers to tests.
 pub trait Daemon: Send {
     fn kind(&self) -> DaemonKind;
@@ -213,6 +223,9 @@ pub trait Daemon: Send {
     fn is_established(&self) -> bool;
     /// The IPv4 (`ipv6 == false`) or IPv6 unicast routes the daemon learned from us.
     fn received_routes(&self, ipv6: bool) -> Vec<RibRoute>;
+    /// The End-of-RIB markers the daemon reports having received from us,
+    /// oldest first (from its log or API output; see [`EndOfRib`]).
+    fn end_of_rib_received(&self) -> Vec<EndOfRib>;
     /// The last NOTIFICATION the daemon sent or received, if any.
     fn last_notification(&self) -> Option<NotificationReport>;
     /// The daemon's log (its own log file and its standard output/error).

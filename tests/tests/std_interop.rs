@@ -1,7 +1,9 @@
 //! corebgp-std's server against BIRD 2, GoBGP 3, FRR 8 and ExaBGP 4 on
 //! loopback: sessions in both directions, IPv4 and IPv6 unicast routes and
-//! End-of-RIB both ways, NOTIFICATIONs from our hooks, hold timer expiry on
-//! a stopped daemon, reconnection after a restart, and TCP MD5 with BIRD.
+//! End-of-RIB both ways (ours read from each daemon's log or API output),
+//! NOTIFICATIONs from our hooks, hold timer expiry on a stopped daemon,
+//! reconnection after a restart, TCP MD5 with BIRD, and a failing listener
+//! that takes neither the server nor the other peers down.
 //!
 //! Every test starts its own daemon on its own addresses and ports (killed
 //! when the test ends, also on failure) and its own server on a tokio
@@ -25,7 +27,7 @@ use corebgp_core::wire::{
     UpdateSections,
 };
 use corebgp_std::{PeerOptions, Server, UpdateQueue, UpdateWriter, update_queue};
-use corebgp_tests::daemons::{self, Daemon, DaemonConfig, DaemonKind, Direction};
+use corebgp_tests::daemons::{self, Daemon, DaemonConfig, DaemonKind, Direction, EndOfRib};
 use corebgp_tests::wait::wait_for;
 
 const OUR_AS: u32 = 65001;
@@ -346,6 +348,29 @@ fn session_and_routes(kind: DaemonKind, we_dial: bool) {
     assert!(r4.as_path.contains("65001"), "{r4:?}");
     let r6 = d.wait_route("2001:db8:100::/48", T);
     assert_eq!(r6.next_hop, OUR_NEXT_HOP_V6.to_string(), "{r6:?}");
+    // Our End-of-RIBs, IPv4 then IPv6, as the daemon reports them.
+    let eors = wait_for(
+        &format!("{} to report our two End-of-RIBs", kind.name()),
+        T,
+        || {
+            let e = d.end_of_rib_received();
+            (e.len() >= 2).then_some(e)
+        },
+        || {
+            format!(
+                "reported: {:?}\n{}",
+                d.end_of_rib_received(),
+                d.diagnostics()
+            )
+        },
+    );
+    let want = if kind == DaemonKind::Bird {
+        // BIRD's packet trace does not name the family: both are counted.
+        vec![EndOfRib::Unnamed; 2]
+    } else {
+        vec![EndOfRib::Ipv4Unicast, EndOfRib::Ipv6Unicast]
+    };
+    assert_eq!(eors, want, "{}", d.diagnostics());
     let l = us.log();
     assert_eq!(l.established, 1, "{l:?}");
     assert!(l.sent.is_empty() && l.received.is_empty(), "{l:?}");
@@ -510,4 +535,114 @@ fn bird_md5_wrong_key() {
     assert!(us.state() < StateKind::OpenSent, "state {:?}", us.state());
     assert_eq!(us.log().established, 0);
     us.close();
+}
+
+/// A listener whose `accept` fails takes neither the server, nor the other
+/// listener, nor any session down. Two BIRDs dial us, each on a listener of
+/// its own; the first listener is then shut down under the server (its
+/// `accept` fails at once with EINVAL, every time — the server logs it and
+/// retries after a pause). The session accepted on it earlier stays up,
+/// the other session stays up, and the other listener still accepts: the
+/// second BIRD, restarted, comes back through it.
+#[test]
+fn failing_listener_leaves_the_server_and_other_peers_alone() {
+    use std::os::fd::AsFd;
+
+    let a = daemons::start(DaemonKind::Bird, config(false));
+    let mut b = daemons::start(DaemonKind::Bird, config(false));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let [_, x, y, z] = a.config().peer_address.octets();
+    let server = Server::new(Ipv4Addr::new(10, x, y, z)).expect("server");
+    let logs: Vec<Arc<Mutex<Log>>> = [&*a, &*b]
+        .iter()
+        .map(|d| {
+            let c = d.config();
+            let log = Arc::new(Mutex::new(Log::default()));
+            server
+                .add_peer(
+                    PeerConfig {
+                        remote_address: IpAddr::V4(c.address),
+                        local_as: OUR_AS,
+                        remote_as: DAEMON_AS,
+                    },
+                    InteropPlugin {
+                        log: log.clone(),
+                        queue: update_queue(),
+                        how: Behaviour::default(),
+                        cfg: UpdateConfig::default(),
+                    },
+                    PeerOptions::new()
+                        .hold_time(HOLD)
+                        .passive(true)
+                        .port(c.port)
+                        .local_address(IpAddr::V4(c.peer_address)),
+                )
+                .expect("add_peer");
+            log
+        })
+        .collect();
+    let listen = |d: &dyn Daemon| {
+        let ep = SocketAddr::from(d.config().peer_endpoint());
+        rt.block_on(tokio::net::TcpListener::bind(ep))
+            .unwrap_or_else(|e| panic!("cannot listen on {ep}: {e}"))
+    };
+    let (la, lb) = (listen(&*a), listen(&*b));
+    // A second descriptor of the first listener, to break it from outside.
+    let la_fd = la.as_fd().try_clone_to_owned().expect("dup listener");
+    let s = server.clone();
+    let serving = rt.spawn(async move { s.serve(vec![la, lb]).await });
+
+    let state = |d: &dyn Daemon| {
+        server
+            .get_peer(IpAddr::V4(d.config().address))
+            .map(|p| p.state)
+            .unwrap_or(StateKind::Idle)
+    };
+    let established = |d: &dyn Daemon, log: &Mutex<Log>, times: usize| {
+        d.wait_established(T);
+        wait_for(
+            &format!(
+                "our session with {} Established ({times})",
+                d.config().address
+            ),
+            T,
+            || (state(d) == StateKind::Established && lock(log).established == times).then_some(()),
+            || format!("our log: {:?}\n{}", lock(log), d.diagnostics()),
+        );
+    };
+    established(&*a, &logs[0], 1);
+    established(&*b, &logs[1], 1);
+
+    let sock = socket2::SockRef::from(&la_fd);
+    sock.shutdown(std::net::Shutdown::Both)
+        .expect("shut the listener down");
+    match sock.accept() {
+        Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => {}
+        r => panic!("the shut-down listener should fail to accept: {r:?}"),
+    }
+    // Many failed accepts (one per ACCEPT_BACKOFF) later:
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!serving.is_finished(), "serve returned");
+    for (d, log) in [(&*a, &logs[0]), (&*b, &logs[1])] {
+        assert!(d.is_established(), "{}", d.diagnostics());
+        assert_eq!(state(d), StateKind::Established);
+        let l = lock(log);
+        assert!(l.closed.is_empty() && l.sent.is_empty(), "{l:?}");
+    }
+
+    // The other listener still accepts.
+    b.restart();
+    established(&*b, &logs[1], 2);
+    assert!(a.is_established(), "{}", a.diagnostics());
+    assert_eq!(lock(&logs[0]).established, 1);
+    assert_eq!(server.list_peers().len(), 2);
+
+    rt.block_on(server.close());
+    rt.block_on(serving)
+        .expect("serve task")
+        .expect("serve returns Ok after close");
 }

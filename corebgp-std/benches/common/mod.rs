@@ -303,6 +303,8 @@ pub struct Counter {
     pub prefixes: Arc<std::sync::atomic::AtomicU64>,
     pub eor: Arc<std::sync::atomic::AtomicU64>,
     pub established_at: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// When the first UPDATE reached the handler.
+    pub first_update_at: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     pub eor_at: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
@@ -323,6 +325,12 @@ impl Plugin for Counter {
         _: &PeerConfig,
         u: UpdateSections<'m>,
     ) -> Result<(), Notification<'m>> {
+        {
+            let mut first = self.first_update_at.lock().unwrap();
+            if first.is_none() {
+                *first = Some(std::time::Instant::now());
+            }
+        }
         // Decode every UPDATE and walk every prefix, as a real plugin would.
         let u = match corebgp_core::update::Update::from_sections(u, &Default::default()) {
             Ok(u) => u,
