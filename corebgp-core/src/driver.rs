@@ -324,6 +324,51 @@ async fn with_service<F: Future, C: Clock, O: Outbox, T: Read + Write>(
     }
 }
 
+/// Tells the plugin what happened (CoreBGP's hooks, in order), opening and
+/// closing the outbox with the Established session. Returns whether
+/// `on_established` ran.
+async fn dispatch_events<P: LocalPlugin, C: Clock, O: Outbox, T: Read + Write>(
+    peer: &mut Peer,
+    plugin: &mut P,
+    outbox: &O,
+    clock: &C,
+    tx: &mut [u8],
+    fwd: &mut Option<Fwd>,
+    ts: [Option<&mut T>; 2],
+) -> bool {
+    let cfg = peer.config().peer;
+    let mut established = None;
+    while let Some(e) = peer.poll_event() {
+        plugin.on_event(&cfg, &e);
+        match e {
+            Event::Established { direction } => established = Some(direction),
+            Event::Down { direction, reason } => {
+                outbox.close();
+                if fwd.is_some_and(|f| f.dir == direction) {
+                    *fwd = None;
+                }
+                plugin.on_close(&cfg, reason);
+            }
+            _ => {}
+        }
+    }
+    let Some(neg) = established.and_then(|dir| peer.negotiated_on(dir)).cloned() else {
+        return false;
+    };
+    outbox.open(neg.max_message_len().min(tx.len()));
+    with_service(
+        plugin.on_established(&cfg, &neg),
+        peer,
+        clock,
+        outbox,
+        tx,
+        fwd,
+        ts,
+    )
+    .await;
+    true
+}
+
 /// Drives `peer` until `shutdown` completes, then stops it with the Cease
 /// subcode `shutdown` yields (6/2 for a server closing, 6/3 for a peer being
 /// removed), writes the NOTIFICATIONs for at most [`SHUTDOWN_LINGER`], and
@@ -359,38 +404,12 @@ pub async fn run<K, C, P, O, S>(
         peer.handle_timeout(now);
 
         // Events: tell the plugin; open and close the outbox with the session.
-        let mut established = None;
-        while let Some(e) = peer.poll_event() {
-            plugin.on_event(&cfg, &e);
-            match e {
-                Event::Established { direction } => established = Some(direction),
-                Event::Down { direction, reason } => {
-                    outbox.close();
-                    if fwd.is_some_and(|f| f.dir == direction) {
-                        fwd = None;
-                    }
-                    plugin.on_close(&cfg, reason);
-                }
-                _ => {}
-            }
-        }
-        if let Some(dir) = established
-            && let Some(neg) = peer.negotiated_on(dir).cloned()
         {
-            outbox.open(neg.max_message_len().min(tx.len()));
             let [o, i] = &mut conns;
             let ts = [o.as_mut().map(|c| &mut c.t), i.as_mut().map(|c| &mut c.t)];
-            with_service(
-                plugin.on_established(&cfg, &neg),
-                peer,
-                clock,
-                outbox,
-                tx,
-                &mut fwd,
-                ts,
-            )
-            .await;
-            continue;
+            if dispatch_events(peer, plugin, outbox, clock, tx, &mut fwd, ts).await {
+                continue;
+            }
         }
 
         // Requests of the session: dial, close.
@@ -550,6 +569,14 @@ pub async fn run<K, C, P, O, S>(
                 let mut other = other.as_mut();
                 loop {
                     let Io { t, framer } = &mut *this;
+                    // The plugin hears of a state change (and runs
+                    // on_established) before the messages that follow it.
+                    let ot = other.as_deref_mut().map(|c| &mut c.t);
+                    let ts = match d {
+                        Direction::Outbound => [Some(&mut *t), ot],
+                        Direction::Inbound => [ot, Some(&mut *t)],
+                    };
+                    dispatch_events(peer, plugin, outbox, clock, tx, &mut fwd, ts).await;
                     // Extended Messages once both OPENs said so (RFC 8654).
                     let ext = peer.negotiated_on(d).is_some_and(|n| n.extended_message);
                     framer.set_max_message_len(if ext {

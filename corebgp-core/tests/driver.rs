@@ -85,6 +85,8 @@ fn network(pipe: usize) -> (MemConnector, MemConnector) {
 #[derive(Default)]
 struct Log {
     established: u32,
+    /// UPDATEs handed over before on_established (must stay 0).
+    early_updates: u32,
     closed: Vec<DownReason>,
     updates: Vec<Vec<u8>>,
     notifications: Vec<(u8, u8)>,
@@ -123,6 +125,9 @@ impl LocalPlugin for TestPlugin<'_> {
         _: &PeerConfig,
         u: UpdateSections<'m>,
     ) -> Result<(), Notification<'m>> {
+        // CoreBGP's order: OnEstablished before any UPDATE of the session.
+        let early = self.log.borrow().established == 0;
+        self.log.borrow_mut().early_updates += u32::from(early);
         self.log.borrow_mut().updates.push(u.nlri.to_vec());
         if let Some(d) = self.slow.take() {
             tokio::time::sleep(d).await;
@@ -269,6 +274,11 @@ async fn establish_exchange_keepalive_for_an_hour_then_cease() {
         script
     );
     assert_eq!(a.log.borrow().closed, vec![DownReason::Stopped]);
+    assert_eq!(
+        b.log.borrow().early_updates,
+        0,
+        "UPDATEs before on_established"
+    );
     assert!(!chan_a.is_open(), "the writer's episode ended");
 }
 
