@@ -104,6 +104,30 @@ fn length<'a>(action: Action, a: &RawAttribute<'a>) -> UpdateError<'a> {
     )
 }
 
+/// AGGREGATOR or AS4_AGGREGATOR of `want` bytes whose AS is not 0;
+/// anything else is an attribute discard (RFC 7606 §7.7, RFC 6793 §6,
+/// RFC 7607 §2).
+fn checked_aggregator<'a>(
+    v: &[u8],
+    a: &RawAttribute<'a>,
+    want: usize,
+) -> Result<Aggregator, UpdateError<'a>> {
+    if v.len() != want {
+        return Err(length(Action::AttributeDiscard, a));
+    }
+    let agg = Aggregator::parse(v).ok_or_else(|| length(Action::AttributeDiscard, a))?;
+    if agg.asn == 0 {
+        return Err(err(
+            Action::AttributeDiscard,
+            ErrorKind::MalformedOptional,
+            a,
+            UpdateSubcode::OptionalAttributeError,
+            true,
+        ));
+    }
+    Ok(agg)
+}
+
 #[inline(always)]
 fn u32_of(v: &[u8]) -> Option<u32> {
     <[u8; 4]>::try_from(v).ok().map(u32::from_be_bytes)
@@ -383,21 +407,7 @@ impl<'a> Update<'a> {
                 flags(a, OT)?;
                 // RFC 7606 §7.7: length ≠ 6 (2-octet) / 8 (4-octet) → discard.
                 let want = if self.cfg.four_octet_as { 8 } else { 6 };
-                if v.len() != want {
-                    return Err(length(Discard, a));
-                }
-                let agg = Aggregator::parse(v).ok_or_else(|| length(Discard, a))?;
-                // RFC 7607 §2: AS 0 → malformed → attribute discard.
-                if agg.asn == 0 {
-                    return Err(err(
-                        Discard,
-                        ErrorKind::MalformedOptional,
-                        a,
-                        UpdateSubcode::OptionalAttributeError,
-                        true,
-                    ));
-                }
-                self.aggregator = Some(agg);
+                self.aggregator = Some(checked_aggregator(v, a, want)?);
             }
             AttrType::COMMUNITIES => {
                 flags(a, OT)?;
@@ -465,20 +475,7 @@ impl<'a> Update<'a> {
                     return Ok(());
                 }
                 // RFC 6793 §6: length ≠ 8 → attribute discard; RFC 7607: AS 0 too.
-                if v.len() != 8 {
-                    return Err(length(Discard, a));
-                }
-                let agg = Aggregator::parse(v).ok_or_else(|| length(Discard, a))?;
-                if agg.asn == 0 {
-                    return Err(err(
-                        Discard,
-                        ErrorKind::MalformedOptional,
-                        a,
-                        UpdateSubcode::OptionalAttributeError,
-                        true,
-                    ));
-                }
-                self.as4_aggregator = Some(agg);
+                self.as4_aggregator = Some(checked_aggregator(v, a, 8)?);
             }
             AttrType::IPV6_EXTENDED_COMMUNITIES => {
                 flags(a, OT)?;
