@@ -152,6 +152,30 @@ pub struct UpdateBuilder<'b> {
 const WITHDRAWN_LEN_AT: usize = HEADER_LEN;
 
 #[inline]
+/// Packs as many of `routes` as fit before `room` bytes of `w` (all of one
+/// address family: IPv6 when `v6`); returns how many were written.
+fn pack<P: Into<Prefix> + Copy>(
+    w: &mut Writer<'_>,
+    routes: &[Nlri<P>],
+    add_path: bool,
+    room: usize,
+    v6: bool,
+) -> Result<usize, BuildError> {
+    let mut n = 0;
+    for r in routes {
+        let p: Prefix = r.prefix.into();
+        if p.is_ipv6() != v6 {
+            return Err(BuildError::Family);
+        }
+        if w.pos() + nlri_len(&p, add_path) > room {
+            break;
+        }
+        put_nlri(w, r.path_id, add_path, &p);
+        n += 1;
+    }
+    Ok(n)
+}
+
 fn nlri_len(p: &Prefix, add_path: bool) -> usize {
     usize::from(add_path) * 4 + 1 + usize::from(p.len()).div_ceil(8)
 }
@@ -425,19 +449,11 @@ impl<'b> UpdateBuilder<'b> {
         let ap = self.cfg.add_path_tx.contains(AfiSafi::IPV4_UNICAST);
         // Room for the Total Path Attribute Length field.
         let end = self.limit - 2;
-        let mut n = 0;
         let Some(out) = self.buf.get_mut(self.pos..end) else {
             return Ok(0);
         };
         let mut w = Writer::new(out);
-        for r in routes {
-            let p = Prefix::V4(r.prefix);
-            if w.pos() + nlri_len(&p, ap) > end - self.pos {
-                break;
-            }
-            put_nlri(&mut w, r.path_id, ap, &p);
-            n += 1;
-        }
+        let n = pack(&mut w, routes, ap, end - self.pos, false)?;
         self.pos += w.finish()?;
         Ok(n)
     }
@@ -480,18 +496,7 @@ impl<'b> UpdateBuilder<'b> {
         )?;
         w.u16(family.afi.to_raw());
         w.u8(family.safi.to_raw());
-        let mut n = 0;
-        for r in routes {
-            let p: Prefix = r.prefix.into();
-            if p.is_ipv6() != v6 {
-                return Err(BuildError::Family);
-            }
-            if w.pos() + nlri_len(&p, ap) > room {
-                break;
-            }
-            put_nlri(&mut w, r.path_id, ap, &p);
-            n += 1;
-        }
+        let n = pack(&mut w, routes, ap, room, v6)?;
         if n == 0 {
             // Nothing fits: nothing written (an empty MP_UNREACH_NLRI would
             // read as End-of-RIB).
@@ -541,20 +546,10 @@ impl<'b> UpdateBuilder<'b> {
                 Ok(0)
             };
         }
-        let mut n = 0;
+        let n;
         if classic_nh.is_some() {
             // The NLRI field follows the attributes.
-            for r in routes {
-                let p: Prefix = r.prefix.into();
-                if p.is_ipv6() {
-                    return Err(BuildError::Family);
-                }
-                if w.pos() + nlri_len(&p, ap) > room {
-                    break;
-                }
-                put_nlri(&mut w, r.path_id, ap, &p);
-                n += 1;
-            }
+            n = pack(&mut w, routes, ap, room, false)?;
             if n == 0 && !routes.is_empty() {
                 return Ok(0);
             }
@@ -602,17 +597,7 @@ impl<'b> UpdateBuilder<'b> {
                     Ok(0)
                 };
             }
-            for r in routes {
-                let p: Prefix = r.prefix.into();
-                if p.is_ipv6() != v6 {
-                    return Err(BuildError::Family);
-                }
-                if w.pos() + nlri_len(&p, ap) > room {
-                    break;
-                }
-                put_nlri(&mut w, r.path_id, ap, &p);
-                n += 1;
-            }
+            n = pack(&mut w, routes, ap, room, v6)?;
             if n == 0 && !routes.is_empty() {
                 return Ok(0);
             }
