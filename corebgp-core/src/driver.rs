@@ -20,8 +20,10 @@ use embedded_io_async::{Read, Write};
 
 use crate::outbox::Outbox;
 use crate::plugin::LocalPlugin;
-use crate::session::{Delivery, Direction, Duration, Event, Instant, Peer};
-use crate::wire::{CeaseSubcode, Framer, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message};
+use crate::session::{Delivery, Direction, Duration, Event, Instant, Negotiated, Peer, StateKind};
+use crate::wire::{
+    CeaseSubcode, Framer, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message, UpdateSections,
+};
 
 /// How long a stopping peer waits for its last NOTIFICATIONs to be written:
 /// a peer that does not read cannot hold a shutdown up (CoreBGP PR #69).
@@ -324,18 +326,15 @@ async fn with_service<F: Future, C: Clock, O: Outbox, T: Read + Write>(
     }
 }
 
-/// Tells the plugin what happened (CoreBGP's hooks, in order), opening and
-/// closing the outbox with the Established session. Returns whether
-/// `on_established` ran.
-async fn dispatch_events<P: LocalPlugin, C: Clock, O: Outbox, T: Read + Write>(
+/// Tells the plugin what happened (CoreBGP's hooks, in order), closing the
+/// outbox when a session goes down. Returns what the connection that just
+/// reached Established negotiated, for `on_established`.
+fn drain_events<P: LocalPlugin, O: Outbox>(
     peer: &mut Peer,
     plugin: &mut P,
     outbox: &O,
-    clock: &C,
-    tx: &mut [u8],
     fwd: &mut Option<Fwd>,
-    ts: [Option<&mut T>; 2],
-) -> bool {
+) -> Option<Negotiated> {
     let cfg = peer.config().peer;
     let mut established = None;
     while let Some(e) = peer.poll_event() {
@@ -352,21 +351,60 @@ async fn dispatch_events<P: LocalPlugin, C: Clock, O: Outbox, T: Read + Write>(
             _ => {}
         }
     }
-    let Some(neg) = established.and_then(|dir| peer.negotiated_on(dir)).cloned() else {
-        return false;
+    established.and_then(|dir| peer.negotiated_on(dir)).cloned()
+}
+
+/// What the next buffered message of a connection asks of the driver.
+enum Next<'m> {
+    /// Nothing (more) to handle: read.
+    Read,
+    /// A message was handled; look at the next one.
+    Again,
+    /// An UPDATE for `on_update`.
+    Update(UpdateSections<'m>),
+}
+
+/// Frames and decodes the next message buffered on `d` and hands it to the
+/// session; the synchronous hooks hear of ROUTE-REFRESH and NOTIFICATION.
+fn next_message<'m, P: LocalPlugin>(
+    peer: &mut Peer,
+    d: Direction,
+    framer: &'m mut Framer<&mut [u8]>,
+    plugin: &mut P,
+    now: Instant,
+) -> Next<'m> {
+    // A connection that is closing reads no further.
+    if peer.state_of(d).is_none_or(|s| s == StateKind::Idle) {
+        return Next::Read;
+    }
+    // Extended Messages once both OPENs said so (RFC 8654).
+    let ext = peer.negotiated_on(d).is_some_and(|n| n.extended_message);
+    framer.set_max_message_len(if ext {
+        MAX_EXTENDED_MESSAGE_LEN
+    } else {
+        MAX_MESSAGE_LEN
+    });
+    let max = framer.max_message_len();
+    let msg = match framer.next_message() {
+        None => return Next::Read,
+        Some(Err(e)) => Err(e.notification()),
+        Some(Ok(raw)) => Message::parse(raw, max).map_err(|e| e.notification()),
     };
-    outbox.open(neg.max_message_len().min(tx.len()));
-    with_service(
-        plugin.on_established(&cfg, &neg),
-        peer,
-        clock,
-        outbox,
-        tx,
-        fwd,
-        ts,
-    )
-    .await;
-    true
+    let msg = match msg {
+        Ok(m) => m,
+        Err(n) => {
+            peer.handle_error(now, d, &n);
+            return Next::Read;
+        }
+    };
+    let cfg = peer.config().peer;
+    match peer.handle_message(now, d, msg, plugin) {
+        Delivery::Update(u) => return Next::Update(u),
+        Delivery::RouteRefresh(rr) => plugin.on_route_refresh(&cfg, &rr),
+        Delivery::Notification(n) => plugin.on_notification(&cfg, &n),
+        Delivery::None => {}
+    }
+    Next::Again
 }
 
 /// Drives `peer` until `shutdown` completes, then stops it with the Cease
@@ -398,18 +436,81 @@ pub async fn run<K, C, P, O, S>(
     let mut dial = pin!(None);
     let mut shutdown = pin!(shutdown);
     let mut stopping: Option<Instant> = None;
+    // The connection whose buffered messages are being handled.
+    let mut reading: Option<Direction> = None;
 
     loop {
         let now = clock.now();
-        peer.handle_timeout(now);
+        if reading.is_none() {
+            peer.handle_timeout(now);
+        }
 
-        // Events: tell the plugin; open and close the outbox with the session.
-        {
+        // The plugin hears of a state change (and runs on_established)
+        // before the messages that follow it, then gets the next buffered
+        // UPDATE: one hook at a time, while the service keeps the session
+        // alive.
+        let neg = drain_events(peer, plugin, outbox, &mut fwd);
+        if neg.is_some() || reading.is_some() {
+            let d = reading.unwrap_or(Direction::Outbound);
             let [o, i] = &mut conns;
-            let ts = [o.as_mut().map(|c| &mut c.t), i.as_mut().map(|c| &mut c.t)];
-            if dispatch_events(peer, plugin, outbox, clock, tx, &mut fwd, ts).await {
-                continue;
+            let (this, other) = match d {
+                Direction::Outbound => (o, i),
+                Direction::Inbound => (i, o),
+            };
+            let (t, framer) = match this {
+                Some(Io { t, framer }) => (Some(t), Some(framer)),
+                None => (None, None),
+            };
+            let ot = other.as_mut().map(|c| &mut c.t);
+            let ts = match d {
+                Direction::Outbound => [t, ot],
+                Direction::Inbound => [ot, t],
+            };
+            let mut est_job = pin!(None);
+            let mut upd_job = pin!(None);
+            match &neg {
+                Some(neg) => {
+                    outbox.open(neg.max_message_len().min(tx.len()));
+                    est_job.set(Some(plugin.on_established(&cfg, neg)));
+                }
+                None => {
+                    let next = match framer {
+                        Some(f) if reading.is_some() => next_message(peer, d, f, plugin, now),
+                        _ => Next::Read,
+                    };
+                    match next {
+                        Next::Read => {
+                            reading = None;
+                            continue;
+                        }
+                        Next::Again => continue,
+                        Next::Update(u) => {
+                            peer.set_busy(now, d, true);
+                            upd_job.set(Some(plugin.on_update(&cfg, u)));
+                        }
+                    }
+                }
             }
+            // One future for either hook: the service around it is
+            // instantiated once.
+            let job = poll_fn(|cx| {
+                if let Some(f) = est_job.as_mut().as_pin_mut() {
+                    return f.poll(cx).map(Ok);
+                }
+                match upd_job.as_mut().as_pin_mut() {
+                    Some(f) => f.poll(cx),
+                    None => Poll::Ready(Ok(())),
+                }
+            });
+            let res = with_service(job, peer, clock, outbox, tx, &mut fwd, ts).await;
+            if neg.is_none() {
+                let now = clock.now();
+                peer.set_busy(now, d, false);
+                if let Err(n) = res {
+                    peer.close_with(now, d, &n);
+                }
+            }
+            continue;
         }
 
         // Requests of the session: dial, close.
@@ -559,85 +660,9 @@ pub async fn run<K, C, P, O, S>(
             }
             Ev::Outbox => take_outbox(peer, outbox, tx, &mut fwd, now),
             Ev::Read(d, n) => {
-                let [o, i] = &mut conns;
-                let (this, other) = match d {
-                    Direction::Outbound => (o, i),
-                    Direction::Inbound => (i, o),
-                };
-                let Some(this) = this.as_mut() else { continue };
-                this.framer.commit(n);
-                let mut other = other.as_mut();
-                loop {
-                    let Io { t, framer } = &mut *this;
-                    // The plugin hears of a state change (and runs
-                    // on_established) before the messages that follow it.
-                    let ot = other.as_deref_mut().map(|c| &mut c.t);
-                    let ts = match d {
-                        Direction::Outbound => [Some(&mut *t), ot],
-                        Direction::Inbound => [ot, Some(&mut *t)],
-                    };
-                    dispatch_events(peer, plugin, outbox, clock, tx, &mut fwd, ts).await;
-                    // Extended Messages once both OPENs said so (RFC 8654).
-                    let ext = peer.negotiated_on(d).is_some_and(|n| n.extended_message);
-                    framer.set_max_message_len(if ext {
-                        MAX_EXTENDED_MESSAGE_LEN
-                    } else {
-                        MAX_MESSAGE_LEN
-                    });
-                    let max = framer.max_message_len();
-                    let now = clock.now();
-                    let raw = match framer.next_message() {
-                        None => break,
-                        Some(Err(e)) => {
-                            peer.handle_error(now, d, &e.notification());
-                            break;
-                        }
-                        Some(Ok(raw)) => raw,
-                    };
-                    let msg = match Message::parse(raw, max) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            peer.handle_error(now, d, &e.notification());
-                            break;
-                        }
-                    };
-                    match peer.handle_message(now, d, msg, plugin) {
-                        Delivery::None => {}
-                        Delivery::Update(u) => {
-                            peer.set_busy(now, d, true);
-                            // The message borrows this connection's framer; the
-                            // service only writes, through the transports.
-                            let ot = other.as_deref_mut().map(|c| &mut c.t);
-                            let ts = match d {
-                                Direction::Outbound => [Some(&mut *t), ot],
-                                Direction::Inbound => [ot, Some(&mut *t)],
-                            };
-                            let res = with_service(
-                                plugin.on_update(&cfg, u),
-                                peer,
-                                clock,
-                                outbox,
-                                tx,
-                                &mut fwd,
-                                ts,
-                            )
-                            .await;
-                            let now = clock.now();
-                            peer.set_busy(now, d, false);
-                            if let Err(n) = res {
-                                peer.close_with(now, d, &n);
-                            }
-                        }
-                        Delivery::RouteRefresh(rr) => plugin.on_route_refresh(&cfg, &rr),
-                        Delivery::Notification(n) => plugin.on_notification(&cfg, &n),
-                    }
-                    // A connection that is closing reads no further.
-                    if peer
-                        .state_of(d)
-                        .is_none_or(|s| s == crate::session::StateKind::Idle)
-                    {
-                        break;
-                    }
+                if let Some(io) = slot(&mut conns, d) {
+                    io.framer.commit(n);
+                    reading = Some(d);
                 }
             }
         }
