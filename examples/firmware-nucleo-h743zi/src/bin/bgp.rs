@@ -26,7 +26,7 @@ use embassy_net::Stack;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_time::Timer;
 use firmware_nucleo_h743zi::config;
-use static_cell::StaticCell;
+use static_cell::ConstStaticCell;
 use {defmt_rtt as _, panic_probe as _};
 
 type Outbox = UpdateChannel<NoopRawMutex, { config::MAX_UPDATE_OUT }>;
@@ -196,12 +196,14 @@ async fn bgp_task(stack: Stack<'static>, mem: &'static mut PeerMemory) -> ! {
 #[embassy_executor::main]
 async fn main(spawner: Spawner) -> ! {
     let stack = firmware_nucleo_h743zi::init_network(&spawner);
-    static MEMORY: StaticCell<PeerMemory> = StaticCell::new();
-    let mem = MEMORY.init(PeerMemory {
+    // Zeroed in .bss at link time: no 8 KiB value built on the stack and
+    // copied in at boot.
+    static MEMORY: ConstStaticCell<PeerMemory> = ConstStaticCell::new(PeerMemory {
         socket: SocketBuffers::new(),
         session: SessionBuffers::new(),
         outbox: UpdateChannel::new(),
     });
+    let mem = MEMORY.take();
     stack.wait_config_up().await;
     info!(
         "network up, peering with {} (AS {})",
