@@ -122,31 +122,20 @@ fn to_write<'x>(peer: &'x Peer, tx: &'x [u8], fwd: Option<Fwd>, dir: Direction) 
 }
 
 /// One step of I/O on a connection: write what is pending if anything is,
-/// else read.
+/// else read into `read` (none while a plugin holds a received message).
 async fn io_step<T: Read + Write>(
-    conn: Option<&mut Io<'_, T>>,
+    t: Option<&mut T>,
     to_write: &[u8],
+    read: Option<&mut [u8]>,
 ) -> Result<Step, ()> {
-    match conn {
-        Some(c) if !to_write.is_empty() => c.t.write(to_write).await.map(Step::Wrote).map_err(drop),
-        Some(c) => {
-            let buf = c.framer.read_buf();
-            if buf.is_empty() {
-                return core::future::pending().await;
-            }
-            match c.t.read(buf).await {
-                Ok(0) | Err(_) => Err(()),
-                Ok(n) => Ok(Step::Read(n)),
-            }
+    match (t, read) {
+        (Some(t), _) if !to_write.is_empty() => {
+            t.write(to_write).await.map(Step::Wrote).map_err(drop)
         }
-        None => core::future::pending().await,
-    }
-}
-
-/// Writes some of `bytes` (pending forever when there is nothing to write).
-async fn write_step<T: Write>(t: Option<&mut T>, bytes: &[u8]) -> Result<Step, ()> {
-    match t {
-        Some(t) if !bytes.is_empty() => t.write(bytes).await.map(Step::Wrote).map_err(drop),
+        (Some(t), Some(buf)) if !buf.is_empty() => match t.read(buf).await {
+            Ok(0) | Err(_) => Err(()),
+            Ok(n) => Ok(Step::Read(n)),
+        },
         _ => core::future::pending().await,
     }
 }
@@ -162,6 +151,15 @@ fn step_ev<T>(dir: Direction, r: Result<Step, ()>, wrote_something: bool) -> Ev<
         Ok(Step::Read(n)) => Ev::Read(dir, n),
         Err(()) if wrote_something => Ev::WriteFailed(dir),
         Err(()) => Ev::ReadFailed(dir),
+    }
+}
+
+/// Completes when the outbox has an UPDATE, if the session can take one.
+async fn ready_if<O: Outbox>(outbox: &O, can_take: bool) {
+    if can_take {
+        outbox.ready().await
+    } else {
+        core::future::pending().await
     }
 }
 
@@ -239,15 +237,9 @@ async fn service<C: Clock, O: Outbox, T: Read + Write>(
             );
             let (n0, n1) = (!b0.is_empty(), !b1.is_empty());
             let mut s = pin!(sleep_opt(clock, peer.poll_timeout()));
-            let mut w0 = pin!(write_step(c0.as_deref_mut(), b0));
-            let mut w1 = pin!(write_step(c1.as_deref_mut(), b1));
-            let mut ob = pin!(async {
-                if can_take {
-                    outbox.ready().await
-                } else {
-                    core::future::pending().await
-                }
-            });
+            let mut w0 = pin!(io_step(c0.as_deref_mut(), b0, None));
+            let mut w1 = pin!(io_step(c1.as_deref_mut(), b1, None));
+            let mut ob = pin!(ready_if(outbox, can_take));
             poll_fn(|cx| {
                 if let Poll::Ready(r) = w0.as_mut().poll(cx) {
                     return Poll::Ready(step_ev::<()>(Direction::Outbound, r, n0));
@@ -306,24 +298,20 @@ async fn with_service<F: Future, C: Clock, O: Outbox, T: Read + Write>(
     conns: [Option<&mut T>; 2],
 ) -> F::Output {
     let mut fut = pin!(fut);
-    let serviced = {
-        let mut svc = pin!(service(peer, clock, outbox, tx, fwd, conns));
-        poll_fn(|cx| {
-            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-                return Poll::Ready(Some(v));
-            }
-            if svc.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(None);
-            }
-            Poll::Pending
-        })
-        .await
-    };
-    match serviced {
-        Some(v) => v,
-        // The main loop has work, but the plugin finishes first.
-        None => fut.await,
-    }
+    let mut svc = pin!(service(peer, clock, outbox, tx, fwd, conns));
+    // Once the service returns (the main loop has work), only the plugin
+    // is waited for.
+    let mut serviced = false;
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(v);
+        }
+        if !serviced && svc.as_mut().poll(cx).is_ready() {
+            serviced = true;
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Tells the plugin what happened (CoreBGP's hooks, in order), closing the
@@ -563,8 +551,10 @@ pub async fn run<K, C, P, O, S>(
                 to_write(peer, tx, fwd, Direction::Inbound),
             );
             let (n0, n1) = (!b0.is_empty(), !b1.is_empty());
-            let mut io0 = pin!(io_step(o.as_mut(), b0));
-            let mut io1 = pin!(io_step(i.as_mut(), b1));
+            let (t0, r0) = o.as_mut().map(|c| (&mut c.t, c.framer.read_buf())).unzip();
+            let (t1, r1) = i.as_mut().map(|c| (&mut c.t, c.framer.read_buf())).unzip();
+            let mut io0 = pin!(io_step(t0, b0, r0));
+            let mut io1 = pin!(io_step(t1, b1, r1));
             let mut sl = pin!(sleep_opt(clock, deadline));
             let mut acc = pin!(async {
                 if accepting {
@@ -573,13 +563,7 @@ pub async fn run<K, C, P, O, S>(
                     core::future::pending().await
                 }
             });
-            let mut ob = pin!(async {
-                if can_take {
-                    outbox.ready().await
-                } else {
-                    core::future::pending().await
-                }
-            });
+            let mut ob = pin!(ready_if(outbox, can_take));
             poll_fn(|cx| {
                 if stopping.is_none()
                     && let Poll::Ready(sub) = shutdown.as_mut().poll(cx)
