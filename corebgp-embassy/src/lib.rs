@@ -59,7 +59,8 @@ mod socket;
 
 pub use clock::EmbassyClock;
 pub use connector::{
-    CompactBuffers, EmbassyConnector, ExtendedBuffers, SessionBuffers, StandardBuffers, run_peer,
+    Accept, CompactBuffers, DialOnly, EmbassyConnector, ExtendedBuffers, SessionBuffers,
+    StandardBuffers, run_peer,
 };
 pub use error::Error;
 pub use listener::{Inbound, Listener};

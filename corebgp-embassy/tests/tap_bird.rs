@@ -30,7 +30,7 @@ use corebgp_embassy::embassy_net::{
     Config, IpAddress, Ipv4Address, Ipv4Cidr, StackResources, StaticConfigV4,
 };
 use corebgp_embassy::{
-    ActivePeer, BGP_PORT, EmbassyConnector, Listener, PassivePeer, SessionBuffers, Socket,
+    Accept, ActivePeer, BGP_PORT, EmbassyConnector, Listener, PassivePeer, SessionBuffers, Socket,
     SocketBuffers, StandardBuffers, run_peer,
 };
 use embassy_futures::join::join;
@@ -246,7 +246,11 @@ impl Drop for Bird {
 
 /// Our part of one session with BIRD, run by corebgp-core's driver through
 /// `connector`; `bird` is polled to check what BIRD learnt from us.
-async fn session_with_bird(connector: &EmbassyConnector<'_, '_>, passive: bool, bird: &Bird) {
+async fn session_with_bird<'s, 'a: 's, I: Accept<'s, 'a>>(
+    connector: &EmbassyConnector<'s, 'a, I>,
+    passive: bool,
+    bird: &Bird,
+) {
     let mut peer = Peer::new(session(
         IpAddr::V4(BIRD_ID),
         EMBASSY_AS,

@@ -90,10 +90,12 @@ fn embassy_and_tokio(embassy_dials: bool) {
         let dial_sock = Socket::new(speaker, &mut dial_mem);
         let passive_peers = [PassivePeer::new(IpAddress::v4(10, 0, 0, 1), 30)];
         let listener = Listener::new(&sock, BGP_PORT, &passive_peers);
+        // One connector type for both directions, chosen at run time.
         let connector = if embassy_dials {
-            EmbassyConnector::active(&dial_sock, ActivePeer::new(IpAddress::v4(10, 0, 0, 1), 30))
+            let peer = ActivePeer::new(IpAddress::v4(10, 0, 0, 1), 30);
+            EmbassyConnector::new(Some((&dial_sock, peer)), None)
         } else {
-            EmbassyConnector::passive(listener.inbound(0))
+            EmbassyConnector::new(None, Some(listener.inbound(0)))
         };
         // The tokio side: passive on its listener, or dialling the relay's
         // 127.0.0.1 forward.
