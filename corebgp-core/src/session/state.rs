@@ -807,24 +807,33 @@ impl State {
 
     /// The earliest instant at which a timer of this state expires.
     pub fn deadline(&self, link: &Link, config: &SessionConfig) -> Option<Instant> {
+        // One arm per shape of timers (Connect and Active, OpenConfirm and
+        // Established share theirs), not per state: less code.
         let own = match self {
             Self::Idle(_) => None,
-            Self::Connect(s) => s.deadline(),
-            Self::Active(s) => s.deadline(),
-            Self::OpenSent(s) => s.deadline(),
-            Self::OpenConfirm(s) => s.deadline(),
-            Self::Established(s) => s.deadline(),
-        };
-        // While the plugin works on a message, the hold timer waits; only
-        // keepalives are due (CoreBGP issue #55).
-        let own = if link.busy {
-            match self {
-                Self::OpenConfirm(s) => s.keepalive,
-                Self::Established(s) => s.keepalive,
-                _ => own,
+            Self::Connect(Connect {
+                connect_retry,
+                delayed,
+            })
+            | Self::Active(Active {
+                connect_retry,
+                delayed,
+            }) => earliest(*connect_retry, delayed.as_ref().map(|d| d.until)),
+            Self::OpenSent(s) => Some(s.hold),
+            // While the plugin works on a message, the hold timer waits; only
+            // keepalives are due (CoreBGP issue #55).
+            Self::OpenConfirm(OpenConfirm {
+                hold, keepalive, ..
+            })
+            | Self::Established(Established {
+                hold, keepalive, ..
+            }) => {
+                if link.busy {
+                    *keepalive
+                } else {
+                    earliest(*hold, *keepalive)
+                }
             }
-        } else {
-            own
         };
         earliest(own, self.send_hold_deadline(link, config))
     }
@@ -848,76 +857,78 @@ impl State {
 
     /// Processes the timers that expired at `cx.now` (spurious calls are
     /// harmless).
+    ///
+    /// In place, with the states that share timers handled by one arm and
+    /// every expiry that fails the session by one call: the same transitions
+    /// as the typestate methods (`delay_open_expired`,
+    /// `connect_retry_expired`, `hold_expired`, `keepalive_due`,
+    /// `send_hold_expired`) in much less code.
     pub fn handle_timeout(&mut self, cx: &mut Cx<'_>) {
         let now = cx.now;
-        let send_hold = expired(self.send_hold_deadline(cx.link, cx.config), now);
-        let busy = cx.link.busy;
-        *self = match self.take() {
-            s @ Self::Idle(_) => s,
-            Self::Connect(s) => {
-                if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
-                    match s.delay_open_expired(cx) {
-                        Ok(n) => Self::OpenSent(n),
-                        Err(s) => Self::Connect(s),
+        let from = self.kind();
+        let code = if expired(self.send_hold_deadline(cx.link, cx.config), now) {
+            // RFC 9687: our writes made no progress for the send hold time.
+            Some(NotificationCode::SEND_HOLD_TIMER_EXPIRED)
+        } else {
+            match self {
+                Self::Idle(_) => None,
+                Self::Connect(Connect {
+                    connect_retry,
+                    delayed,
+                })
+                | Self::Active(Active {
+                    connect_retry,
+                    delayed,
+                }) => {
+                    if let Some(d) = delayed.as_ref().filter(|d| d.until <= now) {
+                        // Event 12: DelayOpen expired; send the OPEN.
+                        let s = open_sent(cx, from, &d.caps);
+                        *self = Self::OpenSent(s);
+                    } else if expired(*connect_retry, now) {
+                        // Event 9: drop any attempt, dial again (from Active,
+                        // move to Connect).
+                        cx.link.dial = true;
+                        if from == StateKind::Active {
+                            cx.change(StateKind::Active, StateKind::Connect);
+                        }
+                        *self = Self::Connect(Connect {
+                            connect_retry: Some(now + cx.config.connect_retry_time),
+                            delayed: None,
+                        });
                     }
-                } else if expired(s.connect_retry, now) {
-                    Self::Connect(s.connect_retry_expired(cx))
-                } else {
-                    Self::Connect(s)
+                    None
                 }
-            }
-            Self::Active(s) => {
-                if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
-                    match s.delay_open_expired(cx) {
-                        Ok(n) => Self::OpenSent(n),
-                        Err(s) => Self::Active(s),
+                // Event 10 in OpenSent.
+                Self::OpenSent(s) => {
+                    (s.hold <= now).then_some(NotificationCode::HOLD_TIMER_EXPIRED)
+                }
+                Self::OpenConfirm(OpenConfirm {
+                    negotiated,
+                    hold,
+                    keepalive,
+                })
+                | Self::Established(Established {
+                    negotiated,
+                    hold,
+                    keepalive,
+                }) => {
+                    if !cx.link.busy && expired(*hold, now) {
+                        // Event 10.
+                        Some(NotificationCode::HOLD_TIMER_EXPIRED)
+                    } else {
+                        if expired(*keepalive, now) {
+                            // Event 11: send KEEPALIVE, restart the timer.
+                            cx.link.push_keepalive();
+                            *keepalive = negotiated.keepalive_interval().map(|k| now + k);
+                        }
+                        None
                     }
-                } else if expired(s.connect_retry, now) {
-                    Self::Connect(s.connect_retry_expired(cx))
-                } else {
-                    Self::Active(s)
-                }
-            }
-            Self::OpenSent(s) => {
-                if send_hold {
-                    Self::Idle(cx.fail(
-                        StateKind::OpenSent,
-                        &Notification::new(NotificationCode::SEND_HOLD_TIMER_EXPIRED),
-                    ))
-                } else if s.hold <= now {
-                    Self::Idle(s.hold_expired(cx))
-                } else {
-                    Self::OpenSent(s)
-                }
-            }
-            Self::OpenConfirm(mut s) => {
-                if send_hold {
-                    Self::Idle(cx.fail(
-                        StateKind::OpenConfirm,
-                        &Notification::new(NotificationCode::SEND_HOLD_TIMER_EXPIRED),
-                    ))
-                } else if !busy && expired(s.hold, now) {
-                    Self::Idle(s.hold_expired(cx))
-                } else {
-                    if expired(s.keepalive, now) {
-                        s.keepalive_due(cx);
-                    }
-                    Self::OpenConfirm(s)
-                }
-            }
-            Self::Established(mut s) => {
-                if send_hold {
-                    Self::Idle(s.send_hold_expired(cx))
-                } else if !busy && expired(s.hold, now) {
-                    Self::Idle(s.hold_expired(cx))
-                } else {
-                    if expired(s.keepalive, now) {
-                        s.keepalive_due(cx);
-                    }
-                    Self::Established(s)
                 }
             }
         };
+        if let Some(code) = code {
+            *self = Self::Idle(cx.fail(from, &Notification::new(code)));
+        }
     }
 
     /// Processes one received message (already framed and decoded).
