@@ -10,9 +10,10 @@ use super::config::{PeerConfig, SessionConfig};
 use super::time::Duration;
 use crate::update::{PeerType, UpdateConfig};
 use crate::wire::{
-    AS_TRANS, AddPathDirection, AddPathEntry, AfiSafi, Capability, CapabilityCode,
-    ExtendedNextHopEntry, InlineData, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Notification,
-    NotificationData, Open, OpenError, RawCapability, Role,
+    AS_TRANS, AddPathDirection, AddPathEntry, Afi, AfiSafi, Capability, CapabilityCode,
+    ExtendedNextHopEntry, InlineData, List, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN,
+    MalformedCapability, Notification, NotificationData, Open, OpenError, RawCapability, Role,
+    Safi,
 };
 
 /// The synchronous part of a plugin that the state machine consults while
@@ -179,22 +180,85 @@ pub struct Advertised {
 impl Advertised {
     /// Summarises a capability set.
     pub fn new(caps: &CapabilitySet) -> Self {
-        let mut ext = Vec::new();
-        for c in caps.iter() {
-            if let Capability::ExtendedNextHop(l) = c {
-                for e in l.iter() {
-                    let _ = ext.push(e);
-                }
-            }
+        // Malformed entries (possible through `push_raw`) are skipped, as the
+        // typed decoder would.
+        let mut s = Summary::default();
+        for c in caps.raw() {
+            s.add(&c);
         }
         Self {
-            families: families(caps.iter()),
-            add_path: add_path_entries(caps.iter()),
-            extended_next_hop: ext,
+            families: s.families(),
+            add_path: s.add_path,
+            extended_next_hop: s.extended_next_hop,
             route_refresh: caps.contains(CapabilityCode::RouteRefresh.to_raw()),
             enhanced_route_refresh: caps.contains(CapabilityCode::EnhancedRouteRefresh.to_raw()),
             extended_message: caps.contains(CapabilityCode::ExtendedMessage.to_raw()),
         }
+    }
+}
+
+/// What negotiation needs of one side's capabilities, gathered in one pass
+/// over the raw TLVs (no typed decoding: only these few are looked at).
+#[derive(Default)]
+struct Summary {
+    families: Vec<AfiSafi, MAX_FAMILIES>,
+    add_path: Vec<AddPathEntry, MAX_FAMILIES>,
+    extended_next_hop: Vec<ExtendedNextHopEntry, MAX_FAMILIES>,
+    graceful_restart: Option<u16>,
+    role: Option<Role>,
+}
+
+impl Summary {
+    /// Adds one capability; a malformed one is skipped.
+    fn add(&mut self, c: &RawCapability<'_>) {
+        if !c.is_well_formed() {
+            return;
+        }
+        let v = c.value;
+        match CapabilityCode::from_raw(c.code) {
+            CapabilityCode::MultiProtocol => {
+                // RFC 4760 §8: AFI, reserved, SAFI.
+                if let Ok([a, b, _, safi]) = <[u8; 4]>::try_from(v) {
+                    let f = AfiSafi::new(
+                        Afi::from_raw(u16::from_be_bytes([a, b])),
+                        Safi::from_raw(safi),
+                    );
+                    if !self.families.contains(&f) {
+                        let _ = self.families.push(f);
+                    }
+                }
+            }
+            CapabilityCode::AddPath => {
+                for e in List::<AddPathEntry>::Wire(v) {
+                    let _ = self.add_path.push(e);
+                }
+            }
+            CapabilityCode::ExtendedNextHop => {
+                for e in List::<ExtendedNextHopEntry>::Wire(v) {
+                    let _ = self.extended_next_hop.push(e);
+                }
+            }
+            CapabilityCode::GracefulRestart if self.graceful_restart.is_none() => {
+                // RFC 4724 §3: the restart time is the low 12 bits.
+                if let (Some(&a), Some(&b)) = (v.first(), v.get(1)) {
+                    self.graceful_restart = Some(u16::from_be_bytes([a, b]) & 0x0fff);
+                }
+            }
+            CapabilityCode::Role if self.role.is_none() => {
+                self.role = v.first().map(|&r| Role::from_raw(r));
+            }
+            _ => {}
+        }
+    }
+
+    /// The families; IPv4 unicast if none was advertised (RFC 4760 §1: a
+    /// speaker without the capability does IPv4 unicast).
+    fn families(&self) -> Vec<AfiSafi, MAX_FAMILIES> {
+        let mut f = self.families.clone();
+        if f.is_empty() {
+            let _ = f.push(AfiSafi::IPV4_UNICAST);
+        }
+        f
     }
 }
 
@@ -295,36 +359,6 @@ impl Negotiated {
     }
 }
 
-fn families<'a>(caps: impl Iterator<Item = Capability<'a>>) -> Vec<AfiSafi, MAX_FAMILIES> {
-    let mut out = Vec::new();
-    for c in caps {
-        if let Capability::MultiProtocol(f) = c
-            && !out.contains(&f)
-        {
-            let _ = out.push(f);
-        }
-    }
-    if out.is_empty() {
-        // RFC 4760 §1: a speaker without the capability does IPv4 unicast.
-        let _ = out.push(AfiSafi::IPV4_UNICAST);
-    }
-    out
-}
-
-fn add_path_entries<'a>(
-    caps: impl Iterator<Item = Capability<'a>>,
-) -> Vec<AddPathEntry, MAX_FAMILIES> {
-    let mut out = Vec::new();
-    for c in caps {
-        if let Capability::AddPath(l) = c {
-            for e in l.iter() {
-                let _ = out.push(e);
-            }
-        }
-    }
-    out
-}
-
 /// Checks a received OPEN against the configuration and our capabilities
 /// and, if it passes, computes what was negotiated.
 ///
@@ -370,8 +404,8 @@ pub fn check_open<'a>(
     if open.bgp_id.is_unspecified() || (peer.is_ibgp() && open.bgp_id == config.router_id) {
         return Err(OpenError::BadBgpIdentifier);
     }
-    if let Some(e) = open.capabilities().find_map(Result::err) {
-        return Err(OpenError::MalformedCapability(e));
+    if let Some(raw) = open.raw_capabilities().find(|c| !c.is_well_formed()) {
+        return Err(OpenError::MalformedCapability(MalformedCapability { raw }));
     }
     if four.is_none() {
         // RFC 5492 §5: the data carries the capability that is missing, as
@@ -384,11 +418,12 @@ pub fn check_open<'a>(
             InlineData::new(&tlv),
         )));
     }
-    let theirs = || open.capabilities().filter_map(Result::ok);
-    let peer_role = theirs().find_map(|c| match c {
-        Capability::Role(r) => Some(r),
-        _ => None,
-    });
+    // Every capability is well-formed from here on.
+    let mut theirs = Summary::default();
+    for c in open.raw_capabilities() {
+        theirs.add(&c);
+    }
+    let peer_role = theirs.role;
     // RFC 9234 §4.2: a role pair not in the table, or a missing role in
     // strict mode, is a Role Mismatch.
     if let Some(our_role) = config.role {
@@ -403,14 +438,14 @@ pub fn check_open<'a>(
 
     let has = |code: CapabilityCode, we: bool| we && open.has_capability(code.to_raw());
     let mut fams = Vec::new();
-    for f in families(theirs()) {
+    for f in theirs.families() {
         if ours.families.contains(&f) {
             let _ = fams.push(f);
         }
     }
     // RFC 7911 §4: we receive paths for a family if we said Receive and they
     // said Send, and send them if we said Send and they said Receive.
-    let their_ap = add_path_entries(theirs());
+    let their_ap = &theirs.add_path;
     let mut add_path = Vec::new();
     for &ours_e in &ours.add_path {
         let Some(t) = their_ap.iter().find(|t| t.family == ours_e.family) else {
@@ -432,15 +467,9 @@ pub fn check_open<'a>(
         }
     }
     let mut ext_nh = Vec::new();
-    let their_enh = theirs().filter_map(|c| match c {
-        Capability::ExtendedNextHop(l) => Some(l),
-        _ => None,
-    });
-    for l in their_enh {
-        for e in l.iter() {
-            if ours.extended_next_hop.contains(&e) {
-                let _ = ext_nh.push(e);
-            }
+    for e in &theirs.extended_next_hop {
+        if ours.extended_next_hop.contains(e) {
+            let _ = ext_nh.push(*e);
         }
     }
     let hold_time = open.hold_time.min(config.hold_time);
@@ -458,10 +487,7 @@ pub fn check_open<'a>(
         families: fams,
         add_path,
         extended_next_hop: ext_nh,
-        peer_graceful_restart: theirs().find_map(|c| match c {
-            Capability::GracefulRestart(g) => Some(g.restart_time),
-            _ => None,
-        }),
+        peer_graceful_restart: theirs.graceful_restart,
         peer_role,
     })
 }
