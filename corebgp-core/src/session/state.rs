@@ -278,6 +278,41 @@ fn open_sent(cx: &mut Cx<'_>, from: StateKind, caps: &CapabilitySet) -> OpenSent
     }
 }
 
+/// OpenSent, Event 19 (see [`OpenSent::receive_open`]); the state only
+/// lends what it advertised, so that [`State`] need not move it.
+fn open_received(
+    cx: &mut Cx<'_>,
+    advertised: &Advertised,
+    open: &Open<'_>,
+    hooks: &mut dyn OpenHooks,
+) -> OpenReceived {
+    let negotiated = match check_open(cx.config, advertised, open) {
+        Ok(n) => n,
+        Err(e) => return OpenReceived::Idle(cx.fail(StateKind::OpenSent, &e.notification())),
+    };
+    if let Err(n) = hooks.check_open(&cx.config.peer, open, &negotiated) {
+        return OpenReceived::Idle(cx.fail(StateKind::OpenSent, &n));
+    }
+    cx.link.push_keepalive();
+    let hold = negotiated.hold_duration().map(|h| cx.now + h);
+    let keepalive = negotiated.keepalive_interval().map(|k| cx.now + k);
+    cx.change(StateKind::OpenSent, StateKind::OpenConfirm);
+    OpenReceived::OpenConfirm(OpenConfirm {
+        negotiated,
+        hold,
+        keepalive,
+    })
+}
+
+impl From<OpenReceived> for State {
+    fn from(r: OpenReceived) -> Self {
+        match r {
+            OpenReceived::OpenConfirm(s) => Self::OpenConfirm(s),
+            OpenReceived::Idle(s) => Self::Idle(s),
+        }
+    }
+}
+
 /// A message on a connection whose OPEN we have not sent (DelayOpen). RFC
 /// 4271 §8.2.2, Event 20: an OPEN before ours is answered with OPEN and
 /// KEEPALIVE, straight into OpenConfirm.
@@ -426,22 +461,7 @@ impl OpenSent {
         open: &Open<'_>,
         hooks: &mut dyn OpenHooks,
     ) -> OpenReceived {
-        let negotiated = match check_open(cx.config, &self.advertised, open) {
-            Ok(n) => n,
-            Err(e) => return OpenReceived::Idle(cx.fail(StateKind::OpenSent, &e.notification())),
-        };
-        if let Err(n) = hooks.check_open(&cx.config.peer, open, &negotiated) {
-            return OpenReceived::Idle(cx.fail(StateKind::OpenSent, &n));
-        }
-        cx.link.push_keepalive();
-        let hold = negotiated.hold_duration().map(|h| cx.now + h);
-        let keepalive = negotiated.keepalive_interval().map(|k| cx.now + k);
-        cx.change(StateKind::OpenSent, StateKind::OpenConfirm);
-        OpenReceived::OpenConfirm(OpenConfirm {
-            negotiated,
-            hold,
-            keepalive,
-        })
+        open_received(cx, &self.advertised, open, hooks)
     }
 
     /// Event 10: the hold timer expired: 4/0, Idle.
@@ -945,32 +965,79 @@ impl State {
         {
             return d;
         }
-        let mut delivery = Delivery::None;
-        *self = match self.take() {
+        // The rest in place, by what the RFC 4271 §8.2.2 tables have in
+        // common: a NOTIFICATION ends any connection and goes to the plugin;
+        // one expected message per state moves on; anything else is an FSM
+        // error (RFC 6608) or, before our OPEN, a plain drop.
+        let from = self.kind();
+        if from == StateKind::Idle {
             // A message on a connection we do not have: ignore it.
-            s @ Self::Idle(_) => s,
-            Self::Connect(s) => s.receive(cx, msg, hooks),
-            Self::Active(s) => s.receive(cx, msg, hooks),
-            Self::OpenSent(s) => s.receive(cx, msg, hooks),
-            Self::OpenConfirm(s) => {
-                if let Message::Notification(n) = msg {
-                    delivery = Delivery::Notification(n);
+        } else if let Message::Notification(n) = msg {
+            *self = Self::Idle(cx.received_notification(from, &n));
+        } else {
+            let next = match (&mut *self, msg) {
+                (Self::OpenSent(s), Message::Open(o)) => {
+                    Some(open_received(cx, &s.advertised, &o, hooks).into())
                 }
-                s.receive(cx, msg)
-            }
-            Self::Established(s) => {
-                let (next, d) = s.receive(cx, msg);
-                delivery = d;
-                match next {
-                    EstablishedNext::Established(s) => Self::Established(s),
-                    EstablishedNext::Idle(s) => Self::Idle(s),
+                (Self::OpenConfirm(s), Message::Keepalive) => {
+                    // Event 26: restart the hold timer, Established.
+                    s.hold = s.negotiated.hold_duration().map(|h| cx.now + h);
+                    cx.change(StateKind::OpenConfirm, StateKind::Established);
+                    cx.events.push(Event::Established {
+                        direction: cx.direction,
+                    });
+                    match self.take() {
+                        Self::OpenConfirm(OpenConfirm {
+                            negotiated,
+                            hold,
+                            keepalive,
+                        }) => Some(Self::Established(Established {
+                            negotiated,
+                            hold,
+                            keepalive,
+                        })),
+                        other => Some(other),
+                    }
                 }
-            }
-        };
-        if let (Delivery::None, Message::Notification(n)) = (delivery, msg) {
-            delivery = Delivery::Notification(n);
+                (
+                    Self::Connect(Connect { delayed, .. }) | Self::Active(Active { delayed, .. }),
+                    m,
+                ) => Some(match (m, delayed) {
+                    // RFC 4271 §8.2.2, Event 20: an OPEN before ours is
+                    // answered with OPEN and KEEPALIVE, straight into
+                    // OpenConfirm.
+                    (Message::Open(o), Some(d)) => {
+                        let s = open_sent(cx, from, &d.caps);
+                        open_received(cx, &s.advertised, &o, hooks).into()
+                    }
+                    // Connect/Active, "any other event": drop the connection
+                    // without a NOTIFICATION (we sent no OPEN, and
+                    // SendNOTIFICATIONwithoutOPEN is off); it counts for
+                    // damping.
+                    _ => {
+                        let code = NotificationCode::Fsm(FsmSubcode::Unspecified);
+                        Self::Idle(cx.idle(from, DownReason::Dropped(code)))
+                    }
+                }),
+                _ => None,
+            };
+            *self = match next {
+                Some(next) => next,
+                None => {
+                    let sub = match from {
+                        StateKind::OpenSent => FsmSubcode::UnexpectedMessageInOpenSent,
+                        StateKind::OpenConfirm => FsmSubcode::UnexpectedMessageInOpenConfirm,
+                        _ => FsmSubcode::UnexpectedMessageInEstablished,
+                    };
+                    let n = Notification::fsm_error(sub, msg.msg_type());
+                    Self::Idle(cx.fail(from, &n))
+                }
+            };
         }
-        delivery
+        match msg {
+            Message::Notification(n) => Delivery::Notification(n),
+            _ => Delivery::None,
+        }
     }
 
     /// A message that failed to decode (header, OPEN, UPDATE sections,
@@ -1011,50 +1078,73 @@ impl State {
 
     /// The TCP connection failed or closed (Event 18).
     pub fn connection_failed(&mut self, cx: &mut Cx<'_>) {
-        *self = match self.take() {
-            s @ Self::Idle(_) => s,
-            Self::Connect(s) => match s.connect_failed(cx) {
-                ConnectFailed::Idle(s) => Self::Idle(s),
-                ConnectFailed::Active(s) => Self::Active(s),
-            },
-            Self::Active(s) => Self::Idle(s.connect_failed(cx)),
-            // RFC 4271 §8.2.2 OpenSent, Event 18: Active, to dial again when
-            // ConnectRetry expires. Only the connection we dial can do that:
-            // an accepted one would sit in Active, refuse the peer's next
-            // connection as a duplicate and later "dial" on an inbound link.
-            // Its FSM ends instead (Active → Idle, as Active's Event 18).
-            Self::OpenSent(s) if cx.direction == Direction::Inbound => {
-                Self::Idle(s.connection_failed(cx).connect_failed(cx))
+        // In place: the same transitions as the typestate methods
+        // (`connect_failed`, `connection_failed`) without moving the state.
+        let mut from = self.kind();
+        let to_active = match self {
+            Self::Idle(_) => return,
+            // RFC 4271 §8.2.2 Connect, Event 18: with DelayOpen running keep
+            // listening (Active), else Idle.
+            Self::Connect(s) => s.delayed.is_some(),
+            // OpenSent, Event 18: Active, to dial again when ConnectRetry
+            // expires. Only the connection we dial can do that: an accepted
+            // one would sit in Active, refuse the peer's next connection as
+            // a duplicate and later "dial" on an inbound link. Its FSM ends
+            // instead (Active → Idle, as Active's Event 18).
+            Self::OpenSent(_) => {
+                cx.link.close = true;
+                if cx.direction == Direction::Inbound {
+                    cx.change(StateKind::OpenSent, StateKind::Active);
+                    from = StateKind::Active;
+                    false
+                } else {
+                    true
+                }
             }
-            Self::OpenSent(s) => Self::Active(s.connection_failed(cx)),
-            Self::OpenConfirm(s) => Self::Idle(s.connection_failed(cx)),
-            Self::Established(s) => Self::Idle(s.connection_failed(cx)),
+            _ => false,
         };
+        *self = if to_active {
+            cx.change(from, StateKind::Active);
+            Self::Active(Active {
+                connect_retry: Some(cx.now + cx.config.connect_retry_time),
+                delayed: None,
+            })
+        } else {
+            let reason = if from == StateKind::Connect {
+                DownReason::ConnectFailed
+            } else {
+                DownReason::TransportClosed
+            };
+            Self::Idle(cx.idle(from, reason))
+        };
+    }
+
+    /// Closes the connection with Cease `subcode` where our OPEN was sent
+    /// (from OpenSent on), a plain close before it.
+    fn close(&mut self, cx: &mut Cx<'_>, subcode: CeaseSubcode, reason: DownReason) {
+        let from = self.kind();
+        if from == StateKind::Idle {
+            return;
+        }
+        if from >= StateKind::OpenSent {
+            cx.notify(&cease(subcode));
+        }
+        *self = Self::Idle(cx.idle(from, reason));
     }
 
     /// ManualStop (Event 2): Cease with `subcode` from OpenSent on.
     pub fn stop(&mut self, cx: &mut Cx<'_>, subcode: CeaseSubcode) {
-        *self = match self.take() {
-            s @ Self::Idle(_) => s,
-            Self::Connect(s) => Self::Idle(s.stop(cx)),
-            Self::Active(s) => Self::Idle(s.stop(cx)),
-            Self::OpenSent(s) => Self::Idle(s.stop(cx, subcode)),
-            Self::OpenConfirm(s) => Self::Idle(s.stop(cx, subcode)),
-            Self::Established(s) => Self::Idle(s.stop(cx, subcode)),
-        };
+        self.close(cx, subcode, DownReason::Stopped);
     }
 
     /// Collision resolution closes this connection: Cease 6/7 where an
     /// OPEN was sent, a plain close otherwise.
     pub fn collision_dump(&mut self, cx: &mut Cx<'_>) {
-        *self = match self.take() {
-            s @ Self::Idle(_) => s,
-            Self::Connect(_) => Self::Idle(cx.idle(StateKind::Connect, DownReason::Collision)),
-            Self::Active(_) => Self::Idle(cx.idle(StateKind::Active, DownReason::Collision)),
-            Self::OpenSent(s) => Self::Idle(s.collision_dump(cx)),
-            Self::OpenConfirm(s) => Self::Idle(s.collision_dump(cx)),
-            Self::Established(s) => Self::Idle(s.collision_dump(cx)),
-        };
+        self.close(
+            cx,
+            CeaseSubcode::ConnectionCollisionResolution,
+            DownReason::Collision,
+        );
     }
 
     /// Idle → Connect (dial) or, for a passive peer, Active.
