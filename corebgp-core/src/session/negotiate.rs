@@ -186,13 +186,14 @@ impl Advertised {
         for c in caps.raw() {
             s.add(&c);
         }
+        s.default_family();
         Self {
-            families: s.families(),
+            families: s.families,
             add_path: s.add_path,
             extended_next_hop: s.extended_next_hop,
-            route_refresh: caps.contains(CapabilityCode::RouteRefresh.to_raw()),
-            enhanced_route_refresh: caps.contains(CapabilityCode::EnhancedRouteRefresh.to_raw()),
-            extended_message: caps.contains(CapabilityCode::ExtendedMessage.to_raw()),
+            route_refresh: s.route_refresh,
+            enhanced_route_refresh: s.enhanced_route_refresh,
+            extended_message: s.extended_message,
         }
     }
 }
@@ -206,16 +207,28 @@ struct Summary {
     extended_next_hop: Vec<ExtendedNextHopEntry, MAX_FAMILIES>,
     graceful_restart: Option<u16>,
     role: Option<Role>,
+    // Present at all (well-formed or not, as `CapabilitySet::contains` and
+    // `Open::has_capability` see them).
+    route_refresh: bool,
+    enhanced_route_refresh: bool,
+    extended_message: bool,
 }
 
 impl Summary {
     /// Adds one capability; a malformed one is skipped.
     fn add(&mut self, c: &RawCapability<'_>) {
+        let code = CapabilityCode::from_raw(c.code);
+        match code {
+            CapabilityCode::RouteRefresh => self.route_refresh = true,
+            CapabilityCode::EnhancedRouteRefresh => self.enhanced_route_refresh = true,
+            CapabilityCode::ExtendedMessage => self.extended_message = true,
+            _ => {}
+        }
         if !c.is_well_formed() {
             return;
         }
         let v = c.value;
-        match CapabilityCode::from_raw(c.code) {
+        match code {
             CapabilityCode::MultiProtocol => {
                 // RFC 4760 §8: AFI, reserved, SAFI.
                 if let Ok([a, b, _, safi]) = <[u8; 4]>::try_from(v) {
@@ -251,14 +264,12 @@ impl Summary {
         }
     }
 
-    /// The families; IPv4 unicast if none was advertised (RFC 4760 §1: a
-    /// speaker without the capability does IPv4 unicast).
-    fn families(&self) -> Vec<AfiSafi, MAX_FAMILIES> {
-        let mut f = self.families.clone();
-        if f.is_empty() {
-            let _ = f.push(AfiSafi::IPV4_UNICAST);
+    /// IPv4 unicast if no family was advertised (RFC 4760 §1: a speaker
+    /// without the capability does IPv4 unicast).
+    fn default_family(&mut self) {
+        if self.families.is_empty() {
+            let _ = self.families.push(AfiSafi::IPV4_UNICAST);
         }
-        f
     }
 }
 
@@ -436,11 +447,11 @@ pub fn check_open<'a>(
         }
     }
 
-    let has = |code: CapabilityCode, we: bool| we && open.has_capability(code.to_raw());
+    theirs.default_family();
     let mut fams = Vec::new();
-    for f in theirs.families() {
-        if ours.families.contains(&f) {
-            let _ = fams.push(f);
+    for f in &theirs.families {
+        if ours.families.contains(f) {
+            let _ = fams.push(*f);
         }
     }
     // RFC 7911 §4: we receive paths for a family if we said Receive and they
@@ -478,12 +489,9 @@ pub fn check_open<'a>(
         peer_id: open.bgp_id,
         hold_time,
         four_octet_as: true,
-        route_refresh: has(CapabilityCode::RouteRefresh, ours.route_refresh),
-        enhanced_route_refresh: has(
-            CapabilityCode::EnhancedRouteRefresh,
-            ours.enhanced_route_refresh,
-        ),
-        extended_message: has(CapabilityCode::ExtendedMessage, ours.extended_message),
+        route_refresh: ours.route_refresh && theirs.route_refresh,
+        enhanced_route_refresh: ours.enhanced_route_refresh && theirs.enhanced_route_refresh,
+        extended_message: ours.extended_message && theirs.extended_message,
         families: fams,
         add_path,
         extended_next_hop: ext_nh,
