@@ -1063,16 +1063,28 @@ impl State {
 
     /// The TCP connection is up (Events 16, 17).
     pub fn connected(&mut self, cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) {
-        *self = match self.take() {
-            Self::Connect(s) => match s.connected(cx, hooks) {
-                Connected::OpenSent(s) => Self::OpenSent(s),
-                Connected::Delayed(s) => Self::Connect(s),
-            },
-            Self::Active(s) => match s.connected(cx, hooks) {
-                Connected::OpenSent(s) => Self::OpenSent(s),
-                Connected::Delayed(s) => Self::Active(s),
-            },
-            other => other,
+        // Connect and Active alike (their `connected`), without moving the
+        // state in and out.
+        let from = self.kind();
+        if !matches!(from, StateKind::Connect | StateKind::Active) {
+            return;
+        }
+        *self = match tcp_up(cx, from, hooks) {
+            Ok(s) => Self::OpenSent(s),
+            Err(d) => {
+                let delayed = Some(d);
+                if from == StateKind::Connect {
+                    Self::Connect(Connect {
+                        connect_retry: None,
+                        delayed,
+                    })
+                } else {
+                    Self::Active(Active {
+                        connect_retry: None,
+                        delayed,
+                    })
+                }
+            }
         };
     }
 
@@ -1158,14 +1170,12 @@ impl State {
 
     /// A connection the peer opened, in Active (its FSM starts here).
     pub fn accepted(cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) -> Self {
-        let active = Active {
+        let mut s = Self::Active(Active {
             connect_retry: None,
             delayed: None,
-        };
-        match active.connected(cx, hooks) {
-            Connected::OpenSent(s) => Self::OpenSent(s),
-            Connected::Delayed(s) => Self::Active(s),
-        }
+        });
+        s.connected(cx, hooks);
+        s
     }
 
     /// Restarts the hold timer of an OpenConfirm or Established connection
