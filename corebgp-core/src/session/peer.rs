@@ -40,25 +40,33 @@ pub enum Rejected {
     AlreadyEstablished,
 }
 
+// Whole milliseconds: `Duration` arithmetic (checked multiplication,
+// 128-bit conversions) cost several hundred bytes of flash here.
+const DAMPING_MIN_MS: u64 = DAMPING_MIN.as_secs() * 1000;
+const DAMPING_MAX_MS: u64 = DAMPING_MAX.as_secs() * 1000;
+const DAMPING_AMNESIA_MS: u64 = DAMPING_AMNESIA.as_secs() * 1000;
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Damping {
-    delay: Duration,
+    /// Current delay, milliseconds (0: none).
+    delay: u64,
     last_error: Option<Instant>,
 }
 
 impl Damping {
     /// RFC 4271 §8.1.1 DampPeerOscillations, with BIRD's constants: 60 s,
-    /// doubling to 300 s, forgotten after 300 s without errors.
-    fn on_error(&mut self, now: Instant) -> Duration {
+    /// doubling to 300 s, forgotten after 300 s without errors. Returns the
+    /// delay in milliseconds.
+    fn on_error(&mut self, now: Instant) -> u64 {
         if let Some(t) = self.last_error
-            && now.saturating_duration_since(t) >= DAMPING_AMNESIA
+            && now.as_millis().saturating_sub(t.as_millis()) >= DAMPING_AMNESIA_MS
         {
-            self.delay = Duration::ZERO;
+            self.delay = 0;
         }
-        self.delay = if self.delay.is_zero() {
-            DAMPING_MIN
+        self.delay = if self.delay == 0 {
+            DAMPING_MIN_MS
         } else {
-            (self.delay * 2).min(DAMPING_MAX)
+            self.delay.saturating_mul(2).min(DAMPING_MAX_MS)
         };
         self.last_error = Some(now);
         self.delay
@@ -444,8 +452,14 @@ impl Peer {
         }
     }
 
+    // Out of line: `settle` checks both connections, and an unrolled loop
+    // carried two copies of the damping arithmetic.
+    #[inline(never)]
     fn schedule_restart(&mut self, now: Instant, reason: DownReason) {
-        let mut wait = self.config.idle_hold_time;
+        // In milliseconds (see `Damping`); `Instant + Duration` keeps whole
+        // milliseconds too, so the sums are the same.
+        let now_ms = now.as_millis();
+        let mut wait = (Instant::ZERO + self.config.idle_hold_time).as_millis();
         // A connection that ends while the peer is already held down (the
         // other connection of the same attempt failing in the same round,
         // e.g. both get 2/2) neither escalates the damping delay again nor
@@ -455,15 +469,15 @@ impl Peer {
         // jumped straight from 60 s to 120 s, and an inbound Cease during a
         // hold-down restarted the outbound after only the idle hold time.
         if let Some(until) = self.hold_down_until.filter(|t| now < *t) {
-            wait = wait.max(until.saturating_duration_since(now));
+            wait = wait.max(until.as_millis() - now_ms);
         } else if reason.damps() && self.config.damp_peer_oscillations {
             let d = self.damping.on_error(now);
-            let until = now + d;
+            let until = Instant::from_millis(now_ms.saturating_add(d));
             self.hold_down_until = Some(until);
             self.events.push(Event::Damped { until });
             wait = wait.max(d);
         }
-        self.next_start = Some(now + wait);
+        self.next_start = Some(Instant::from_millis(now_ms.saturating_add(wait)));
     }
 
     /// RFC 4271 §6.8: of two connections, keep the one initiated by the
