@@ -51,6 +51,9 @@ impl core::ops::Add<Duration> for Instant {
 }
 
 /// The earliest of two optional deadlines.
+// Out of line: a 64-bit `Option` comparison is long on a 32-bit core and
+// the timer code takes the earliest of deadlines in half a dozen places.
+#[inline(never)]
 pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
