@@ -207,6 +207,7 @@ struct Summary {
     extended_next_hop: Vec<ExtendedNextHopEntry, MAX_FAMILIES>,
     graceful_restart: Option<u16>,
     role: Option<Role>,
+    four_octet_as: Option<u32>,
     // Present at all (well-formed or not, as `CapabilitySet::contains` and
     // `Open::has_capability` see them).
     route_refresh: bool,
@@ -215,8 +216,8 @@ struct Summary {
 }
 
 impl Summary {
-    /// Adds one capability; a malformed one is skipped.
-    fn add(&mut self, c: &RawCapability<'_>) {
+    /// Adds one capability; a malformed one is skipped (`false`).
+    fn add(&mut self, c: &RawCapability<'_>) -> bool {
         let code = CapabilityCode::from_raw(c.code);
         match code {
             CapabilityCode::RouteRefresh => self.route_refresh = true,
@@ -225,7 +226,7 @@ impl Summary {
             _ => {}
         }
         if !c.is_well_formed() {
-            return;
+            return false;
         }
         let v = c.value;
         match code {
@@ -260,8 +261,13 @@ impl Summary {
             CapabilityCode::Role if self.role.is_none() => {
                 self.role = v.first().map(|&r| Role::from_raw(r));
             }
+            // The first one, as `Open::four_octet_as` finds it.
+            CapabilityCode::FourOctetAs if self.four_octet_as.is_none() => {
+                self.four_octet_as = <[u8; 4]>::try_from(v).ok().map(u32::from_be_bytes);
+            }
             _ => {}
         }
+        true
     }
 
     /// IPv4 unicast if no family was advertised (RFC 4760 §1: a speaker
@@ -385,7 +391,16 @@ pub fn check_open<'a>(
     open: &Open<'a>,
 ) -> Result<Negotiated, OpenError<'a>> {
     let peer = &config.peer;
-    let four = open.four_octet_as();
+    // One pass over the peer's capabilities; the checks below still run in
+    // the order above.
+    let mut theirs = Summary::default();
+    let mut malformed = None;
+    for c in open.raw_capabilities() {
+        if !theirs.add(&c) && malformed.is_none() {
+            malformed = Some(c);
+        }
+    }
+    let four = theirs.four_octet_as;
     // RFC 6793 §4.1: the 4-octet AS capability carries the real AS; My AS
     // is AS_TRANS when it needs more than two octets.
     let asn = match four {
@@ -415,7 +430,7 @@ pub fn check_open<'a>(
     if open.bgp_id.is_unspecified() || (peer.is_ibgp() && open.bgp_id == config.router_id) {
         return Err(OpenError::BadBgpIdentifier);
     }
-    if let Some(raw) = open.raw_capabilities().find(|c| !c.is_well_formed()) {
+    if let Some(raw) = malformed {
         return Err(OpenError::MalformedCapability(MalformedCapability { raw }));
     }
     if four.is_none() {
@@ -428,11 +443,6 @@ pub fn check_open<'a>(
         return Err(OpenError::UnsupportedCapability(NotificationData::Inline(
             InlineData::new(&tlv),
         )));
-    }
-    // Every capability is well-formed from here on.
-    let mut theirs = Summary::default();
-    for c in open.raw_capabilities() {
-        theirs.add(&c);
     }
     let peer_role = theirs.role;
     // RFC 9234 §4.2: a role pair not in the table, or a missing role in
