@@ -279,38 +279,33 @@ fn open_sent(cx: &mut Cx<'_>, from: StateKind, caps: &CapabilitySet) -> OpenSent
 }
 
 /// OpenSent, Event 19 (see [`OpenSent::receive_open`]); the state only
-/// lends what it advertised, so that [`State`] need not move it.
-fn open_received(
+/// lends what it advertised, so that [`State`] need not move it. `confirm`
+/// and `idle` wrap the outcome ([`OpenReceived`] or [`State`]), so that
+/// the state is built where it goes.
+fn open_received<R>(
     cx: &mut Cx<'_>,
     advertised: &Advertised,
     open: &Open<'_>,
     hooks: &mut dyn OpenHooks,
-) -> OpenReceived {
+    confirm: fn(OpenConfirm) -> R,
+    idle: fn(Idle) -> R,
+) -> R {
     let negotiated = match check_open(cx.config, advertised, open) {
         Ok(n) => n,
-        Err(e) => return OpenReceived::Idle(cx.fail(StateKind::OpenSent, &e.notification())),
+        Err(e) => return idle(cx.fail(StateKind::OpenSent, &e.notification())),
     };
     if let Err(n) = hooks.check_open(&cx.config.peer, open, &negotiated) {
-        return OpenReceived::Idle(cx.fail(StateKind::OpenSent, &n));
+        return idle(cx.fail(StateKind::OpenSent, &n));
     }
     cx.link.push_keepalive();
     let hold = negotiated.hold_duration().map(|h| cx.now + h);
     let keepalive = negotiated.keepalive_interval().map(|k| cx.now + k);
     cx.change(StateKind::OpenSent, StateKind::OpenConfirm);
-    OpenReceived::OpenConfirm(OpenConfirm {
+    confirm(OpenConfirm {
         negotiated,
         hold,
         keepalive,
     })
-}
-
-impl From<OpenReceived> for State {
-    fn from(r: OpenReceived) -> Self {
-        match r {
-            OpenReceived::OpenConfirm(s) => Self::OpenConfirm(s),
-            OpenReceived::Idle(s) => Self::Idle(s),
-        }
-    }
 }
 
 /// A message on a connection whose OPEN we have not sent (DelayOpen). RFC
@@ -461,7 +456,14 @@ impl OpenSent {
         open: &Open<'_>,
         hooks: &mut dyn OpenHooks,
     ) -> OpenReceived {
-        open_received(cx, &self.advertised, open, hooks)
+        open_received(
+            cx,
+            &self.advertised,
+            open,
+            hooks,
+            OpenReceived::OpenConfirm,
+            OpenReceived::Idle,
+        )
     }
 
     /// Event 10: the hold timer expired: 4/0, Idle.
@@ -975,9 +977,11 @@ impl State {
         } else if let Message::Notification(n) = msg {
             *self = Self::Idle(cx.received_notification(from, &n));
         } else {
-            let next = match (&mut *self, msg) {
+            let handled = match (&mut *self, msg) {
                 (Self::OpenSent(s), Message::Open(o)) => {
-                    Some(open_received(cx, &s.advertised, &o, hooks).into())
+                    *self =
+                        open_received(cx, &s.advertised, &o, hooks, Self::OpenConfirm, Self::Idle);
+                    true
                 }
                 (Self::OpenConfirm(s), Message::Keepalive) => {
                     // Event 26: restart the hold timer, Established.
@@ -986,53 +990,61 @@ impl State {
                     cx.events.push(Event::Established {
                         direction: cx.direction,
                     });
-                    match self.take() {
-                        Self::OpenConfirm(OpenConfirm {
+                    if let Self::OpenConfirm(OpenConfirm {
+                        negotiated,
+                        hold,
+                        keepalive,
+                    }) = self.take()
+                    {
+                        *self = Self::Established(Established {
                             negotiated,
                             hold,
                             keepalive,
-                        }) => Some(Self::Established(Established {
-                            negotiated,
-                            hold,
-                            keepalive,
-                        })),
-                        other => Some(other),
+                        });
                     }
+                    true
                 }
                 (
                     Self::Connect(Connect { delayed, .. }) | Self::Active(Active { delayed, .. }),
                     m,
-                ) => Some(match (m, delayed) {
-                    // RFC 4271 §8.2.2, Event 20: an OPEN before ours is
-                    // answered with OPEN and KEEPALIVE, straight into
-                    // OpenConfirm.
-                    (Message::Open(o), Some(d)) => {
-                        let s = open_sent(cx, from, &d.caps);
-                        open_received(cx, &s.advertised, &o, hooks).into()
-                    }
-                    // Connect/Active, "any other event": drop the connection
-                    // without a NOTIFICATION (we sent no OPEN, and
-                    // SendNOTIFICATIONwithoutOPEN is off); it counts for
-                    // damping.
-                    _ => {
-                        let code = NotificationCode::Fsm(FsmSubcode::Unspecified);
-                        Self::Idle(cx.idle(from, DownReason::Dropped(code)))
-                    }
-                }),
-                _ => None,
-            };
-            *self = match next {
-                Some(next) => next,
-                None => {
-                    let sub = match from {
-                        StateKind::OpenSent => FsmSubcode::UnexpectedMessageInOpenSent,
-                        StateKind::OpenConfirm => FsmSubcode::UnexpectedMessageInOpenConfirm,
-                        _ => FsmSubcode::UnexpectedMessageInEstablished,
+                ) => {
+                    *self = match (m, delayed) {
+                        // RFC 4271 §8.2.2, Event 20: an OPEN before ours is
+                        // answered with OPEN and KEEPALIVE, straight into
+                        // OpenConfirm.
+                        (Message::Open(o), Some(d)) => {
+                            let s = open_sent(cx, from, &d.caps);
+                            open_received(
+                                cx,
+                                &s.advertised,
+                                &o,
+                                hooks,
+                                Self::OpenConfirm,
+                                Self::Idle,
+                            )
+                        }
+                        // Connect/Active, "any other event": drop the
+                        // connection without a NOTIFICATION (we sent no OPEN,
+                        // and SendNOTIFICATIONwithoutOPEN is off); it counts
+                        // for damping.
+                        _ => {
+                            let code = NotificationCode::Fsm(FsmSubcode::Unspecified);
+                            Self::Idle(cx.idle(from, DownReason::Dropped(code)))
+                        }
                     };
-                    let n = Notification::fsm_error(sub, msg.msg_type());
-                    Self::Idle(cx.fail(from, &n))
+                    true
                 }
+                _ => false,
             };
+            if !handled {
+                let sub = match from {
+                    StateKind::OpenSent => FsmSubcode::UnexpectedMessageInOpenSent,
+                    StateKind::OpenConfirm => FsmSubcode::UnexpectedMessageInOpenConfirm,
+                    _ => FsmSubcode::UnexpectedMessageInEstablished,
+                };
+                let n = Notification::fsm_error(sub, msg.msg_type());
+                *self = Self::Idle(cx.fail(from, &n));
+            }
         }
         match msg {
             Message::Notification(n) => Delivery::Notification(n),
