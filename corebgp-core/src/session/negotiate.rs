@@ -11,10 +11,11 @@ use super::time::Duration;
 use crate::update::{PeerType, UpdateConfig};
 use crate::wire::{
     AS_TRANS, AddPathDirection, AddPathEntry, Afi, AfiSafi, Capability, CapabilityCode,
-    ExtendedNextHopEntry, InlineData, List, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN,
+    ExtendedNextHopEntry, InlineData, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN,
     MalformedCapability, Notification, NotificationData, Open, OpenError, RawCapability, Role,
     Safi,
 };
+use crate::wire::{GracefulRestartEntry, ListItem, LlgrEntry, fqdn_well_formed};
 
 /// The synchronous part of a plugin that the state machine consults while
 /// OPENs are exchanged. Neither needs I/O, so neither is async.
@@ -198,6 +199,27 @@ impl Advertised {
     }
 }
 
+/// Appends the entries of a list capability; `false`, with nothing
+/// appended, when the value is not a whole number of valid entries.
+fn push_list<T: ListItem>(out: &mut Vec<T, MAX_FAMILIES>, v: &[u8]) -> bool {
+    if !v.len().is_multiple_of(T::LEN) {
+        return false;
+    }
+    let before = out.len();
+    for chunk in v.chunks_exact(T::LEN) {
+        match T::read(chunk) {
+            Some(e) => {
+                let _ = out.push(e);
+            }
+            None => {
+                out.truncate(before);
+                return false;
+            }
+        }
+    }
+    true
+}
+
 /// What negotiation needs of one side's capabilities, gathered in one pass
 /// over the raw TLVs (no typed decoding: only these few are looked at).
 #[derive(Default)]
@@ -217,54 +239,76 @@ struct Summary {
 
 impl Summary {
     /// Adds one capability; a malformed one is skipped (`false`).
+    ///
+    /// Checks and reads in one match: the same rules as
+    /// [`RawCapability::is_well_formed`] (a test holds them equal), without
+    /// a second dispatch on the code.
     fn add(&mut self, c: &RawCapability<'_>) -> bool {
-        let code = CapabilityCode::from_raw(c.code);
-        match code {
-            CapabilityCode::RouteRefresh => self.route_refresh = true,
-            CapabilityCode::EnhancedRouteRefresh => self.enhanced_route_refresh = true,
-            CapabilityCode::ExtendedMessage => self.extended_message = true,
-            _ => {}
-        }
-        if !c.is_well_formed() {
-            return false;
-        }
         let v = c.value;
-        match code {
+        match CapabilityCode::from_raw(c.code) {
             CapabilityCode::MultiProtocol => {
                 // RFC 4760 §8: AFI, reserved, SAFI.
-                if let Ok([a, b, _, safi]) = <[u8; 4]>::try_from(v) {
-                    let f = AfiSafi::new(
-                        Afi::from_raw(u16::from_be_bytes([a, b])),
-                        Safi::from_raw(safi),
-                    );
-                    if !self.families.contains(&f) {
-                        let _ = self.families.push(f);
-                    }
+                let Ok([a, b, _, safi]) = <[u8; 4]>::try_from(v) else {
+                    return false;
+                };
+                let f = AfiSafi::new(
+                    Afi::from_raw(u16::from_be_bytes([a, b])),
+                    Safi::from_raw(safi),
+                );
+                if !self.families.contains(&f) {
+                    let _ = self.families.push(f);
                 }
-            }
-            CapabilityCode::AddPath => {
-                for e in List::<AddPathEntry>::Wire(v) {
-                    let _ = self.add_path.push(e);
-                }
-            }
-            CapabilityCode::ExtendedNextHop => {
-                for e in List::<ExtendedNextHopEntry>::Wire(v) {
-                    let _ = self.extended_next_hop.push(e);
-                }
-            }
-            CapabilityCode::GracefulRestart if self.graceful_restart.is_none() => {
-                // RFC 4724 §3: the restart time is the low 12 bits.
-                if let (Some(&a), Some(&b)) = (v.first(), v.get(1)) {
-                    self.graceful_restart = Some(u16::from_be_bytes([a, b]) & 0x0fff);
-                }
-            }
-            CapabilityCode::Role if self.role.is_none() => {
-                self.role = v.first().map(|&r| Role::from_raw(r));
             }
             // The first one, as `Open::four_octet_as` finds it.
-            CapabilityCode::FourOctetAs if self.four_octet_as.is_none() => {
-                self.four_octet_as = <[u8; 4]>::try_from(v).ok().map(u32::from_be_bytes);
+            CapabilityCode::FourOctetAs => {
+                let Ok(asn) = <[u8; 4]>::try_from(v) else {
+                    return false;
+                };
+                if self.four_octet_as.is_none() {
+                    self.four_octet_as = Some(u32::from_be_bytes(asn));
+                }
             }
+            // Presence counts even when malformed (as `contains` and
+            // `has_capability` see it).
+            CapabilityCode::RouteRefresh => {
+                self.route_refresh = true;
+                return v.is_empty();
+            }
+            CapabilityCode::EnhancedRouteRefresh => {
+                self.enhanced_route_refresh = true;
+                return v.is_empty();
+            }
+            CapabilityCode::ExtendedMessage => {
+                self.extended_message = true;
+                return v.is_empty();
+            }
+            CapabilityCode::Role => {
+                let &[r] = v else {
+                    return false;
+                };
+                if self.role.is_none() {
+                    self.role = Some(Role::from_raw(r));
+                }
+            }
+            // RFC 4724 §3: restart flags and time (low 12 bits), then 4-byte
+            // families.
+            CapabilityCode::GracefulRestart => {
+                let Some((&head, rest)) = v.split_first_chunk::<2>() else {
+                    return false;
+                };
+                if !rest.len().is_multiple_of(GracefulRestartEntry::LEN) {
+                    return false;
+                }
+                if self.graceful_restart.is_none() {
+                    self.graceful_restart = Some(u16::from_be_bytes(head) & 0x0fff);
+                }
+            }
+            CapabilityCode::AddPath => return push_list(&mut self.add_path, v),
+            CapabilityCode::ExtendedNextHop => return push_list(&mut self.extended_next_hop, v),
+            CapabilityCode::LongLivedGracefulRestart => {
+                return v.len().is_multiple_of(LlgrEntry::LEN);
+            }
+            CapabilityCode::Fqdn => return fqdn_well_formed(v),
             _ => {}
         }
         true
@@ -540,6 +584,38 @@ pub fn our_capabilities(config: &SessionConfig, hooks: &mut dyn OpenHooks) -> Ca
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summary_add_checks_as_is_well_formed() {
+        let values: [&[u8]; 15] = [
+            &[],
+            &[0],
+            &[0, 1],
+            &[0, 1, 1],
+            &[0, 1, 0, 1],
+            &[0, 1, 1, 4],
+            &[0, 1, 1, 3, 0, 2, 1, 2],
+            &[0, 1, 0, 1, 0, 2],
+            &[0, 1, 1, 0, 0, 2],
+            &[0, 1, 0, 1, 0, 2, 0, 1, 1, 1, 0, 2],
+            &[0, 1, 1, 0x80, 0, 0, 5],
+            &[2, b'r', b'1', 1, b'x'],
+            &[2, b'r', b'1', 1, b'x', 0],
+            &[5, b'a'],
+            &[0, 1, 1, 3, 0, 2, 1, 4],
+        ];
+        for code in 0..=255u8 {
+            for value in values {
+                let raw = RawCapability { code, value };
+                let mut s = Summary::default();
+                assert_eq!(s.add(&raw), raw.is_well_formed(), "{code} {value:?}");
+                if !raw.is_well_formed() {
+                    // Nothing of a malformed list is kept.
+                    assert!(s.add_path.is_empty() && s.extended_next_hop.is_empty());
+                }
+            }
+        }
+    }
 
     #[test]
     fn push_raw_appends_the_tlv_as_given() {

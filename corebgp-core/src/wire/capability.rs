@@ -434,6 +434,15 @@ pub struct RawCapability<'a> {
     pub value: &'a [u8],
 }
 
+/// An FQDN capability value: host name and domain name, each with its
+/// length byte, and nothing after.
+pub(crate) fn fqdn_well_formed(v: &[u8]) -> bool {
+    let n = v.len();
+    let hl = v.first().map_or(n, |&l| usize::from(l));
+    let dl = v.get(1 + hl).map_or(n, |&l| usize::from(l));
+    2 + hl + dl == n
+}
+
 impl<'a> RawCapability<'a> {
     /// Whether the value fits its code's format: exactly when
     /// [`parse`](Self::parse) succeeds, without building the typed value
@@ -457,11 +466,7 @@ impl<'a> RawCapability<'a> {
             CapabilityCode::LongLivedGracefulRestart => n.is_multiple_of(LlgrEntry::LEN),
             // Host name and domain name, each with its length byte, and
             // nothing after.
-            CapabilityCode::Fqdn => {
-                let hl = v.first().map_or(n, |&l| usize::from(l));
-                let dl = v.get(1 + hl).map_or(n, |&l| usize::from(l));
-                2 + hl + dl == n
-            }
+            CapabilityCode::Fqdn => fqdn_well_formed(v),
             _ => true,
         }
     }
