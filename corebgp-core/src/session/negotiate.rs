@@ -7,7 +7,7 @@ use core::net::Ipv4Addr;
 use heapless::Vec;
 
 use super::config::{PeerConfig, SessionConfig};
-use super::time::Duration;
+use super::time::{Duration, Instant};
 use crate::update::{PeerType, UpdateConfig};
 use crate::wire::{
     AS_TRANS, AddPathDirection, AddPathEntry, Afi, AfiSafi, Capability, CapabilityCode,
@@ -373,6 +373,24 @@ impl Negotiated {
         (self.hold_time != 0).then(|| Duration::from_secs(u64::from(self.hold_time)) / 3)
     }
 
+    /// When the hold timer started at `now` expires, `None` when the hold
+    /// time is 0. The same instant as `now + hold_duration()`, in whole
+    /// milliseconds: `Duration` arithmetic at each timer restart cost flash.
+    #[inline(never)]
+    pub(crate) fn hold_deadline(&self, now: Instant) -> Option<Instant> {
+        (self.hold_time != 0).then(|| now.add_millis(u64::from(self.hold_time) * 1000))
+    }
+
+    /// When the KeepaliveTimer started at `now` expires, `None` when the hold
+    /// time is 0: `now + keepalive_interval()`, in whole milliseconds (a third
+    /// of the hold time, rounded down as the `Duration` division and its
+    /// conversion to milliseconds do).
+    #[inline(never)]
+    pub(crate) fn keepalive_deadline(&self, now: Instant) -> Option<Instant> {
+        (self.hold_time != 0)
+            .then(|| now.add_millis(u64::from(u32::from(self.hold_time) * 1000 / 3)))
+    }
+
     /// Hold time as a duration, `None` when 0.
     pub fn hold_duration(&self) -> Option<Duration> {
         (self.hold_time != 0).then(|| Duration::from_secs(u64::from(self.hold_time)))
@@ -614,6 +632,37 @@ mod tests {
                     assert!(s.add_path.is_empty() && s.extended_next_hop.is_empty());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn deadlines_match_the_duration_arithmetic() {
+        let peer = PeerConfig {
+            remote_address: core::net::Ipv4Addr::new(192, 0, 2, 1).into(),
+            local_as: 65001,
+            remote_as: 65002,
+        };
+        let now = Instant::from_millis(123_456);
+        for hold_time in (0..=1000).chain([65_533, 65_534, u16::MAX]) {
+            let n = Negotiated {
+                peer_as: peer.remote_as,
+                peer_id: core::net::Ipv4Addr::new(192, 0, 2, 1),
+                hold_time,
+                four_octet_as: true,
+                route_refresh: false,
+                enhanced_route_refresh: false,
+                extended_message: false,
+                families: Vec::new(),
+                add_path: Vec::new(),
+                extended_next_hop: Vec::new(),
+                peer_graceful_restart: None,
+                peer_role: None,
+            };
+            assert_eq!(n.hold_deadline(now), n.hold_duration().map(|h| now + h));
+            assert_eq!(
+                n.keepalive_deadline(now),
+                n.keepalive_interval().map(|k| now + k)
+            );
         }
     }
 

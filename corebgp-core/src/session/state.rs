@@ -298,8 +298,8 @@ fn open_received<R>(
         return idle(cx.fail(StateKind::OpenSent, &n));
     }
     cx.link.push_keepalive();
-    let hold = negotiated.hold_duration().map(|h| cx.now + h);
-    let keepalive = negotiated.keepalive_interval().map(|k| cx.now + k);
+    let hold = negotiated.hold_deadline(cx.now);
+    let keepalive = negotiated.keepalive_deadline(cx.now);
     cx.change(StateKind::OpenSent, StateKind::OpenConfirm);
     confirm(OpenConfirm {
         negotiated,
@@ -528,7 +528,7 @@ impl OpenConfirm {
 
     /// Event 26: the peer's KEEPALIVE: restart the hold timer, Established.
     pub fn receive_keepalive(self, cx: &mut Cx<'_>) -> Established {
-        let hold = self.negotiated.hold_duration().map(|h| cx.now + h);
+        let hold = self.negotiated.hold_deadline(cx.now);
         cx.change(StateKind::OpenConfirm, StateKind::Established);
         cx.events.push(Event::Established {
             direction: cx.direction,
@@ -543,7 +543,7 @@ impl OpenConfirm {
     /// Event 11: send KEEPALIVE, restart the KeepaliveTimer.
     pub fn keepalive_due(&mut self, cx: &mut Cx<'_>) {
         cx.link.push_keepalive();
-        self.keepalive = self.negotiated.keepalive_interval().map(|k| cx.now + k);
+        self.keepalive = self.negotiated.keepalive_deadline(cx.now);
     }
 
     /// Event 10: 4/0, Idle.
@@ -641,7 +641,7 @@ impl Established {
     }
 
     fn restart_hold(&mut self, now: Instant) {
-        self.hold = self.negotiated.hold_duration().map(|h| now + h);
+        self.hold = self.negotiated.hold_deadline(now);
     }
 
     /// Checks an UPDATE we are about to write (a whole message, header
@@ -659,7 +659,7 @@ impl Established {
         if !is_update || msg.get(16..18) != Some(&(msg.len() as u16).to_be_bytes()[..]) {
             return Err(SendError::NotAnUpdate);
         }
-        self.keepalive = self.negotiated.keepalive_interval().map(|k| cx.now + k);
+        self.keepalive = self.negotiated.keepalive_deadline(cx.now);
         Ok(())
     }
 
@@ -671,7 +671,7 @@ impl Established {
     /// Event 11: send KEEPALIVE, restart the KeepaliveTimer.
     pub fn keepalive_due(&mut self, cx: &mut Cx<'_>) {
         cx.link.push_keepalive();
-        self.keepalive = self.negotiated.keepalive_interval().map(|k| cx.now + k);
+        self.keepalive = self.negotiated.keepalive_deadline(cx.now);
     }
 
     /// Event 10: 4/0, Idle.
@@ -941,7 +941,7 @@ impl State {
                         if expired(*keepalive, now) {
                             // Event 11: send KEEPALIVE, restart the timer.
                             cx.link.push_keepalive();
-                            *keepalive = negotiated.keepalive_interval().map(|k| now + k);
+                            *keepalive = negotiated.keepalive_deadline(now);
                         }
                         None
                     }
@@ -985,7 +985,7 @@ impl State {
                 }
                 (Self::OpenConfirm(s), Message::Keepalive) => {
                     // Event 26: restart the hold timer, Established.
-                    s.hold = s.negotiated.hold_duration().map(|h| cx.now + h);
+                    s.hold = s.negotiated.hold_deadline(cx.now);
                     cx.change(StateKind::OpenConfirm, StateKind::Established);
                     cx.events.push(Event::Established {
                         direction: cx.direction,
@@ -1196,7 +1196,7 @@ impl State {
     /// it: a timer left in the past would never fire again.
     pub fn restart_hold(&mut self, now: Instant) {
         match self {
-            Self::OpenConfirm(s) => s.hold = s.negotiated.hold_duration().map(|h| now + h),
+            Self::OpenConfirm(s) => s.hold = s.negotiated.hold_deadline(now),
             Self::Established(s) => s.restart_hold(now),
             _ => {}
         }

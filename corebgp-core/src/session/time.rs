@@ -37,6 +37,11 @@ impl Instant {
         Self(self.0.saturating_add(ms))
     }
 
+    /// `self + ms` milliseconds, saturating at the far future.
+    pub(crate) fn add_millis(self, ms: u64) -> Self {
+        Self(self.0.saturating_add(ms))
+    }
+
     /// Time from `earlier` to `self`, zero if `earlier` is later.
     pub fn saturating_duration_since(self, earlier: Self) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
