@@ -260,12 +260,19 @@ impl Peer {
             self.events.push(Event::InboundRejected);
             return Err(r);
         }
-        let mut conn = Conn::default();
+        // Built in its slot: a Conn (its buffer included) is not moved.
+        let Self {
+            config,
+            inb,
+            events,
+            ..
+        } = self;
+        let conn = inb.insert(Conn::default());
         let mut cx = Cx {
             now,
-            config: &self.config,
+            config,
             link: &mut conn.link,
-            events: &mut self.events,
+            events,
             direction: Direction::Inbound,
         };
         cx.events.push(Event::StateChanged {
@@ -274,7 +281,6 @@ impl Peer {
             to: StateKind::Active,
         });
         conn.state = State::accepted(&mut cx, hooks);
-        self.inb = Some(conn);
         self.settle(now);
         Ok(())
     }
