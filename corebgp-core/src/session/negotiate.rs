@@ -520,16 +520,29 @@ pub fn check_open<'a>(
     }
 
     theirs.default_family();
-    let mut fams = Vec::new();
+    // Filled in place: the lists are not built elsewhere and copied in.
+    let mut n = Negotiated {
+        peer_as: asn,
+        peer_id: open.bgp_id,
+        hold_time: open.hold_time.min(config.hold_time),
+        four_octet_as: true,
+        route_refresh: ours.route_refresh && theirs.route_refresh,
+        enhanced_route_refresh: ours.enhanced_route_refresh && theirs.enhanced_route_refresh,
+        extended_message: ours.extended_message && theirs.extended_message,
+        families: Vec::new(),
+        add_path: Vec::new(),
+        extended_next_hop: Vec::new(),
+        peer_graceful_restart: theirs.graceful_restart,
+        peer_role,
+    };
     for f in &theirs.families {
         if ours.families.contains(f) {
-            let _ = fams.push(*f);
+            let _ = n.families.push(*f);
         }
     }
     // RFC 7911 §4: we receive paths for a family if we said Receive and they
     // said Send, and send them if we said Send and they said Receive.
     let their_ap = &theirs.add_path;
-    let mut add_path = Vec::new();
     for &ours_e in &ours.add_path {
         let Some(t) = their_ap.iter().find(|t| t.family == ours_e.family) else {
             continue;
@@ -542,34 +555,19 @@ pub fn check_open<'a>(
             (false, true) => AddPathDirection::Send,
             (false, false) => continue,
         };
-        if fams.contains(&ours_e.family) {
-            let _ = add_path.push(AddPathEntry {
+        if n.families.contains(&ours_e.family) {
+            let _ = n.add_path.push(AddPathEntry {
                 family: ours_e.family,
                 direction,
             });
         }
     }
-    let mut ext_nh = Vec::new();
     for e in &theirs.extended_next_hop {
         if ours.extended_next_hop.contains(e) {
-            let _ = ext_nh.push(*e);
+            let _ = n.extended_next_hop.push(*e);
         }
     }
-    let hold_time = open.hold_time.min(config.hold_time);
-    Ok(Negotiated {
-        peer_as: asn,
-        peer_id: open.bgp_id,
-        hold_time,
-        four_octet_as: true,
-        route_refresh: ours.route_refresh && theirs.route_refresh,
-        enhanced_route_refresh: ours.enhanced_route_refresh && theirs.enhanced_route_refresh,
-        extended_message: ours.extended_message && theirs.extended_message,
-        families: fams,
-        add_path,
-        extended_next_hop: ext_nh,
-        peer_graceful_restart: theirs.graceful_restart,
-        peer_role,
-    })
+    Ok(n)
 }
 
 /// Builds the capability set of our next OPEN: the session's own
