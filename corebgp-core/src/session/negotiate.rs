@@ -188,14 +188,7 @@ impl Advertised {
             s.add(&c);
         }
         s.default_family();
-        Self {
-            families: s.families,
-            add_path: s.add_path,
-            extended_next_hop: s.extended_next_hop,
-            route_refresh: s.route_refresh,
-            enhanced_route_refresh: s.enhanced_route_refresh,
-            extended_message: s.extended_message,
-        }
+        s.adv
     }
 }
 
@@ -224,17 +217,13 @@ fn push_list<T: ListItem>(out: &mut Vec<T, MAX_FAMILIES>, v: &[u8]) -> bool {
 /// over the raw TLVs (no typed decoding: only these few are looked at).
 #[derive(Default)]
 struct Summary {
-    families: Vec<AfiSafi, MAX_FAMILIES>,
-    add_path: Vec<AddPathEntry, MAX_FAMILIES>,
-    extended_next_hop: Vec<ExtendedNextHopEntry, MAX_FAMILIES>,
+    /// The lists and flags our own OPEN's summary keeps; its flags count a
+    /// capability present at all (well-formed or not, as
+    /// `CapabilitySet::contains` and `Open::has_capability` see them).
+    adv: Advertised,
     graceful_restart: Option<u16>,
     role: Option<Role>,
     four_octet_as: Option<u32>,
-    // Present at all (well-formed or not, as `CapabilitySet::contains` and
-    // `Open::has_capability` see them).
-    route_refresh: bool,
-    enhanced_route_refresh: bool,
-    extended_message: bool,
 }
 
 impl Summary {
@@ -255,8 +244,8 @@ impl Summary {
                     Afi::from_raw(u16::from_be_bytes([a, b])),
                     Safi::from_raw(safi),
                 );
-                if !self.families.contains(&f) {
-                    let _ = self.families.push(f);
+                if !self.adv.families.contains(&f) {
+                    let _ = self.adv.families.push(f);
                 }
             }
             // The first one, as `Open::four_octet_as` finds it.
@@ -271,15 +260,15 @@ impl Summary {
             // Presence counts even when malformed (as `contains` and
             // `has_capability` see it).
             CapabilityCode::RouteRefresh => {
-                self.route_refresh = true;
+                self.adv.route_refresh = true;
                 return v.is_empty();
             }
             CapabilityCode::EnhancedRouteRefresh => {
-                self.enhanced_route_refresh = true;
+                self.adv.enhanced_route_refresh = true;
                 return v.is_empty();
             }
             CapabilityCode::ExtendedMessage => {
-                self.extended_message = true;
+                self.adv.extended_message = true;
                 return v.is_empty();
             }
             CapabilityCode::Role => {
@@ -303,8 +292,10 @@ impl Summary {
                     self.graceful_restart = Some(u16::from_be_bytes(head) & 0x0fff);
                 }
             }
-            CapabilityCode::AddPath => return push_list(&mut self.add_path, v),
-            CapabilityCode::ExtendedNextHop => return push_list(&mut self.extended_next_hop, v),
+            CapabilityCode::AddPath => return push_list(&mut self.adv.add_path, v),
+            CapabilityCode::ExtendedNextHop => {
+                return push_list(&mut self.adv.extended_next_hop, v);
+            }
             CapabilityCode::LongLivedGracefulRestart => {
                 return v.len().is_multiple_of(LlgrEntry::LEN);
             }
@@ -317,8 +308,8 @@ impl Summary {
     /// IPv4 unicast if no family was advertised (RFC 4760 §1: a speaker
     /// without the capability does IPv4 unicast).
     fn default_family(&mut self) {
-        if self.families.is_empty() {
-            let _ = self.families.push(AfiSafi::IPV4_UNICAST);
+        if self.adv.families.is_empty() {
+            let _ = self.adv.families.push(AfiSafi::IPV4_UNICAST);
         }
     }
 }
@@ -526,23 +517,23 @@ pub fn check_open<'a>(
         peer_id: open.bgp_id,
         hold_time: open.hold_time.min(config.hold_time),
         four_octet_as: true,
-        route_refresh: ours.route_refresh && theirs.route_refresh,
-        enhanced_route_refresh: ours.enhanced_route_refresh && theirs.enhanced_route_refresh,
-        extended_message: ours.extended_message && theirs.extended_message,
+        route_refresh: ours.route_refresh && theirs.adv.route_refresh,
+        enhanced_route_refresh: ours.enhanced_route_refresh && theirs.adv.enhanced_route_refresh,
+        extended_message: ours.extended_message && theirs.adv.extended_message,
         families: Vec::new(),
         add_path: Vec::new(),
         extended_next_hop: Vec::new(),
         peer_graceful_restart: theirs.graceful_restart,
         peer_role,
     };
-    for f in &theirs.families {
+    for f in &theirs.adv.families {
         if ours.families.contains(f) {
             let _ = n.families.push(*f);
         }
     }
     // RFC 7911 §4: we receive paths for a family if we said Receive and they
     // said Send, and send them if we said Send and they said Receive.
-    let their_ap = &theirs.add_path;
+    let their_ap = &theirs.adv.add_path;
     for &ours_e in &ours.add_path {
         let Some(t) = their_ap.iter().find(|t| t.family == ours_e.family) else {
             continue;
@@ -562,7 +553,7 @@ pub fn check_open<'a>(
             });
         }
     }
-    for e in &theirs.extended_next_hop {
+    for e in &theirs.adv.extended_next_hop {
         if ours.extended_next_hop.contains(e) {
             let _ = n.extended_next_hop.push(*e);
         }
@@ -627,7 +618,7 @@ mod tests {
                 assert_eq!(s.add(&raw), raw.is_well_formed(), "{code} {value:?}");
                 if !raw.is_well_formed() {
                     // Nothing of a malformed list is kept.
-                    assert!(s.add_path.is_empty() && s.extended_next_hop.is_empty());
+                    assert!(s.adv.add_path.is_empty() && s.adv.extended_next_hop.is_empty());
                 }
             }
         }
