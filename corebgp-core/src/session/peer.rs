@@ -145,9 +145,14 @@ impl Peer {
 
     /// The connection that is Established, if one is.
     pub fn established(&self) -> Option<Direction> {
-        [Direction::Outbound, Direction::Inbound]
-            .into_iter()
-            .find(|d| self.state_of(*d) == Some(StateKind::Established))
+        let est = |c: &Conn| c.state.kind() == StateKind::Established;
+        if est(&self.out) {
+            Some(Direction::Outbound)
+        } else if self.inb.as_ref().is_some_and(est) {
+            Some(Direction::Inbound)
+        } else {
+            None
+        }
     }
 
     /// What the Established connection negotiated.
