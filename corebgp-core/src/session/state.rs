@@ -977,10 +977,10 @@ impl State {
         } else if let Message::Notification(n) = msg {
             *self = Self::Idle(cx.received_notification(from, &n));
         } else {
-            let handled = match (&mut *self, msg) {
+            let handled = match (&mut *self, &msg) {
                 (Self::OpenSent(s), Message::Open(o)) => {
                     *self =
-                        open_received(cx, &s.advertised, &o, hooks, Self::OpenConfirm, Self::Idle);
+                        open_received(cx, &s.advertised, o, hooks, Self::OpenConfirm, Self::Idle);
                     true
                 }
                 (Self::OpenConfirm(s), Message::Keepalive) => {
@@ -1017,7 +1017,7 @@ impl State {
                             open_received(
                                 cx,
                                 &s.advertised,
-                                &o,
+                                o,
                                 hooks,
                                 Self::OpenConfirm,
                                 Self::Idle,
