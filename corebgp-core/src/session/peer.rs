@@ -303,11 +303,11 @@ impl Peer {
     /// A dial failed, or a connection failed or was closed by the peer
     /// (Event 18). The transport is gone.
     pub fn connection_failed(&mut self, now: Instant, dir: Direction) {
-        self.with(now, dir, |s, cx| s.connection_failed(cx));
-        // The transport is gone: nothing left to write or close.
-        if let Some(l) = self.link(dir) {
-            l.reset();
-        }
+        self.with(now, dir, |s, cx| {
+            s.connection_failed(cx);
+            // The transport is gone: nothing left to write or close.
+            cx.link.reset();
+        });
         self.settle(now);
     }
 
