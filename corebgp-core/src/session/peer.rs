@@ -366,12 +366,13 @@ impl Peer {
     // code cost more flash (spills across awaits) than the call.
     #[inline(never)]
     pub fn set_busy(&mut self, now: Instant, dir: Direction, busy: bool) {
-        let was = self
-            .link(dir)
-            .map(|l| core::mem::replace(&mut l.busy, busy));
-        if was == Some(true) && !busy {
-            self.with(now, dir, |s, _| s.restart_hold(now));
-        }
+        // One lookup of the connection for both.
+        self.with(now, dir, |s, cx| {
+            let was = core::mem::replace(&mut cx.link.busy, busy);
+            if was && !busy {
+                s.restart_hold(now);
+            }
+        });
     }
 
     /// Checks an UPDATE (a whole message) before the adapter writes it on
