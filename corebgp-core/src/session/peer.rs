@@ -314,13 +314,8 @@ impl Peer {
     /// The adapter closed a transport the session asked to close (after
     /// writing what was pending).
     pub fn connection_closed(&mut self, now: Instant, dir: Direction) {
-        match dir {
-            Direction::Outbound => self.out.link.reset(),
-            Direction::Inbound => {
-                if let Some(c) = self.inb.as_mut() {
-                    c.link.reset();
-                }
-            }
+        if let Some(l) = self.link(dir) {
+            l.reset();
         }
         self.settle(now);
     }
