@@ -42,14 +42,15 @@ pub enum Rejected {
 
 // Whole milliseconds: `Duration` arithmetic (checked multiplication,
 // 128-bit conversions) cost several hundred bytes of flash here.
-const DAMPING_MIN_MS: u64 = DAMPING_MIN.as_secs() * 1000;
-const DAMPING_MAX_MS: u64 = DAMPING_MAX.as_secs() * 1000;
+// (The delay fits u32: at most DAMPING_MAX, 300,000 ms.)
+const DAMPING_MIN_MS: u32 = DAMPING_MIN.as_secs() as u32 * 1000;
+const DAMPING_MAX_MS: u32 = DAMPING_MAX.as_secs() as u32 * 1000;
 const DAMPING_AMNESIA_MS: u64 = DAMPING_AMNESIA.as_secs() * 1000;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Damping {
     /// Current delay, milliseconds (0: none).
-    delay: u64,
+    delay: u32,
     last_error: Option<Instant>,
 }
 
@@ -57,7 +58,7 @@ impl Damping {
     /// RFC 4271 §8.1.1 DampPeerOscillations, with BIRD's constants: 60 s,
     /// doubling to 300 s, forgotten after 300 s without errors. Returns the
     /// delay in milliseconds.
-    fn on_error(&mut self, now: Instant) -> u64 {
+    fn on_error(&mut self, now: Instant) -> u32 {
         if let Some(t) = self.last_error
             && now.as_millis().saturating_sub(t.as_millis()) >= DAMPING_AMNESIA_MS
         {
@@ -478,7 +479,7 @@ impl Peer {
         if let Some(until) = self.hold_down_until.filter(|t| now < *t) {
             wait = wait.max(until.as_millis() - now_ms);
         } else if reason.damps() && self.config.damp_peer_oscillations {
-            let d = self.damping.on_error(now);
+            let d = u64::from(self.damping.on_error(now));
             let until = Instant::from_millis(now_ms.saturating_add(d));
             self.hold_down_until = Some(until);
             self.events.push(Event::Damped { until });
