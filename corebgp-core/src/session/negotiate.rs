@@ -367,23 +367,19 @@ impl Negotiated {
     /// When the hold timer started at `now` expires, `None` when the hold
     /// time is 0. The same instant as `now + hold_duration()`, in whole
     /// milliseconds: `Duration` arithmetic at each timer restart cost flash.
+    #[inline(never)]
     pub(crate) fn hold_deadline(&self, now: Instant) -> Option<Instant> {
-        self.timer(now, 1)
+        (self.hold_time != 0).then(|| now.add_millis(u64::from(self.hold_time) * 1000))
     }
 
     /// When the KeepaliveTimer started at `now` expires, `None` when the hold
     /// time is 0: `now + keepalive_interval()`, in whole milliseconds (a third
     /// of the hold time, rounded down as the `Duration` division and its
     /// conversion to milliseconds do).
-    pub(crate) fn keepalive_deadline(&self, now: Instant) -> Option<Instant> {
-        self.timer(now, 3)
-    }
-
-    /// `now` plus the hold time divided by `div`, in whole milliseconds.
     #[inline(never)]
-    fn timer(&self, now: Instant, div: u32) -> Option<Instant> {
-        let ms = (u32::from(self.hold_time) * 1000).checked_div(div)?;
-        (self.hold_time != 0).then(|| now.add_millis(u64::from(ms)))
+    pub(crate) fn keepalive_deadline(&self, now: Instant) -> Option<Instant> {
+        (self.hold_time != 0)
+            .then(|| now.add_millis(u64::from(u32::from(self.hold_time) * 1000 / 3)))
     }
 
     /// Hold time as a duration, `None` when 0.
