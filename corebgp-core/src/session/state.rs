@@ -967,6 +967,19 @@ impl State {
         {
             return d;
         }
+        self.transition_on(cx, msg, hooks)
+    }
+
+    /// Everything but the hot path of [`State::handle_message`]. Out of
+    /// line: its stack frame and register saves then cost the hot path
+    /// nothing.
+    #[inline(never)]
+    fn transition_on<'m>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        msg: Message<'m>,
+        hooks: &mut dyn OpenHooks,
+    ) -> Delivery<'m> {
         // The rest in place, by what the RFC 4271 §8.2.2 tables have in
         // common: a NOTIFICATION ends any connection and goes to the plugin;
         // one expected message per state moves on; anything else is an FSM
