@@ -7,13 +7,15 @@ use core::net::Ipv4Addr;
 use heapless::Vec;
 
 use super::config::{PeerConfig, SessionConfig};
-use super::time::Duration;
+use super::time::{Duration, Instant};
 use crate::update::{PeerType, UpdateConfig};
 use crate::wire::{
-    AS_TRANS, AddPathDirection, AddPathEntry, AfiSafi, Capability, CapabilityCode,
-    ExtendedNextHopEntry, InlineData, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Notification,
-    NotificationData, Open, OpenError, RawCapability, Role,
+    AS_TRANS, AddPathDirection, AddPathEntry, Afi, AfiSafi, Capability, CapabilityCode,
+    ExtendedNextHopEntry, InlineData, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN,
+    MalformedCapability, Notification, NotificationData, Open, OpenError, RawCapability, Role,
+    Safi,
 };
+use crate::wire::{GracefulRestartEntry, ListItem, LlgrEntry, fqdn_well_formed};
 
 /// The synchronous part of a plugin that the state machine consults while
 /// OPENs are exchanged. Neither needs I/O, so neither is async.
@@ -179,21 +181,135 @@ pub struct Advertised {
 impl Advertised {
     /// Summarises a capability set.
     pub fn new(caps: &CapabilitySet) -> Self {
-        let mut ext = Vec::new();
-        for c in caps.iter() {
-            if let Capability::ExtendedNextHop(l) = c {
-                for e in l.iter() {
-                    let _ = ext.push(e);
-                }
+        // Malformed entries (possible through `push_raw`) are skipped, as the
+        // typed decoder would.
+        let mut s = Summary::default();
+        for c in caps.raw() {
+            s.add(&c);
+        }
+        s.default_family();
+        s.adv
+    }
+}
+
+/// Appends the entries of a list capability; `false`, with nothing
+/// appended, when the value is not a whole number of valid entries.
+fn push_list<T: ListItem>(out: &mut Vec<T, MAX_FAMILIES>, v: &[u8]) -> bool {
+    if !v.len().is_multiple_of(T::LEN) {
+        return false;
+    }
+    let before = out.len();
+    for chunk in v.chunks_exact(T::LEN) {
+        match T::read(chunk) {
+            Some(e) => {
+                let _ = out.push(e);
+            }
+            None => {
+                out.truncate(before);
+                return false;
             }
         }
-        Self {
-            families: families(caps.iter()),
-            add_path: add_path_entries(caps.iter()),
-            extended_next_hop: ext,
-            route_refresh: caps.contains(CapabilityCode::RouteRefresh.to_raw()),
-            enhanced_route_refresh: caps.contains(CapabilityCode::EnhancedRouteRefresh.to_raw()),
-            extended_message: caps.contains(CapabilityCode::ExtendedMessage.to_raw()),
+    }
+    true
+}
+
+/// What negotiation needs of one side's capabilities, gathered in one pass
+/// over the raw TLVs (no typed decoding: only these few are looked at).
+#[derive(Default)]
+struct Summary {
+    /// The lists and flags our own OPEN's summary keeps; its flags count a
+    /// capability present at all (well-formed or not, as
+    /// `CapabilitySet::contains` and `Open::has_capability` see them).
+    adv: Advertised,
+    graceful_restart: Option<u16>,
+    role: Option<Role>,
+    four_octet_as: Option<u32>,
+}
+
+impl Summary {
+    /// Adds one capability; a malformed one is skipped (`false`).
+    ///
+    /// Checks and reads in one match: the same rules as
+    /// [`RawCapability::is_well_formed`] (a test holds them equal), without
+    /// a second dispatch on the code.
+    fn add(&mut self, c: &RawCapability<'_>) -> bool {
+        let v = c.value;
+        match CapabilityCode::from_raw(c.code) {
+            CapabilityCode::MultiProtocol => {
+                // RFC 4760 §8: AFI, reserved, SAFI.
+                let Ok([a, b, _, safi]) = <[u8; 4]>::try_from(v) else {
+                    return false;
+                };
+                let f = AfiSafi::new(
+                    Afi::from_raw(u16::from_be_bytes([a, b])),
+                    Safi::from_raw(safi),
+                );
+                if !self.adv.families.contains(&f) {
+                    let _ = self.adv.families.push(f);
+                }
+            }
+            // The first one, as `Open::four_octet_as` finds it.
+            CapabilityCode::FourOctetAs => {
+                let Ok(asn) = <[u8; 4]>::try_from(v) else {
+                    return false;
+                };
+                if self.four_octet_as.is_none() {
+                    self.four_octet_as = Some(u32::from_be_bytes(asn));
+                }
+            }
+            // Presence counts even when malformed (as `contains` and
+            // `has_capability` see it).
+            CapabilityCode::RouteRefresh => {
+                self.adv.route_refresh = true;
+                return v.is_empty();
+            }
+            CapabilityCode::EnhancedRouteRefresh => {
+                self.adv.enhanced_route_refresh = true;
+                return v.is_empty();
+            }
+            CapabilityCode::ExtendedMessage => {
+                self.adv.extended_message = true;
+                return v.is_empty();
+            }
+            CapabilityCode::Role => {
+                let &[r] = v else {
+                    return false;
+                };
+                if self.role.is_none() {
+                    self.role = Some(Role::from_raw(r));
+                }
+            }
+            // RFC 4724 §3: restart flags and time (low 12 bits), then 4-byte
+            // families.
+            CapabilityCode::GracefulRestart => {
+                let Some((&head, rest)) = v.split_first_chunk::<2>() else {
+                    return false;
+                };
+                if !rest.len().is_multiple_of(GracefulRestartEntry::LEN) {
+                    return false;
+                }
+                if self.graceful_restart.is_none() {
+                    self.graceful_restart = Some(u16::from_be_bytes(head) & 0x0fff);
+                }
+            }
+            CapabilityCode::AddPath => return push_list(&mut self.adv.add_path, v),
+            CapabilityCode::ExtendedNextHop => {
+                return push_list(&mut self.adv.extended_next_hop, v);
+            }
+            CapabilityCode::LongLivedGracefulRestart => {
+                return v.len().is_multiple_of(LlgrEntry::LEN);
+            }
+            CapabilityCode::Fqdn => return fqdn_well_formed(v),
+            _ => {}
+        }
+        true
+    }
+
+    /// IPv4 unicast if no family was advertised (RFC 4760 §1: a speaker
+    /// without the capability does IPv4 unicast).
+    fn default_family(&mut self) {
+        if self.adv.families.is_empty() {
+            let _ = self.adv.families.push(AfiSafi::IPV4_UNICAST);
         }
     }
 }
@@ -248,6 +364,24 @@ impl Negotiated {
         (self.hold_time != 0).then(|| Duration::from_secs(u64::from(self.hold_time)) / 3)
     }
 
+    /// When the hold timer started at `now` expires, `None` when the hold
+    /// time is 0. The same instant as `now + hold_duration()`, in whole
+    /// milliseconds: `Duration` arithmetic at each timer restart cost flash.
+    #[inline(never)]
+    pub(crate) fn hold_deadline(&self, now: Instant) -> Option<Instant> {
+        (self.hold_time != 0).then(|| now.add_millis(u64::from(self.hold_time) * 1000))
+    }
+
+    /// When the KeepaliveTimer started at `now` expires, `None` when the hold
+    /// time is 0: `now + keepalive_interval()`, in whole milliseconds (a third
+    /// of the hold time, rounded down as the `Duration` division and its
+    /// conversion to milliseconds do).
+    #[inline(never)]
+    pub(crate) fn keepalive_deadline(&self, now: Instant) -> Option<Instant> {
+        (self.hold_time != 0)
+            .then(|| now.add_millis(u64::from(u32::from(self.hold_time) * 1000 / 3)))
+    }
+
     /// Hold time as a duration, `None` when 0.
     pub fn hold_duration(&self) -> Option<Duration> {
         (self.hold_time != 0).then(|| Duration::from_secs(u64::from(self.hold_time)))
@@ -295,36 +429,6 @@ impl Negotiated {
     }
 }
 
-fn families<'a>(caps: impl Iterator<Item = Capability<'a>>) -> Vec<AfiSafi, MAX_FAMILIES> {
-    let mut out = Vec::new();
-    for c in caps {
-        if let Capability::MultiProtocol(f) = c
-            && !out.contains(&f)
-        {
-            let _ = out.push(f);
-        }
-    }
-    if out.is_empty() {
-        // RFC 4760 §1: a speaker without the capability does IPv4 unicast.
-        let _ = out.push(AfiSafi::IPV4_UNICAST);
-    }
-    out
-}
-
-fn add_path_entries<'a>(
-    caps: impl Iterator<Item = Capability<'a>>,
-) -> Vec<AddPathEntry, MAX_FAMILIES> {
-    let mut out = Vec::new();
-    for c in caps {
-        if let Capability::AddPath(l) = c {
-            for e in l.iter() {
-                let _ = out.push(e);
-            }
-        }
-    }
-    out
-}
-
 /// Checks a received OPEN against the configuration and our capabilities
 /// and, if it passes, computes what was negotiated.
 ///
@@ -340,7 +444,16 @@ pub fn check_open<'a>(
     open: &Open<'a>,
 ) -> Result<Negotiated, OpenError<'a>> {
     let peer = &config.peer;
-    let four = open.four_octet_as();
+    // One pass over the peer's capabilities; the checks below still run in
+    // the order above.
+    let mut theirs = Summary::default();
+    let mut malformed = None;
+    for c in open.raw_capabilities() {
+        if !theirs.add(&c) && malformed.is_none() {
+            malformed = Some(c);
+        }
+    }
+    let four = theirs.four_octet_as;
     // RFC 6793 §4.1: the 4-octet AS capability carries the real AS; My AS
     // is AS_TRANS when it needs more than two octets.
     let asn = match four {
@@ -370,8 +483,8 @@ pub fn check_open<'a>(
     if open.bgp_id.is_unspecified() || (peer.is_ibgp() && open.bgp_id == config.router_id) {
         return Err(OpenError::BadBgpIdentifier);
     }
-    if let Some(e) = open.capabilities().find_map(Result::err) {
-        return Err(OpenError::MalformedCapability(e));
+    if let Some(raw) = malformed {
+        return Err(OpenError::MalformedCapability(MalformedCapability { raw }));
     }
     if four.is_none() {
         // RFC 5492 §5: the data carries the capability that is missing, as
@@ -384,11 +497,7 @@ pub fn check_open<'a>(
             InlineData::new(&tlv),
         )));
     }
-    let theirs = || open.capabilities().filter_map(Result::ok);
-    let peer_role = theirs().find_map(|c| match c {
-        Capability::Role(r) => Some(r),
-        _ => None,
-    });
+    let peer_role = theirs.role;
     // RFC 9234 §4.2: a role pair not in the table, or a missing role in
     // strict mode, is a Role Mismatch.
     if let Some(our_role) = config.role {
@@ -401,17 +510,30 @@ pub fn check_open<'a>(
         }
     }
 
-    let has = |code: CapabilityCode, we: bool| we && open.has_capability(code.to_raw());
-    let mut fams = Vec::new();
-    for f in families(theirs()) {
-        if ours.families.contains(&f) {
-            let _ = fams.push(f);
+    theirs.default_family();
+    // Filled in place: the lists are not built elsewhere and copied in.
+    let mut n = Negotiated {
+        peer_as: asn,
+        peer_id: open.bgp_id,
+        hold_time: open.hold_time.min(config.hold_time),
+        four_octet_as: true,
+        route_refresh: ours.route_refresh && theirs.adv.route_refresh,
+        enhanced_route_refresh: ours.enhanced_route_refresh && theirs.adv.enhanced_route_refresh,
+        extended_message: ours.extended_message && theirs.adv.extended_message,
+        families: Vec::new(),
+        add_path: Vec::new(),
+        extended_next_hop: Vec::new(),
+        peer_graceful_restart: theirs.graceful_restart,
+        peer_role,
+    };
+    for f in &theirs.adv.families {
+        if ours.families.contains(f) {
+            let _ = n.families.push(*f);
         }
     }
     // RFC 7911 §4: we receive paths for a family if we said Receive and they
     // said Send, and send them if we said Send and they said Receive.
-    let their_ap = add_path_entries(theirs());
-    let mut add_path = Vec::new();
+    let their_ap = &theirs.adv.add_path;
     for &ours_e in &ours.add_path {
         let Some(t) = their_ap.iter().find(|t| t.family == ours_e.family) else {
             continue;
@@ -424,46 +546,19 @@ pub fn check_open<'a>(
             (false, true) => AddPathDirection::Send,
             (false, false) => continue,
         };
-        if fams.contains(&ours_e.family) {
-            let _ = add_path.push(AddPathEntry {
+        if n.families.contains(&ours_e.family) {
+            let _ = n.add_path.push(AddPathEntry {
                 family: ours_e.family,
                 direction,
             });
         }
     }
-    let mut ext_nh = Vec::new();
-    let their_enh = theirs().filter_map(|c| match c {
-        Capability::ExtendedNextHop(l) => Some(l),
-        _ => None,
-    });
-    for l in their_enh {
-        for e in l.iter() {
-            if ours.extended_next_hop.contains(&e) {
-                let _ = ext_nh.push(e);
-            }
+    for e in &theirs.adv.extended_next_hop {
+        if ours.extended_next_hop.contains(e) {
+            let _ = n.extended_next_hop.push(*e);
         }
     }
-    let hold_time = open.hold_time.min(config.hold_time);
-    Ok(Negotiated {
-        peer_as: asn,
-        peer_id: open.bgp_id,
-        hold_time,
-        four_octet_as: true,
-        route_refresh: has(CapabilityCode::RouteRefresh, ours.route_refresh),
-        enhanced_route_refresh: has(
-            CapabilityCode::EnhancedRouteRefresh,
-            ours.enhanced_route_refresh,
-        ),
-        extended_message: has(CapabilityCode::ExtendedMessage, ours.extended_message),
-        families: fams,
-        add_path,
-        extended_next_hop: ext_nh,
-        peer_graceful_restart: theirs().find_map(|c| match c {
-            Capability::GracefulRestart(g) => Some(g.restart_time),
-            _ => None,
-        }),
-        peer_role,
-    })
+    Ok(n)
 }
 
 /// Builds the capability set of our next OPEN: the session's own
@@ -496,6 +591,69 @@ pub fn our_capabilities(config: &SessionConfig, hooks: &mut dyn OpenHooks) -> Ca
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summary_add_checks_as_is_well_formed() {
+        let values: [&[u8]; 15] = [
+            &[],
+            &[0],
+            &[0, 1],
+            &[0, 1, 1],
+            &[0, 1, 0, 1],
+            &[0, 1, 1, 4],
+            &[0, 1, 1, 3, 0, 2, 1, 2],
+            &[0, 1, 0, 1, 0, 2],
+            &[0, 1, 1, 0, 0, 2],
+            &[0, 1, 0, 1, 0, 2, 0, 1, 1, 1, 0, 2],
+            &[0, 1, 1, 0x80, 0, 0, 5],
+            &[2, b'r', b'1', 1, b'x'],
+            &[2, b'r', b'1', 1, b'x', 0],
+            &[5, b'a'],
+            &[0, 1, 1, 3, 0, 2, 1, 4],
+        ];
+        for code in 0..=255u8 {
+            for value in values {
+                let raw = RawCapability { code, value };
+                let mut s = Summary::default();
+                assert_eq!(s.add(&raw), raw.is_well_formed(), "{code} {value:?}");
+                if !raw.is_well_formed() {
+                    // Nothing of a malformed list is kept.
+                    assert!(s.adv.add_path.is_empty() && s.adv.extended_next_hop.is_empty());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn deadlines_match_the_duration_arithmetic() {
+        let peer = PeerConfig {
+            remote_address: core::net::Ipv4Addr::new(192, 0, 2, 1).into(),
+            local_as: 65001,
+            remote_as: 65002,
+        };
+        let now = Instant::from_millis(123_456);
+        for hold_time in (0..=1000).chain([65_533, 65_534, u16::MAX]) {
+            let n = Negotiated {
+                peer_as: peer.remote_as,
+                peer_id: core::net::Ipv4Addr::new(192, 0, 2, 1),
+                hold_time,
+                four_octet_as: true,
+                route_refresh: false,
+                enhanced_route_refresh: false,
+                extended_message: false,
+                families: Vec::new(),
+                add_path: Vec::new(),
+                extended_next_hop: Vec::new(),
+                peer_graceful_restart: None,
+                peer_role: None,
+            };
+            assert_eq!(n.hold_deadline(now), n.hold_duration().map(|h| now + h));
+            assert_eq!(
+                n.keepalive_deadline(now),
+                n.keepalive_interval().map(|k| now + k)
+            );
+        }
+    }
 
     #[test]
     fn push_raw_appends_the_tlv_as_given() {

@@ -40,25 +40,34 @@ pub enum Rejected {
     AlreadyEstablished,
 }
 
+// Whole milliseconds: `Duration` arithmetic (checked multiplication,
+// 128-bit conversions) cost several hundred bytes of flash here.
+// (The delay fits u32: at most DAMPING_MAX, 300,000 ms.)
+const DAMPING_MIN_MS: u32 = DAMPING_MIN.as_secs() as u32 * 1000;
+const DAMPING_MAX_MS: u32 = DAMPING_MAX.as_secs() as u32 * 1000;
+const DAMPING_AMNESIA_MS: u64 = DAMPING_AMNESIA.as_secs() * 1000;
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Damping {
-    delay: Duration,
+    /// Current delay, milliseconds (0: none).
+    delay: u32,
     last_error: Option<Instant>,
 }
 
 impl Damping {
     /// RFC 4271 §8.1.1 DampPeerOscillations, with BIRD's constants: 60 s,
-    /// doubling to 300 s, forgotten after 300 s without errors.
-    fn on_error(&mut self, now: Instant) -> Duration {
+    /// doubling to 300 s, forgotten after 300 s without errors. Returns the
+    /// delay in milliseconds.
+    fn on_error(&mut self, now: Instant) -> u32 {
         if let Some(t) = self.last_error
-            && now.saturating_duration_since(t) >= DAMPING_AMNESIA
+            && now.as_millis().saturating_sub(t.as_millis()) >= DAMPING_AMNESIA_MS
         {
-            self.delay = Duration::ZERO;
+            self.delay = 0;
         }
-        self.delay = if self.delay.is_zero() {
-            DAMPING_MIN
+        self.delay = if self.delay == 0 {
+            DAMPING_MIN_MS
         } else {
-            (self.delay * 2).min(DAMPING_MAX)
+            self.delay.saturating_mul(2).min(DAMPING_MAX_MS)
         };
         self.last_error = Some(now);
         self.delay
@@ -137,9 +146,14 @@ impl Peer {
 
     /// The connection that is Established, if one is.
     pub fn established(&self) -> Option<Direction> {
-        [Direction::Outbound, Direction::Inbound]
-            .into_iter()
-            .find(|d| self.state_of(*d) == Some(StateKind::Established))
+        let est = |c: &Conn| c.state.kind() == StateKind::Established;
+        if est(&self.out) {
+            Some(Direction::Outbound)
+        } else if self.inb.as_ref().is_some_and(est) {
+            Some(Direction::Inbound)
+        } else {
+            None
+        }
     }
 
     /// What the Established connection negotiated.
@@ -252,12 +266,19 @@ impl Peer {
             self.events.push(Event::InboundRejected);
             return Err(r);
         }
-        let mut conn = Conn::default();
+        // Built in its slot: a Conn (its buffer included) is not moved.
+        let Self {
+            config,
+            inb,
+            events,
+            ..
+        } = self;
+        let conn = inb.insert(Conn::default());
         let mut cx = Cx {
             now,
-            config: &self.config,
+            config,
             link: &mut conn.link,
-            events: &mut self.events,
+            events,
             direction: Direction::Inbound,
         };
         cx.events.push(Event::StateChanged {
@@ -266,7 +287,6 @@ impl Peer {
             to: StateKind::Active,
         });
         conn.state = State::accepted(&mut cx, hooks);
-        self.inb = Some(conn);
         self.settle(now);
         Ok(())
     }
@@ -284,24 +304,19 @@ impl Peer {
     /// A dial failed, or a connection failed or was closed by the peer
     /// (Event 18). The transport is gone.
     pub fn connection_failed(&mut self, now: Instant, dir: Direction) {
-        self.with(now, dir, |s, cx| s.connection_failed(cx));
-        // The transport is gone: nothing left to write or close.
-        if let Some(l) = self.link(dir) {
-            l.reset();
-        }
+        self.with(now, dir, |s, cx| {
+            s.connection_failed(cx);
+            // The transport is gone: nothing left to write or close.
+            cx.link.reset();
+        });
         self.settle(now);
     }
 
     /// The adapter closed a transport the session asked to close (after
     /// writing what was pending).
     pub fn connection_closed(&mut self, now: Instant, dir: Direction) {
-        match dir {
-            Direction::Outbound => self.out.link.reset(),
-            Direction::Inbound => {
-                if let Some(c) = self.inb.as_mut() {
-                    c.link.reset();
-                }
-            }
+        if let Some(l) = self.link(dir) {
+            l.reset();
         }
         self.settle(now);
     }
@@ -347,12 +362,13 @@ impl Peer {
     // code cost more flash (spills across awaits) than the call.
     #[inline(never)]
     pub fn set_busy(&mut self, now: Instant, dir: Direction, busy: bool) {
-        let was = self
-            .link(dir)
-            .map(|l| core::mem::replace(&mut l.busy, busy));
-        if was == Some(true) && !busy {
-            self.with(now, dir, |s, _| s.restart_hold(now));
-        }
+        // One lookup of the connection for both.
+        self.with(now, dir, |s, cx| {
+            let was = core::mem::replace(&mut cx.link.busy, busy);
+            if was && !busy {
+                s.restart_hold(now);
+            }
+        });
     }
 
     /// Checks an UPDATE (a whole message) before the adapter writes it on
@@ -444,8 +460,14 @@ impl Peer {
         }
     }
 
+    // Out of line: `settle` checks both connections, and an unrolled loop
+    // carried two copies of the damping arithmetic.
+    #[inline(never)]
     fn schedule_restart(&mut self, now: Instant, reason: DownReason) {
-        let mut wait = self.config.idle_hold_time;
+        // In milliseconds (see `Damping`); `Instant + Duration` keeps whole
+        // milliseconds too, so the sums are the same.
+        let now_ms = now.as_millis();
+        let mut wait = (Instant::ZERO + self.config.idle_hold_time).as_millis();
         // A connection that ends while the peer is already held down (the
         // other connection of the same attempt failing in the same round,
         // e.g. both get 2/2) neither escalates the damping delay again nor
@@ -455,15 +477,15 @@ impl Peer {
         // jumped straight from 60 s to 120 s, and an inbound Cease during a
         // hold-down restarted the outbound after only the idle hold time.
         if let Some(until) = self.hold_down_until.filter(|t| now < *t) {
-            wait = wait.max(until.saturating_duration_since(now));
+            wait = wait.max(until.as_millis() - now_ms);
         } else if reason.damps() && self.config.damp_peer_oscillations {
-            let d = self.damping.on_error(now);
-            let until = now + d;
+            let d = u64::from(self.damping.on_error(now));
+            let until = Instant::from_millis(now_ms.saturating_add(d));
             self.hold_down_until = Some(until);
             self.events.push(Event::Damped { until });
             wait = wait.max(d);
         }
-        self.next_start = Some(now + wait);
+        self.next_start = Some(Instant::from_millis(now_ms.saturating_add(wait)));
     }
 
     /// RFC 4271 §6.8: of two connections, keep the one initiated by the

@@ -278,6 +278,36 @@ fn open_sent(cx: &mut Cx<'_>, from: StateKind, caps: &CapabilitySet) -> OpenSent
     }
 }
 
+/// OpenSent, Event 19 (see [`OpenSent::receive_open`]); the state only
+/// lends what it advertised, so that [`State`] need not move it. `confirm`
+/// and `idle` wrap the outcome ([`OpenReceived`] or [`State`]), so that
+/// the state is built where it goes.
+fn open_received<R>(
+    cx: &mut Cx<'_>,
+    advertised: &Advertised,
+    open: &Open<'_>,
+    hooks: &mut dyn OpenHooks,
+    confirm: fn(OpenConfirm) -> R,
+    idle: fn(Idle) -> R,
+) -> R {
+    let negotiated = match check_open(cx.config, advertised, open) {
+        Ok(n) => n,
+        Err(e) => return idle(cx.fail(StateKind::OpenSent, &e.notification())),
+    };
+    if let Err(n) = hooks.check_open(&cx.config.peer, open, &negotiated) {
+        return idle(cx.fail(StateKind::OpenSent, &n));
+    }
+    cx.link.push_keepalive();
+    let hold = negotiated.hold_deadline(cx.now);
+    let keepalive = negotiated.keepalive_deadline(cx.now);
+    cx.change(StateKind::OpenSent, StateKind::OpenConfirm);
+    confirm(OpenConfirm {
+        negotiated,
+        hold,
+        keepalive,
+    })
+}
+
 /// A message on a connection whose OPEN we have not sent (DelayOpen). RFC
 /// 4271 §8.2.2, Event 20: an OPEN before ours is answered with OPEN and
 /// KEEPALIVE, straight into OpenConfirm.
@@ -426,22 +456,14 @@ impl OpenSent {
         open: &Open<'_>,
         hooks: &mut dyn OpenHooks,
     ) -> OpenReceived {
-        let negotiated = match check_open(cx.config, &self.advertised, open) {
-            Ok(n) => n,
-            Err(e) => return OpenReceived::Idle(cx.fail(StateKind::OpenSent, &e.notification())),
-        };
-        if let Err(n) = hooks.check_open(&cx.config.peer, open, &negotiated) {
-            return OpenReceived::Idle(cx.fail(StateKind::OpenSent, &n));
-        }
-        cx.link.push_keepalive();
-        let hold = negotiated.hold_duration().map(|h| cx.now + h);
-        let keepalive = negotiated.keepalive_interval().map(|k| cx.now + k);
-        cx.change(StateKind::OpenSent, StateKind::OpenConfirm);
-        OpenReceived::OpenConfirm(OpenConfirm {
-            negotiated,
-            hold,
-            keepalive,
-        })
+        open_received(
+            cx,
+            &self.advertised,
+            open,
+            hooks,
+            OpenReceived::OpenConfirm,
+            OpenReceived::Idle,
+        )
     }
 
     /// Event 10: the hold timer expired: 4/0, Idle.
@@ -506,7 +528,7 @@ impl OpenConfirm {
 
     /// Event 26: the peer's KEEPALIVE: restart the hold timer, Established.
     pub fn receive_keepalive(self, cx: &mut Cx<'_>) -> Established {
-        let hold = self.negotiated.hold_duration().map(|h| cx.now + h);
+        let hold = self.negotiated.hold_deadline(cx.now);
         cx.change(StateKind::OpenConfirm, StateKind::Established);
         cx.events.push(Event::Established {
             direction: cx.direction,
@@ -521,7 +543,7 @@ impl OpenConfirm {
     /// Event 11: send KEEPALIVE, restart the KeepaliveTimer.
     pub fn keepalive_due(&mut self, cx: &mut Cx<'_>) {
         cx.link.push_keepalive();
-        self.keepalive = self.negotiated.keepalive_interval().map(|k| cx.now + k);
+        self.keepalive = self.negotiated.keepalive_deadline(cx.now);
     }
 
     /// Event 10: 4/0, Idle.
@@ -619,7 +641,7 @@ impl Established {
     }
 
     fn restart_hold(&mut self, now: Instant) {
-        self.hold = self.negotiated.hold_duration().map(|h| now + h);
+        self.hold = self.negotiated.hold_deadline(now);
     }
 
     /// Checks an UPDATE we are about to write (a whole message, header
@@ -637,7 +659,7 @@ impl Established {
         if !is_update || msg.get(16..18) != Some(&(msg.len() as u16).to_be_bytes()[..]) {
             return Err(SendError::NotAnUpdate);
         }
-        self.keepalive = self.negotiated.keepalive_interval().map(|k| cx.now + k);
+        self.keepalive = self.negotiated.keepalive_deadline(cx.now);
         Ok(())
     }
 
@@ -649,7 +671,7 @@ impl Established {
     /// Event 11: send KEEPALIVE, restart the KeepaliveTimer.
     pub fn keepalive_due(&mut self, cx: &mut Cx<'_>) {
         cx.link.push_keepalive();
-        self.keepalive = self.negotiated.keepalive_interval().map(|k| cx.now + k);
+        self.keepalive = self.negotiated.keepalive_deadline(cx.now);
     }
 
     /// Event 10: 4/0, Idle.
@@ -807,24 +829,33 @@ impl State {
 
     /// The earliest instant at which a timer of this state expires.
     pub fn deadline(&self, link: &Link, config: &SessionConfig) -> Option<Instant> {
+        // One arm per shape of timers (Connect and Active, OpenConfirm and
+        // Established share theirs), not per state: less code.
         let own = match self {
             Self::Idle(_) => None,
-            Self::Connect(s) => s.deadline(),
-            Self::Active(s) => s.deadline(),
-            Self::OpenSent(s) => s.deadline(),
-            Self::OpenConfirm(s) => s.deadline(),
-            Self::Established(s) => s.deadline(),
-        };
-        // While the plugin works on a message, the hold timer waits; only
-        // keepalives are due (CoreBGP issue #55).
-        let own = if link.busy {
-            match self {
-                Self::OpenConfirm(s) => s.keepalive,
-                Self::Established(s) => s.keepalive,
-                _ => own,
+            Self::Connect(Connect {
+                connect_retry,
+                delayed,
+            })
+            | Self::Active(Active {
+                connect_retry,
+                delayed,
+            }) => earliest(*connect_retry, delayed.as_ref().map(|d| d.until)),
+            Self::OpenSent(s) => Some(s.hold),
+            // While the plugin works on a message, the hold timer waits; only
+            // keepalives are due (CoreBGP issue #55).
+            Self::OpenConfirm(OpenConfirm {
+                hold, keepalive, ..
+            })
+            | Self::Established(Established {
+                hold, keepalive, ..
+            }) => {
+                if link.busy {
+                    *keepalive
+                } else {
+                    earliest(*hold, *keepalive)
+                }
             }
-        } else {
-            own
         };
         earliest(own, self.send_hold_deadline(link, config))
     }
@@ -848,76 +879,78 @@ impl State {
 
     /// Processes the timers that expired at `cx.now` (spurious calls are
     /// harmless).
+    ///
+    /// In place, with the states that share timers handled by one arm and
+    /// every expiry that fails the session by one call: the same transitions
+    /// as the typestate methods (`delay_open_expired`,
+    /// `connect_retry_expired`, `hold_expired`, `keepalive_due`,
+    /// `send_hold_expired`) in much less code.
     pub fn handle_timeout(&mut self, cx: &mut Cx<'_>) {
         let now = cx.now;
-        let send_hold = expired(self.send_hold_deadline(cx.link, cx.config), now);
-        let busy = cx.link.busy;
-        *self = match self.take() {
-            s @ Self::Idle(_) => s,
-            Self::Connect(s) => {
-                if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
-                    match s.delay_open_expired(cx) {
-                        Ok(n) => Self::OpenSent(n),
-                        Err(s) => Self::Connect(s),
+        let from = self.kind();
+        let code = if expired(self.send_hold_deadline(cx.link, cx.config), now) {
+            // RFC 9687: our writes made no progress for the send hold time.
+            Some(NotificationCode::SEND_HOLD_TIMER_EXPIRED)
+        } else {
+            match self {
+                Self::Idle(_) => None,
+                Self::Connect(Connect {
+                    connect_retry,
+                    delayed,
+                })
+                | Self::Active(Active {
+                    connect_retry,
+                    delayed,
+                }) => {
+                    if let Some(d) = delayed.as_ref().filter(|d| d.until <= now) {
+                        // Event 12: DelayOpen expired; send the OPEN.
+                        let s = open_sent(cx, from, &d.caps);
+                        *self = Self::OpenSent(s);
+                    } else if expired(*connect_retry, now) {
+                        // Event 9: drop any attempt, dial again (from Active,
+                        // move to Connect).
+                        cx.link.dial = true;
+                        if from == StateKind::Active {
+                            cx.change(StateKind::Active, StateKind::Connect);
+                        }
+                        *self = Self::Connect(Connect {
+                            connect_retry: Some(now + cx.config.connect_retry_time),
+                            delayed: None,
+                        });
                     }
-                } else if expired(s.connect_retry, now) {
-                    Self::Connect(s.connect_retry_expired(cx))
-                } else {
-                    Self::Connect(s)
+                    None
                 }
-            }
-            Self::Active(s) => {
-                if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
-                    match s.delay_open_expired(cx) {
-                        Ok(n) => Self::OpenSent(n),
-                        Err(s) => Self::Active(s),
+                // Event 10 in OpenSent.
+                Self::OpenSent(s) => {
+                    (s.hold <= now).then_some(NotificationCode::HOLD_TIMER_EXPIRED)
+                }
+                Self::OpenConfirm(OpenConfirm {
+                    negotiated,
+                    hold,
+                    keepalive,
+                })
+                | Self::Established(Established {
+                    negotiated,
+                    hold,
+                    keepalive,
+                }) => {
+                    if !cx.link.busy && expired(*hold, now) {
+                        // Event 10.
+                        Some(NotificationCode::HOLD_TIMER_EXPIRED)
+                    } else {
+                        if expired(*keepalive, now) {
+                            // Event 11: send KEEPALIVE, restart the timer.
+                            cx.link.push_keepalive();
+                            *keepalive = negotiated.keepalive_deadline(now);
+                        }
+                        None
                     }
-                } else if expired(s.connect_retry, now) {
-                    Self::Connect(s.connect_retry_expired(cx))
-                } else {
-                    Self::Active(s)
-                }
-            }
-            Self::OpenSent(s) => {
-                if send_hold {
-                    Self::Idle(cx.fail(
-                        StateKind::OpenSent,
-                        &Notification::new(NotificationCode::SEND_HOLD_TIMER_EXPIRED),
-                    ))
-                } else if s.hold <= now {
-                    Self::Idle(s.hold_expired(cx))
-                } else {
-                    Self::OpenSent(s)
-                }
-            }
-            Self::OpenConfirm(mut s) => {
-                if send_hold {
-                    Self::Idle(cx.fail(
-                        StateKind::OpenConfirm,
-                        &Notification::new(NotificationCode::SEND_HOLD_TIMER_EXPIRED),
-                    ))
-                } else if !busy && expired(s.hold, now) {
-                    Self::Idle(s.hold_expired(cx))
-                } else {
-                    if expired(s.keepalive, now) {
-                        s.keepalive_due(cx);
-                    }
-                    Self::OpenConfirm(s)
-                }
-            }
-            Self::Established(mut s) => {
-                if send_hold {
-                    Self::Idle(s.send_hold_expired(cx))
-                } else if !busy && expired(s.hold, now) {
-                    Self::Idle(s.hold_expired(cx))
-                } else {
-                    if expired(s.keepalive, now) {
-                        s.keepalive_due(cx);
-                    }
-                    Self::Established(s)
                 }
             }
         };
+        if let Some(code) = code {
+            *self = Self::Idle(cx.fail(from, &Notification::new(code)));
+        }
     }
 
     /// Processes one received message (already framed and decoded).
@@ -934,32 +967,102 @@ impl State {
         {
             return d;
         }
-        let mut delivery = Delivery::None;
-        *self = match self.take() {
+        self.transition_on(cx, msg, hooks)
+    }
+
+    /// Everything but the hot path of [`State::handle_message`]. Out of
+    /// line: its stack frame and register saves then cost the hot path
+    /// nothing.
+    #[inline(never)]
+    fn transition_on<'m>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        msg: Message<'m>,
+        hooks: &mut dyn OpenHooks,
+    ) -> Delivery<'m> {
+        // The rest in place, by what the RFC 4271 §8.2.2 tables have in
+        // common: a NOTIFICATION ends any connection and goes to the plugin;
+        // one expected message per state moves on; anything else is an FSM
+        // error (RFC 6608) or, before our OPEN, a plain drop.
+        let from = self.kind();
+        if from == StateKind::Idle {
             // A message on a connection we do not have: ignore it.
-            s @ Self::Idle(_) => s,
-            Self::Connect(s) => s.receive(cx, msg, hooks),
-            Self::Active(s) => s.receive(cx, msg, hooks),
-            Self::OpenSent(s) => s.receive(cx, msg, hooks),
-            Self::OpenConfirm(s) => {
-                if let Message::Notification(n) = msg {
-                    delivery = Delivery::Notification(n);
+        } else if let Message::Notification(n) = msg {
+            *self = Self::Idle(cx.received_notification(from, &n));
+        } else {
+            let handled = match (&mut *self, &msg) {
+                (Self::OpenSent(s), Message::Open(o)) => {
+                    *self =
+                        open_received(cx, &s.advertised, o, hooks, Self::OpenConfirm, Self::Idle);
+                    true
                 }
-                s.receive(cx, msg)
-            }
-            Self::Established(s) => {
-                let (next, d) = s.receive(cx, msg);
-                delivery = d;
-                match next {
-                    EstablishedNext::Established(s) => Self::Established(s),
-                    EstablishedNext::Idle(s) => Self::Idle(s),
+                (Self::OpenConfirm(s), Message::Keepalive) => {
+                    // Event 26: restart the hold timer, Established.
+                    s.hold = s.negotiated.hold_deadline(cx.now);
+                    cx.change(StateKind::OpenConfirm, StateKind::Established);
+                    cx.events.push(Event::Established {
+                        direction: cx.direction,
+                    });
+                    if let Self::OpenConfirm(OpenConfirm {
+                        negotiated,
+                        hold,
+                        keepalive,
+                    }) = self.take()
+                    {
+                        *self = Self::Established(Established {
+                            negotiated,
+                            hold,
+                            keepalive,
+                        });
+                    }
+                    true
                 }
+                (
+                    Self::Connect(Connect { delayed, .. }) | Self::Active(Active { delayed, .. }),
+                    m,
+                ) => {
+                    *self = match (m, delayed) {
+                        // RFC 4271 §8.2.2, Event 20: an OPEN before ours is
+                        // answered with OPEN and KEEPALIVE, straight into
+                        // OpenConfirm.
+                        (Message::Open(o), Some(d)) => {
+                            let s = open_sent(cx, from, &d.caps);
+                            open_received(
+                                cx,
+                                &s.advertised,
+                                o,
+                                hooks,
+                                Self::OpenConfirm,
+                                Self::Idle,
+                            )
+                        }
+                        // Connect/Active, "any other event": drop the
+                        // connection without a NOTIFICATION (we sent no OPEN,
+                        // and SendNOTIFICATIONwithoutOPEN is off); it counts
+                        // for damping.
+                        _ => {
+                            let code = NotificationCode::Fsm(FsmSubcode::Unspecified);
+                            Self::Idle(cx.idle(from, DownReason::Dropped(code)))
+                        }
+                    };
+                    true
+                }
+                _ => false,
+            };
+            if !handled {
+                let sub = match from {
+                    StateKind::OpenSent => FsmSubcode::UnexpectedMessageInOpenSent,
+                    StateKind::OpenConfirm => FsmSubcode::UnexpectedMessageInOpenConfirm,
+                    _ => FsmSubcode::UnexpectedMessageInEstablished,
+                };
+                let n = Notification::fsm_error(sub, msg.msg_type());
+                *self = Self::Idle(cx.fail(from, &n));
             }
-        };
-        if let (Delivery::None, Message::Notification(n)) = (delivery, msg) {
-            delivery = Delivery::Notification(n);
         }
-        delivery
+        match msg {
+            Message::Notification(n) => Delivery::Notification(n),
+            _ => Delivery::None,
+        }
     }
 
     /// A message that failed to decode (header, OPEN, UPDATE sections,
@@ -985,65 +1088,100 @@ impl State {
 
     /// The TCP connection is up (Events 16, 17).
     pub fn connected(&mut self, cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) {
-        *self = match self.take() {
-            Self::Connect(s) => match s.connected(cx, hooks) {
-                Connected::OpenSent(s) => Self::OpenSent(s),
-                Connected::Delayed(s) => Self::Connect(s),
-            },
-            Self::Active(s) => match s.connected(cx, hooks) {
-                Connected::OpenSent(s) => Self::OpenSent(s),
-                Connected::Delayed(s) => Self::Active(s),
-            },
-            other => other,
+        // Connect and Active alike (their `connected`), without moving the
+        // state in and out.
+        let from = self.kind();
+        if !matches!(from, StateKind::Connect | StateKind::Active) {
+            return;
+        }
+        *self = match tcp_up(cx, from, hooks) {
+            Ok(s) => Self::OpenSent(s),
+            Err(d) => {
+                let delayed = Some(d);
+                if from == StateKind::Connect {
+                    Self::Connect(Connect {
+                        connect_retry: None,
+                        delayed,
+                    })
+                } else {
+                    Self::Active(Active {
+                        connect_retry: None,
+                        delayed,
+                    })
+                }
+            }
         };
     }
 
     /// The TCP connection failed or closed (Event 18).
     pub fn connection_failed(&mut self, cx: &mut Cx<'_>) {
-        *self = match self.take() {
-            s @ Self::Idle(_) => s,
-            Self::Connect(s) => match s.connect_failed(cx) {
-                ConnectFailed::Idle(s) => Self::Idle(s),
-                ConnectFailed::Active(s) => Self::Active(s),
-            },
-            Self::Active(s) => Self::Idle(s.connect_failed(cx)),
-            // RFC 4271 §8.2.2 OpenSent, Event 18: Active, to dial again when
-            // ConnectRetry expires. Only the connection we dial can do that:
-            // an accepted one would sit in Active, refuse the peer's next
-            // connection as a duplicate and later "dial" on an inbound link.
-            // Its FSM ends instead (Active → Idle, as Active's Event 18).
-            Self::OpenSent(s) if cx.direction == Direction::Inbound => {
-                Self::Idle(s.connection_failed(cx).connect_failed(cx))
+        // In place: the same transitions as the typestate methods
+        // (`connect_failed`, `connection_failed`) without moving the state.
+        let mut from = self.kind();
+        let to_active = match self {
+            Self::Idle(_) => return,
+            // RFC 4271 §8.2.2 Connect, Event 18: with DelayOpen running keep
+            // listening (Active), else Idle.
+            Self::Connect(s) => s.delayed.is_some(),
+            // OpenSent, Event 18: Active, to dial again when ConnectRetry
+            // expires. Only the connection we dial can do that: an accepted
+            // one would sit in Active, refuse the peer's next connection as
+            // a duplicate and later "dial" on an inbound link. Its FSM ends
+            // instead (Active → Idle, as Active's Event 18).
+            Self::OpenSent(_) => {
+                cx.link.close = true;
+                if cx.direction == Direction::Inbound {
+                    cx.change(StateKind::OpenSent, StateKind::Active);
+                    from = StateKind::Active;
+                    false
+                } else {
+                    true
+                }
             }
-            Self::OpenSent(s) => Self::Active(s.connection_failed(cx)),
-            Self::OpenConfirm(s) => Self::Idle(s.connection_failed(cx)),
-            Self::Established(s) => Self::Idle(s.connection_failed(cx)),
+            _ => false,
         };
+        *self = if to_active {
+            cx.change(from, StateKind::Active);
+            Self::Active(Active {
+                connect_retry: Some(cx.now + cx.config.connect_retry_time),
+                delayed: None,
+            })
+        } else {
+            let reason = if from == StateKind::Connect {
+                DownReason::ConnectFailed
+            } else {
+                DownReason::TransportClosed
+            };
+            Self::Idle(cx.idle(from, reason))
+        };
+    }
+
+    /// Closes the connection with Cease `subcode` where our OPEN was sent
+    /// (from OpenSent on), a plain close before it.
+    fn close(&mut self, cx: &mut Cx<'_>, subcode: CeaseSubcode, reason: DownReason) {
+        let from = self.kind();
+        if from == StateKind::Idle {
+            return;
+        }
+        if from >= StateKind::OpenSent {
+            cx.notify(&cease(subcode));
+        }
+        *self = Self::Idle(cx.idle(from, reason));
     }
 
     /// ManualStop (Event 2): Cease with `subcode` from OpenSent on.
     pub fn stop(&mut self, cx: &mut Cx<'_>, subcode: CeaseSubcode) {
-        *self = match self.take() {
-            s @ Self::Idle(_) => s,
-            Self::Connect(s) => Self::Idle(s.stop(cx)),
-            Self::Active(s) => Self::Idle(s.stop(cx)),
-            Self::OpenSent(s) => Self::Idle(s.stop(cx, subcode)),
-            Self::OpenConfirm(s) => Self::Idle(s.stop(cx, subcode)),
-            Self::Established(s) => Self::Idle(s.stop(cx, subcode)),
-        };
+        self.close(cx, subcode, DownReason::Stopped);
     }
 
     /// Collision resolution closes this connection: Cease 6/7 where an
     /// OPEN was sent, a plain close otherwise.
     pub fn collision_dump(&mut self, cx: &mut Cx<'_>) {
-        *self = match self.take() {
-            s @ Self::Idle(_) => s,
-            Self::Connect(_) => Self::Idle(cx.idle(StateKind::Connect, DownReason::Collision)),
-            Self::Active(_) => Self::Idle(cx.idle(StateKind::Active, DownReason::Collision)),
-            Self::OpenSent(s) => Self::Idle(s.collision_dump(cx)),
-            Self::OpenConfirm(s) => Self::Idle(s.collision_dump(cx)),
-            Self::Established(s) => Self::Idle(s.collision_dump(cx)),
-        };
+        self.close(
+            cx,
+            CeaseSubcode::ConnectionCollisionResolution,
+            DownReason::Collision,
+        );
     }
 
     /// Idle → Connect (dial) or, for a passive peer, Active.
@@ -1057,14 +1195,12 @@ impl State {
 
     /// A connection the peer opened, in Active (its FSM starts here).
     pub fn accepted(cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) -> Self {
-        let active = Active {
+        let mut s = Self::Active(Active {
             connect_retry: None,
             delayed: None,
-        };
-        match active.connected(cx, hooks) {
-            Connected::OpenSent(s) => Self::OpenSent(s),
-            Connected::Delayed(s) => Self::Active(s),
-        }
+        });
+        s.connected(cx, hooks);
+        s
     }
 
     /// Restarts the hold timer of an OpenConfirm or Established connection
@@ -1073,7 +1209,7 @@ impl State {
     /// it: a timer left in the past would never fire again.
     pub fn restart_hold(&mut self, now: Instant) {
         match self {
-            Self::OpenConfirm(s) => s.hold = s.negotiated.hold_duration().map(|h| now + h),
+            Self::OpenConfirm(s) => s.hold = s.negotiated.hold_deadline(now),
             Self::Established(s) => s.restart_hold(now),
             _ => {}
         }

@@ -37,6 +37,11 @@ impl Instant {
         Self(self.0.saturating_add(ms))
     }
 
+    /// `self + ms` milliseconds, saturating at the far future.
+    pub(crate) fn add_millis(self, ms: u64) -> Self {
+        Self(self.0.saturating_add(ms))
+    }
+
     /// Time from `earlier` to `self`, zero if `earlier` is later.
     pub fn saturating_duration_since(self, earlier: Self) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
@@ -51,6 +56,9 @@ impl core::ops::Add<Duration> for Instant {
 }
 
 /// The earliest of two optional deadlines.
+// Out of line: a 64-bit `Option` comparison is long on a 32-bit core and
+// the timer code takes the earliest of deadlines in half a dozen places.
+#[inline(never)]
 pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),

@@ -434,7 +434,43 @@ pub struct RawCapability<'a> {
     pub value: &'a [u8],
 }
 
+/// An FQDN capability value: host name and domain name, each with its
+/// length byte, and nothing after.
+pub(crate) fn fqdn_well_formed(v: &[u8]) -> bool {
+    let n = v.len();
+    let hl = v.first().map_or(n, |&l| usize::from(l));
+    let dl = v.get(1 + hl).map_or(n, |&l| usize::from(l));
+    2 + hl + dl == n
+}
+
 impl<'a> RawCapability<'a> {
+    /// Whether the value fits its code's format: exactly when
+    /// [`parse`](Self::parse) succeeds, without building the typed value
+    /// (the session's negotiation needs only this and a few fields, and a
+    /// firmware then links no typed decoder).
+    pub fn is_well_formed(&self) -> bool {
+        let v = self.value;
+        let n = v.len();
+        match CapabilityCode::from_raw(self.code) {
+            CapabilityCode::MultiProtocol | CapabilityCode::FourOctetAs => n == 4,
+            CapabilityCode::RouteRefresh
+            | CapabilityCode::ExtendedMessage
+            | CapabilityCode::EnhancedRouteRefresh => n == 0,
+            CapabilityCode::Role => n == 1,
+            // RFC 4724 §3: restart flags and time, then 4-byte families.
+            CapabilityCode::GracefulRestart => {
+                n >= 2 && (n - 2).is_multiple_of(GracefulRestartEntry::LEN)
+            }
+            CapabilityCode::ExtendedNextHop => List::<ExtendedNextHopEntry>::from_wire(v).is_some(),
+            CapabilityCode::AddPath => List::<AddPathEntry>::from_wire(v).is_some(),
+            CapabilityCode::LongLivedGracefulRestart => n.is_multiple_of(LlgrEntry::LEN),
+            // Host name and domain name, each with its length byte, and
+            // nothing after.
+            CapabilityCode::Fqdn => fqdn_well_formed(v),
+            _ => true,
+        }
+    }
+
     /// Decodes the value by its code. Unknown codes give
     /// [`Capability::Unknown`]; a known code with a malformed value is an error.
     pub fn parse(self) -> Result<Capability<'a>, MalformedCapability<'a>> {
@@ -674,6 +710,38 @@ mod tests {
         ] {
             let raw = RawCapability { code, value };
             assert_eq!(raw.parse(), Err(MalformedCapability { raw }), "code {code}");
+        }
+    }
+
+    #[test]
+    fn is_well_formed_agrees_with_parse() {
+        let values: [&[u8]; 16] = [
+            &[],
+            &[0],
+            &[0, 1],
+            &[0, 1, 1],
+            &[0, 1, 0, 1],
+            &[0, 1, 1, 4],
+            &[0, 1, 1, 3, 0, 2, 1, 2],
+            &[0, 1, 0, 1, 0, 2],
+            &[0, 1, 1, 0, 0, 2],
+            &[0, 1, 1, 0, 0, 2, 0, 1],
+            &[0, 1, 1, 0x80, 0, 0, 5],
+            &[2, b'r', b'1', 0],
+            &[2, b'r', b'1', 1, b'x'],
+            &[2, b'r', b'1', 1, b'x', 0],
+            &[5, b'a'],
+            &[1, b'a', 2, b'b'],
+        ];
+        for code in 0..=255u8 {
+            for value in values {
+                let raw = RawCapability { code, value };
+                assert_eq!(
+                    raw.is_well_formed(),
+                    raw.parse().is_ok(),
+                    "{code} {value:?}"
+                );
+            }
         }
     }
 

@@ -18,6 +18,7 @@ mod update;
 
 pub use buf::EncodeError;
 pub(crate) use buf::{Reader, Writer};
+pub(crate) use capability::fqdn_well_formed;
 pub use capability::{
     AddPathDirection, AddPathEntry, Capability, CapabilityCode, ExtendedNextHopEntry,
     GracefulRestart, GracefulRestartEntry, List, ListItem, ListIter, LlgrEntry,

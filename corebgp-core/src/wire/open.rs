@@ -3,7 +3,7 @@
 
 use core::net::Ipv4Addr;
 
-use super::capability::{Capability, MalformedCapability, RawCapability};
+use super::capability::{Capability, CapabilityCode, MalformedCapability, RawCapability};
 use super::header::{HEADER_LEN, MAX_MESSAGE_LEN, MessageType, write_header};
 use super::notification::{Notification, NotificationCode, NotificationData, OpenSubcode};
 use super::{EncodeError, Reader, Writer};
@@ -325,9 +325,13 @@ impl<'a> Open<'a> {
 
     /// The AS of the first well-formed 4-octet AS capability (RFC 6793).
     pub fn four_octet_as(&self) -> Option<u32> {
-        self.capabilities().find_map(|c| match c {
-            Ok(Capability::FourOctetAs(asn)) => Some(asn),
-            _ => None,
+        // Raw: the first well-formed one (4 bytes), as the typed decoder
+        // would find it, without linking that decoder.
+        self.raw_capabilities().find_map(|c| {
+            if c.code != CapabilityCode::FourOctetAs.to_raw() {
+                return None;
+            }
+            <[u8; 4]>::try_from(c.value).ok().map(u32::from_be_bytes)
         })
     }
 
