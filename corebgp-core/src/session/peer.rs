@@ -91,16 +91,25 @@ pub struct Peer {
 
 impl Peer {
     /// A peer, not started.
-    pub fn new(config: SessionConfig) -> Self {
+    ///
+    /// `const`: a peer can be built at compile time and placed in a
+    /// `static` (no code runs to set it up on a microcontroller).
+    pub const fn new(config: SessionConfig) -> Self {
         Self {
             config,
-            out: Conn::default(),
+            out: Conn {
+                state: State::new(),
+                link: Link::new(),
+            },
             inb: None,
             events: Events::new(),
             started: false,
             next_start: None,
             hold_down_until: None,
-            damping: Damping::default(),
+            damping: Damping {
+                delay: 0,
+                last_error: None,
+            },
             seen: [StateKind::Idle; 2],
         }
     }
