@@ -59,18 +59,27 @@ pub struct Update<'a> {
     discard: Option<UpdateError<'a>>,
 }
 
-#[inline(always)]
-fn err<'a>(
-    action: Action,
-    kind: ErrorKind,
-    a: &RawAttribute<'a>,
-    subcode: UpdateSubcode,
-    with_data: bool,
-) -> UpdateError<'a> {
-    let data = if with_data {
-        NotificationData::Borrowed(a.raw)
-    } else {
+/// An attribute's verdict before it is dressed as an [`UpdateError`]: two
+/// bytes to return from every check, one place that builds the error.
+type Fail = (Action, ErrorKind);
+
+/// The [`UpdateError`] of a failed attribute check. The subcode follows from
+/// the kind (RFC 4271 §6.3); the data is the attribute, except for 3/11
+/// Malformed AS_PATH, which RFC 4271 §6.3 sends without data.
+#[inline(never)]
+fn attr_error<'a>(a: &RawAttribute<'a>, (action, kind): Fail) -> UpdateError<'a> {
+    let subcode = match kind {
+        ErrorKind::Flags => UpdateSubcode::AttributeFlagsError,
+        ErrorKind::Length => UpdateSubcode::AttributeLengthError,
+        ErrorKind::InvalidOrigin => UpdateSubcode::InvalidOriginAttribute,
+        ErrorKind::MalformedAsPath => UpdateSubcode::MalformedAsPath,
+        ErrorKind::UnrecognizedWellKnown => UpdateSubcode::UnrecognizedWellKnownAttribute,
+        _ => UpdateSubcode::OptionalAttributeError,
+    };
+    let data = if kind == ErrorKind::MalformedAsPath {
         NotificationData::EMPTY
+    } else {
+        NotificationData::Borrowed(a.raw)
     };
     UpdateError::new(action, kind, Some(a.type_code), subcode, data)
 }
@@ -78,52 +87,30 @@ fn err<'a>(
 /// RFC 7606 §3 c: Optional/Transitive bits in conflict → treat-as-withdraw;
 /// RFC 4271 §6.3: 3/4 Attribute Flags Error, data = the attribute.
 #[inline(always)]
-fn flags<'a>(a: &RawAttribute<'a>, want: u8) -> Result<(), UpdateError<'a>> {
+fn flags(a: &RawAttribute<'_>, want: u8) -> Result<(), Fail> {
     if a.flags.0 & (AttrFlags::OPTIONAL | AttrFlags::TRANSITIVE) == want {
         Ok(())
     } else {
-        Err(err(
-            Action::TreatAsWithdraw,
-            ErrorKind::Flags,
-            a,
-            UpdateSubcode::AttributeFlagsError,
-            true,
-        ))
+        Err((Action::TreatAsWithdraw, ErrorKind::Flags))
     }
 }
 
 /// RFC 4271 §6.3: 3/5 Attribute Length Error, data = the attribute.
 #[inline(always)]
-fn length<'a>(action: Action, a: &RawAttribute<'a>) -> UpdateError<'a> {
-    err(
-        action,
-        ErrorKind::Length,
-        a,
-        UpdateSubcode::AttributeLengthError,
-        true,
-    )
+const fn length(action: Action) -> Fail {
+    (action, ErrorKind::Length)
 }
 
 /// AGGREGATOR or AS4_AGGREGATOR of `want` bytes whose AS is not 0;
 /// anything else is an attribute discard (RFC 7606 §7.7, RFC 6793 §6,
 /// RFC 7607 §2).
-fn checked_aggregator<'a>(
-    v: &[u8],
-    a: &RawAttribute<'a>,
-    want: usize,
-) -> Result<Aggregator, UpdateError<'a>> {
+fn checked_aggregator(v: &[u8], want: usize) -> Result<Aggregator, Fail> {
     if v.len() != want {
-        return Err(length(Action::AttributeDiscard, a));
+        return Err(length(Action::AttributeDiscard));
     }
-    let agg = Aggregator::parse(v).ok_or_else(|| length(Action::AttributeDiscard, a))?;
+    let agg = Aggregator::parse(v).ok_or(length(Action::AttributeDiscard))?;
     if agg.asn == 0 {
-        return Err(err(
-            Action::AttributeDiscard,
-            ErrorKind::MalformedOptional,
-            a,
-            UpdateSubcode::OptionalAttributeError,
-            true,
-        ));
+        return Err((Action::AttributeDiscard, ErrorKind::MalformedOptional));
     }
     Ok(agg)
 }
@@ -250,7 +237,8 @@ impl<'a> Update<'a> {
                 u.discarded.insert(t);
                 continue;
             }
-            if let Err(e) = u.attribute(&a) {
+            if let Err(f) = u.attribute(&a) {
+                let e = attr_error(&a, f);
                 if e.action == Action::SessionReset {
                     return Err(e);
                 }
@@ -324,7 +312,7 @@ impl<'a> Update<'a> {
 
     /// Checks and stores one attribute (first occurrence).
     #[inline(always)]
-    fn attribute(&mut self, a: &RawAttribute<'a>) -> Result<(), UpdateError<'a>> {
+    fn attribute(&mut self, a: &RawAttribute<'a>) -> Result<(), Fail> {
         use Action::{AttributeDiscard as Discard, TreatAsWithdraw as Taw};
         let v = a.value;
         match a.type_code {
@@ -332,16 +320,8 @@ impl<'a> Update<'a> {
                 flags(a, WK)?;
                 // RFC 7606 §7.1: length ≠ 1 or undefined value → treat-as-withdraw
                 // (RFC 4271 §6.3: 3/5, 3/6).
-                let [o] = *v else { return Err(length(Taw, a)) };
-                let o = Origin::from_u8(o).ok_or_else(|| {
-                    err(
-                        Taw,
-                        ErrorKind::InvalidOrigin,
-                        a,
-                        UpdateSubcode::InvalidOriginAttribute,
-                        true,
-                    )
-                })?;
+                let [o] = *v else { return Err(length(Taw)) };
+                let o = Origin::from_u8(o).ok_or((Taw, ErrorKind::InvalidOrigin))?;
                 self.origin = Some(o);
             }
             AttrType::AS_PATH => {
@@ -349,18 +329,10 @@ impl<'a> Update<'a> {
                 // RFC 7606 §7.2: malformed segments → treat-as-withdraw (3/11);
                 // RFC 7607 §2: AS 0 makes it malformed; RFC 5065 §5.2 / RFC 7606
                 // §7.2: confederation segments from an external peer too.
-                let malformed = || {
-                    err(
-                        Taw,
-                        ErrorKind::MalformedAsPath,
-                        a,
-                        UpdateSubcode::MalformedAsPath,
-                        false,
-                    )
-                };
-                let c = check_path(v, self.cfg.four_octet_as).ok_or_else(malformed)?;
+                let malformed = (Taw, ErrorKind::MalformedAsPath);
+                let c = check_path(v, self.cfg.four_octet_as).ok_or(malformed)?;
                 if c.zero || (c.confed && self.cfg.peer == PeerType::External) {
-                    return Err(malformed());
+                    return Err(malformed);
                 }
                 self.as_path = Some(v);
                 self.as_path_count = c.count;
@@ -376,14 +348,14 @@ impl<'a> Update<'a> {
                     } else {
                         Taw
                     };
-                    return Err(length(act, a));
+                    return Err(length(act));
                 };
                 self.next_hop = Some(Ipv4Addr::from(nh));
             }
             AttrType::MED => {
                 flags(a, ON)?;
                 // RFC 7606 §7.4.
-                self.med = Some(u32_of(v).ok_or_else(|| length(Taw, a))?);
+                self.med = Some(u32_of(v).ok_or(length(Taw))?);
             }
             AttrType::LOCAL_PREF => {
                 // RFC 7606 §7.5: from an external peer → attribute discard.
@@ -392,14 +364,14 @@ impl<'a> Update<'a> {
                     return Ok(());
                 }
                 flags(a, WK)?;
-                self.local_pref = Some(u32_of(v).ok_or_else(|| length(Taw, a))?);
+                self.local_pref = Some(u32_of(v).ok_or(length(Taw))?);
             }
             AttrType::ATOMIC_AGGREGATE => {
                 // Well-known discretionary (RFC 4271 §5.1.6): flags 0x40.
                 flags(a, WK)?;
                 // RFC 7606 §7.6: length ≠ 0 → attribute discard.
                 if !v.is_empty() {
-                    return Err(length(Discard, a));
+                    return Err(length(Discard));
                 }
                 self.atomic_aggregate = true;
             }
@@ -407,28 +379,26 @@ impl<'a> Update<'a> {
                 flags(a, OT)?;
                 // RFC 7606 §7.7: length ≠ 6 (2-octet) / 8 (4-octet) → discard.
                 let want = if self.cfg.four_octet_as { 8 } else { 6 };
-                self.aggregator = Some(checked_aggregator(v, a, want)?);
+                self.aggregator = Some(checked_aggregator(v, want)?);
             }
             AttrType::COMMUNITIES => {
                 flags(a, OT)?;
                 // RFC 7606 §7.8: not a non-zero multiple of 4 → treat-as-withdraw.
                 if !list_ok(v, 4) {
-                    return Err(length(Taw, a));
+                    return Err(length(Taw));
                 }
                 self.communities = Communities::new(v);
             }
             AttrType::ORIGINATOR_ID => {
                 flags(a, ON)?;
                 // RFC 7606 §7.9: length ≠ 4 → treat-as-withdraw.
-                self.originator_id = Some(Ipv4Addr::from_bits(
-                    u32_of(v).ok_or_else(|| length(Taw, a))?,
-                ));
+                self.originator_id = Some(Ipv4Addr::from_bits(u32_of(v).ok_or(length(Taw))?));
             }
             AttrType::CLUSTER_LIST => {
                 flags(a, ON)?;
                 // RFC 7606 §7.10: not a non-zero multiple of 4 → treat-as-withdraw.
                 if !list_ok(v, 4) {
-                    return Err(length(Taw, a));
+                    return Err(length(Taw));
                 }
                 self.cluster_list = ClusterList::new(v);
             }
@@ -438,7 +408,7 @@ impl<'a> Update<'a> {
                 flags(a, OT)?;
                 // RFC 7606 §7.14: not a non-zero multiple of 8 → treat-as-withdraw.
                 if !list_ok(v, 8) {
-                    return Err(length(Taw, a));
+                    return Err(length(Taw));
                 }
                 self.ext_communities = ExtCommunities::new(v);
             }
@@ -452,18 +422,10 @@ impl<'a> Update<'a> {
                 }
                 // RFC 6793 §6: malformed (as AS_PATH, or with confederation
                 // segments; RFC 7607: AS 0) → attribute discard.
-                let bad = || {
-                    err(
-                        Discard,
-                        ErrorKind::MalformedOptional,
-                        a,
-                        UpdateSubcode::OptionalAttributeError,
-                        true,
-                    )
-                };
-                let c = check_path(v, true).ok_or_else(bad)?;
+                let bad = (Discard, ErrorKind::MalformedOptional);
+                let c = check_path(v, true).ok_or(bad)?;
                 if c.confed || c.zero {
-                    return Err(bad());
+                    return Err(bad);
                 }
                 self.as4_path = Some(v);
                 self.as4_path_count = c.count;
@@ -475,60 +437,46 @@ impl<'a> Update<'a> {
                     return Ok(());
                 }
                 // RFC 6793 §6: length ≠ 8 → attribute discard; RFC 7607: AS 0 too.
-                self.as4_aggregator = Some(checked_aggregator(v, a, 8)?);
+                self.as4_aggregator = Some(checked_aggregator(v, 8)?);
             }
             AttrType::IPV6_EXTENDED_COMMUNITIES => {
                 flags(a, OT)?;
                 // RFC 7606 §7.15: not a non-zero multiple of 20 → treat-as-withdraw.
                 if !list_ok(v, 20) {
-                    return Err(length(Taw, a));
+                    return Err(length(Taw));
                 }
                 self.ipv6_ext_communities = Ipv6ExtCommunities::new(v);
             }
             AttrType::AIGP => {
                 flags(a, ON)?;
                 // RFC 7311 §3.4: a malformed AIGP is ignored, i.e. attribute discard.
-                let g = Aigp::parse(v).ok_or_else(|| {
-                    err(
-                        Discard,
-                        ErrorKind::MalformedOptional,
-                        a,
-                        UpdateSubcode::OptionalAttributeError,
-                        true,
-                    )
-                })?;
+                let g = Aigp::parse(v).ok_or((Discard, ErrorKind::MalformedOptional))?;
                 self.aigp = Some(g);
             }
             AttrType::LARGE_COMMUNITY => {
                 flags(a, OT)?;
                 // RFC 8092 §6: not a non-zero multiple of 12 → treat-as-withdraw.
                 if !list_ok(v, 12) {
-                    return Err(length(Taw, a));
+                    return Err(length(Taw));
                 }
                 self.large_communities = LargeCommunities::new(v);
             }
             AttrType::OTC => {
                 flags(a, OT)?;
                 // RFC 9234 §5: length ≠ 4 → treat-as-withdraw.
-                self.otc = Some(u32_of(v).ok_or_else(|| length(Taw, a))?);
+                self.otc = Some(u32_of(v).ok_or(length(Taw))?);
             }
             AttrType::ATTR_SET => {
                 flags(a, OT)?;
                 // RFC 7606 §7.16 / RFC 6368 §5: shorter than its Origin AS → treat-as-withdraw.
                 if v.len() < 4 {
-                    return Err(length(Taw, a));
+                    return Err(length(Taw));
                 }
             }
             _ if !a.flags.optional() => {
                 // RFC 4271 §6.3: an unrecognised well-known attribute → 3/2,
                 // data = the attribute; RFC 7606 does not relax this.
-                return Err(err(
-                    Action::SessionReset,
-                    ErrorKind::UnrecognizedWellKnown,
-                    a,
-                    UpdateSubcode::UnrecognizedWellKnownAttribute,
-                    true,
-                ));
+                return Err((Action::SessionReset, ErrorKind::UnrecognizedWellKnown));
             }
             // Optional attributes we do not decode: kept raw (RFC 4271 §5).
             _ => {}
@@ -536,20 +484,18 @@ impl<'a> Update<'a> {
         Ok(())
     }
 
-    /// MP_REACH_NLRI (RFC 4760 §3, RFC 7606 §7.11).
-    fn decode_mp_reach(&mut self, a: &RawAttribute<'a>) -> Result<(), UpdateError<'a>> {
-        let opt_err =
-            |action, kind| err(action, kind, a, UpdateSubcode::OptionalAttributeError, true);
+    /// MP_REACH_NLRI (RFC 4760 §3, RFC 7606 §7.11). Errors are 3/9 Optional
+    /// Attribute Error, data = the attribute (RFC 4760 §7).
+    fn decode_mp_reach(&mut self, a: &RawAttribute<'a>) -> Result<(), Fail> {
         let Some((&[a0, a1, safi], _)) = a.value.split_first_chunk::<3>() else {
             // The family is unknown, so the NLRI cannot be located: RFC 7606 §3 j
             // → session reset; RFC 4760 §7: 3/9, data = the attribute.
-            return Err(opt_err(Action::SessionReset, ErrorKind::MalformedOptional));
+            return Err((Action::SessionReset, ErrorKind::MalformedOptional));
         };
         let family = AfiSafi::new(u16::from_be_bytes([a0, a1]).into(), safi.into());
-        let disable = |kind| opt_err(Action::AfiSafiDisable(family), kind);
+        let disable = |kind| (Action::AfiSafiDisable(family), kind);
         // RFC 7606 §7.11: a next hop overrunning the attribute → AFI/SAFI disable.
-        let mp = MpReach::parse(a.value, &self.cfg)
-            .ok_or_else(|| disable(ErrorKind::MalformedOptional))?;
+        let mp = MpReach::parse(a.value, &self.cfg).ok_or(disable(ErrorKind::MalformedOptional))?;
         if let Some(v6) = family_is_v6(family) {
             // RFC 7606 §7.11: a next-hop length not valid for the family.
             let ok = match (v6, mp.next_hop.len()) {
@@ -571,28 +517,14 @@ impl<'a> Update<'a> {
         flags(a, ON)
     }
 
-    /// MP_UNREACH_NLRI (RFC 4760 §4, RFC 7606 §7.12).
-    fn decode_mp_unreach(&mut self, a: &RawAttribute<'a>) -> Result<(), UpdateError<'a>> {
+    /// MP_UNREACH_NLRI (RFC 4760 §4, RFC 7606 §7.12); errors as for MP_REACH_NLRI.
+    fn decode_mp_unreach(&mut self, a: &RawAttribute<'a>) -> Result<(), Fail> {
         let Some(mp) = MpUnreach::parse(a.value, &self.cfg) else {
-            return Err(err(
-                Action::SessionReset,
-                ErrorKind::MalformedOptional,
-                a,
-                UpdateSubcode::OptionalAttributeError,
-                true,
-            ));
+            return Err((Action::SessionReset, ErrorKind::MalformedOptional));
         };
         if let Some(v6) = family_is_v6(mp.family) {
-            self.mp_unreach_count =
-                nlri::validate(mp.withdrawn, v6, mp.add_path).map_err(|_| {
-                    err(
-                        Action::AfiSafiDisable(mp.family),
-                        ErrorKind::InvalidMpNlri,
-                        a,
-                        UpdateSubcode::OptionalAttributeError,
-                        true,
-                    )
-                })?;
+            self.mp_unreach_count = nlri::validate(mp.withdrawn, v6, mp.add_path)
+                .map_err(|_| (Action::AfiSafiDisable(mp.family), ErrorKind::InvalidMpNlri))?;
         }
         self.mp_unreach = Some(mp);
         flags(a, ON)
