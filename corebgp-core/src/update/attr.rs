@@ -221,7 +221,17 @@ impl AttrSet {
 
     /// Whether the set is empty.
     pub const fn is_empty(&self) -> bool {
-        self.len() == 0
+        // An OR of the words: Cortex-M has no popcount instruction.
+        let [a, b, c, d, e, f, g, h] = self.0;
+        a | b | c | d | e | f | g | h == 0
+    }
+
+    /// The set without `type_code`.
+    pub(crate) fn without(mut self, type_code: u8) -> Self {
+        if let Some(word) = self.0.get_mut(usize::from(type_code >> 5)) {
+            *word &= !(1u32 << (type_code & 31));
+        }
+        self
     }
 
     /// Number of type codes in the set.

@@ -274,8 +274,7 @@ impl<'a> Update<'a> {
             // RFC 7606 §5.2: attributes other than MP_UNREACH_NLRI and no
             // reachable NLRI: any error stronger than attribute discard means
             // session reset.
-            let only_unreach =
-                u.seen.len() == u32::from(u.seen.contains(AttrType::MP_UNREACH_NLRI));
+            let only_unreach = u.seen.without(AttrType::MP_UNREACH_NLRI).is_empty();
             if broken || !only_unreach {
                 let worst = u.withdraw.or(u.disable[0]);
                 if let Some(mut e) = worst {
