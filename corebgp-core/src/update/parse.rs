@@ -5,7 +5,7 @@ use core::net::Ipv4Addr;
 use super::attr::{AttrFlags, AttrSet, AttrType, Attributes, RawAttribute, split_attribute};
 use super::config::{PeerType, UpdateConfig};
 use super::error::{Action, ErrorKind, UpdateError};
-use super::nlri::{self, Checked, Ipv4Prefix, Ipv4Prefixes, Nlri, Prefix, Prefixes};
+use super::nlri::{self, Checked, Ipv4Prefixes, Nlri, Prefixes};
 use super::values::{
     AS_TRANS, Aggregator, Aigp, AsPath, ClusterList, Communities, ExtCommunities,
     Ipv6ExtCommunities, LargeCommunities, MpReach, MpUnreach, Origin, check_path, family_is_v6,
@@ -627,21 +627,35 @@ impl<'a> Update<'a> {
 
     /// Every announced route with its family: the NLRI field, then MP_REACH_NLRI.
     pub fn announced(&self) -> impl Iterator<Item = (AfiSafi, Nlri)> + 'a {
-        let fam = self.mp_reach.map_or(AfiSafi::IPV4_UNICAST, |m| m.family);
-        self.nlri()
-            .map(v4_entry)
-            .map(|n| (AfiSafi::IPV4_UNICAST, n))
-            .chain(self.mp_reach_nlri().map(move |n| (fam, n)))
+        let ap = self.cfg.add_path_rx.contains(AfiSafi::IPV4_UNICAST);
+        let (fam, rest) = match &self.mp_reach {
+            Some(m) => (m.family, m.prefixes()),
+            None => (AfiSafi::IPV4_UNICAST, Prefixes::Other),
+        };
+        Routes {
+            family: AfiSafi::IPV4_UNICAST,
+            cur: Prefixes::V4(Ipv4Prefixes::new(self.sections.nlri, ap)),
+            next_family: fam,
+            next: rest,
+            remaining: self.announced_count(),
+        }
     }
 
     /// Every withdrawn route with its family: the Withdrawn Routes field,
     /// then MP_UNREACH_NLRI.
     pub fn withdrawals(&self) -> impl Iterator<Item = (AfiSafi, Nlri)> + 'a {
-        let fam = self.mp_unreach.map_or(AfiSafi::IPV4_UNICAST, |m| m.family);
-        self.withdrawn()
-            .map(v4_entry)
-            .map(|n| (AfiSafi::IPV4_UNICAST, n))
-            .chain(self.mp_unreach_nlri().map(move |n| (fam, n)))
+        let ap = self.cfg.add_path_rx.contains(AfiSafi::IPV4_UNICAST);
+        let (fam, rest) = match &self.mp_unreach {
+            Some(m) => (m.family, m.prefixes()),
+            None => (AfiSafi::IPV4_UNICAST, Prefixes::Other),
+        };
+        Routes {
+            family: AfiSafi::IPV4_UNICAST,
+            cur: Prefixes::V4(Ipv4Prefixes::new(self.sections.withdrawn, ap)),
+            next_family: fam,
+            next: rest,
+            remaining: self.withdrawn_count(),
+        }
     }
 
     /// Number of announced prefixes (NLRI field plus MP_REACH_NLRI).
@@ -774,10 +788,40 @@ impl<'a> Update<'a> {
     }
 }
 
-fn v4_entry(n: Nlri<Ipv4Prefix>) -> Nlri {
-    Nlri {
-        path_id: n.path_id,
-        prefix: Prefix::V4(n.prefix),
+/// Two checked NLRI fields in turn, each with its family: what
+/// [`Update::announced`] and [`Update::withdrawals`] return. One iterator
+/// over [`Prefixes`] for both fields, rather than a chain of two iterator
+/// types, keeps one copy of the prefix decoding in an image.
+struct Routes<'a> {
+    family: AfiSafi,
+    cur: Prefixes<'a>,
+    next_family: AfiSafi,
+    next: Prefixes<'a>,
+    remaining: usize,
+}
+
+impl Iterator for Routes<'_> {
+    type Item = (AfiSafi, Nlri);
+
+    #[inline]
+    fn next(&mut self) -> Option<(AfiSafi, Nlri)> {
+        loop {
+            // A checked field has no malformed entry; were there one, the
+            // field would end there, as with `Checked`.
+            if let Some(Ok(n)) = self.cur.next() {
+                self.remaining = self.remaining.saturating_sub(1);
+                return Some((self.family, n));
+            }
+            if matches!(self.next, Prefixes::Other) {
+                return None;
+            }
+            self.cur = core::mem::replace(&mut self.next, Prefixes::Other);
+            self.family = self.next_family;
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
     }
 }
 
