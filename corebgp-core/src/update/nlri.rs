@@ -234,10 +234,14 @@ pub(crate) fn split_v6(rest: &[u8]) -> Result<(Ipv6Prefix, &[u8]), PrefixError> 
     if let Some(dst) = o.get_mut(..n) {
         dst.copy_from_slice(bytes);
     }
-    let bits = u128::from_be_bytes(o) & mask128(len);
+    // Host bits only in the last byte read: mask that byte rather than the
+    // whole address as a u128, which a 32-bit target shifts in four words.
+    if let Some(last) = o.get_mut(n.wrapping_sub(1)) {
+        *last &= 0xffu8 << ((8 - len % 8) % 8);
+    }
     Ok((
         Ipv6Prefix {
-            addr: Ipv6Addr::from_bits(bits),
+            addr: Ipv6Addr::from(o),
             len,
         },
         r,
@@ -409,3 +413,24 @@ impl<T, I: Iterator<Item = Result<T, PrefixError>>> Iterator for Checked<I> {
 }
 
 impl<T, I: Iterator<Item = Result<T, PrefixError>>> ExactSizeIterator for Checked<I> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_host_bits_are_masked_at_every_length() {
+        for len in 0..=128u8 {
+            let mut field = [0xffu8; 17];
+            field[0] = len;
+            let n = usize::from(len).div_ceil(8);
+            let got = Ipv6Prefixes::new(&field[..=n], false)
+                .next()
+                .unwrap()
+                .unwrap()
+                .prefix;
+            let want = Ipv6Prefix::new(Ipv6Addr::from_bits(u128::MAX), len).unwrap();
+            assert_eq!(got, want, "/{len}");
+        }
+    }
+}
