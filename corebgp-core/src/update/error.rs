@@ -71,6 +71,9 @@ pub struct UpdateError<'a> {
 }
 
 impl<'a> UpdateError<'a> {
+    // Outlined: errors are rare and built in several places; one copy of
+    // the field stores is smaller than one per site.
+    #[inline(never)]
     pub(crate) fn new(
         action: Action,
         kind: ErrorKind,
