@@ -316,25 +316,21 @@ impl<'a> Update<'a> {
 
     #[inline]
     fn note(&mut self, e: UpdateError<'a>) {
-        match e.action {
+        // One store of the error, into the slot its action picks.
+        let slot = match e.action {
             Action::AttributeDiscard => {
                 if let Some(t) = e.type_code {
                     self.discarded.insert(t);
                 }
-                self.discard.get_or_insert(e);
+                &mut self.discard
             }
-            Action::TreatAsWithdraw => {
-                self.withdraw.get_or_insert(e);
-            }
-            Action::AfiSafiDisable(_) => {
-                if self.disable[0].is_none() {
-                    self.disable[0] = Some(e);
-                } else if self.disable[1].is_none() {
-                    self.disable[1] = Some(e);
-                }
-            }
-            Action::SessionReset => {}
-        }
+            Action::TreatAsWithdraw => &mut self.withdraw,
+            // At most one per MP attribute: the first free slot.
+            Action::AfiSafiDisable(_) if self.disable[0].is_none() => &mut self.disable[0],
+            Action::AfiSafiDisable(_) => &mut self.disable[1],
+            Action::SessionReset => return,
+        };
+        slot.get_or_insert(e);
     }
 
     /// Checks and stores one attribute (first occurrence).
