@@ -357,22 +357,47 @@ impl Iterator for Prefixes<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            Self::V4(i) => i.next().map(|r| {
-                r.map(|n| Nlri {
-                    path_id: n.path_id,
-                    prefix: Prefix::V4(n.prefix),
-                })
-            }),
-            Self::V6(i) => i.next().map(|r| {
-                r.map(|n| Nlri {
-                    path_id: n.path_id,
-                    prefix: Prefix::V6(n.prefix),
-                })
-            }),
-            Self::Other => None,
+        // One copy of the entry loop for both families; only the prefix
+        // read differs.
+        let (rest, add_path, v6) = match self {
+            Self::V4(i) => (&mut i.rest, i.add_path, false),
+            Self::V6(i) => (&mut i.rest, i.add_path, true),
+            Self::Other => return None,
+        };
+        if rest.is_empty() {
+            return None;
+        }
+        match split_entry(rest, add_path, v6) {
+            Ok((n, r)) => {
+                *rest = r;
+                Some(Ok(n))
+            }
+            Err(e) => {
+                *rest = &[];
+                Some(Err(e))
+            }
         }
     }
+}
+
+/// Reads one entry (path identifier if `add_path`, then an IPv4 or IPv6
+/// prefix) off the front.
+#[inline(always)]
+fn split_entry(rest: &[u8], add_path: bool, v6: bool) -> Result<(Nlri, &[u8]), PrefixError> {
+    let (path_id, rest) = if add_path {
+        let (id, r) = split_path_id(rest)?;
+        (Some(id), r)
+    } else {
+        (None, rest)
+    };
+    let (prefix, rest) = if v6 {
+        let (p, r) = split_v6(rest)?;
+        (Prefix::V6(p), r)
+    } else {
+        let (p, r) = split_v4(rest)?;
+        (Prefix::V4(p), r)
+    };
+    Ok((Nlri { path_id, prefix }, rest))
 }
 
 /// An NLRI iterator over a field already checked by
