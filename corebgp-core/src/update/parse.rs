@@ -509,12 +509,11 @@ impl<'a> Update<'a> {
         let mp = MpReach::parse(a.value, &self.cfg).ok_or(disable(ErrorKind::MalformedOptional))?;
         if let Some(v6) = family_is_v6(family) {
             // RFC 7606 §7.11: a next-hop length not valid for the family.
-            let ok = match (v6, mp.next_hop.len()) {
-                (false, 4) => true,
-                // RFC 8950 §3: IPv6 next hop for IPv4 NLRI once negotiated.
-                (false, 16 | 32) => self.cfg.extended_next_hop.contains(family),
-                // RFC 2545 §3: global, or global + link-local.
-                (true, 16 | 32) => true,
+            let ok = match mp.next_hop.len() {
+                4 => !v6,
+                // RFC 2545 §3: global, or global + link-local; RFC 8950 §3:
+                // an IPv6 next hop for IPv4 NLRI once negotiated.
+                16 | 32 => v6 || self.cfg.extended_next_hop.contains(family),
                 _ => false,
             };
             if !ok {
