@@ -123,6 +123,22 @@ const fn want_flags(t: u8) -> Option<u8> {
     }
 }
 
+/// [`want_flags`] for type codes 0..=35, 0 for `None`.
+const WANT_FLAGS: [u8; 36] = {
+    let mut table = [0u8; 36];
+    let mut t = 0;
+    while t < table.len() {
+        // (`get_mut` is not const; the split is.)
+        if let (Some(f), Some((_, [slot, ..]))) =
+            (want_flags(t as u8), table.split_at_mut_checked(t))
+        {
+            *slot = f;
+        }
+        t += 1;
+    }
+    table
+};
+
 /// RFC 4271 §6.3: 3/5 Attribute Length Error, data = the attribute.
 #[inline(always)]
 const fn length(action: Action) -> Fail {
@@ -349,7 +365,9 @@ impl<'a> Update<'a> {
             self.discarded.insert(t);
             return Ok(());
         }
-        if let Some(want) = want_flags(t) {
+        // A byte table rather than a jump table over the type codes.
+        let want = WANT_FLAGS.get(usize::from(t)).copied().unwrap_or(0);
+        if want != 0 {
             flags(a, want)?;
         }
         match t {
