@@ -227,10 +227,13 @@ fn put_path(
         if matches!(s.kind, SegmentType::Set | SegmentType::ConfedSet) && s.asns.len() > 255 {
             return Err(BuildError::SetTooLong);
         }
-        // Longer sequences are split into segments of at most 255.
-        let mut chunks = s.asns.chunks(255);
-        let first = chunks.next().unwrap_or(&[]);
-        for c in core::iter::once(first).chain(chunks) {
+        // Longer sequences are split into segments of at most 255; an empty
+        // one is still written, as an empty segment.
+        let mut asns = s.asns;
+        loop {
+            let (c, rest) = asns
+                .split_at_checked(asns.len().min(255))
+                .unwrap_or((asns, &[]));
             w.u8(s.kind as u8);
             w.u8(c.len() as u8);
             for &a in c {
@@ -239,6 +242,10 @@ fn put_path(
                 } else {
                     w.u16(u16::try_from(a).unwrap_or(AS_TRANS as u16));
                 }
+            }
+            asns = rest;
+            if asns.is_empty() {
+                break;
             }
         }
     }
