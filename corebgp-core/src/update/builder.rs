@@ -652,3 +652,38 @@ pub fn encode_end_of_rib(buf: &mut [u8], family: AfiSafi) -> Result<usize, Build
     }
     b.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 600 ASes go out as segments of 255, 255 and 90; an empty sequence as
+    /// an empty segment.
+    #[test]
+    fn long_and_empty_sequences_are_split_as_rfc4271_allows() {
+        let asns: [u32; 600] = core::array::from_fn(|i| 65000 + i as u32);
+        let segs = [
+            AsSegment {
+                kind: SegmentType::Sequence,
+                asns: &asns,
+            },
+            AsSegment {
+                kind: SegmentType::Sequence,
+                asns: &[],
+            },
+        ];
+        let mut buf = [0u8; 4096];
+        let mut w = Writer::new(&mut buf);
+        put_path(&mut w, &segs, true, false).unwrap();
+        let len = w.finish().unwrap();
+        assert_eq!(len, 3 * 2 + 600 * 4 + 2);
+        let mut at = 0;
+        for (n, first) in [(255usize, 65000u32), (255, 65255), (90, 65510), (0, 0)] {
+            assert_eq!(buf[at..at + 2], [2, n as u8]);
+            if n > 0 {
+                assert_eq!(buf[at + 2..at + 6], first.to_be_bytes());
+            }
+            at += 2 + n * 4;
+        }
+    }
+}
