@@ -95,50 +95,6 @@ fn flags(a: &RawAttribute<'_>, want: u8) -> Result<(), Fail> {
     }
 }
 
-/// The Optional/Transitive bits of the types checked before their value
-/// (RFC 4271 §5, RFC 1997, RFC 4360, RFC 4456, RFC 5701, RFC 6793, RFC 7311,
-/// RFC 8092, RFC 9234). One table instead of a check in every arm. `None`
-/// for unknown types, and for MP_REACH_NLRI/MP_UNREACH_NLRI and ATTR_SET,
-/// checked in their arms (the MP ones after verdicts that take precedence;
-/// ATTR_SET's code 128 would stretch the table).
-const fn want_flags(t: u8) -> Option<u8> {
-    match t {
-        AttrType::ORIGIN
-        | AttrType::AS_PATH
-        | AttrType::NEXT_HOP
-        | AttrType::LOCAL_PREF
-        | AttrType::ATOMIC_AGGREGATE => Some(WK),
-        AttrType::MED | AttrType::ORIGINATOR_ID | AttrType::CLUSTER_LIST | AttrType::AIGP => {
-            Some(ON)
-        }
-        AttrType::AGGREGATOR
-        | AttrType::COMMUNITIES
-        | AttrType::EXTENDED_COMMUNITIES
-        | AttrType::AS4_PATH
-        | AttrType::AS4_AGGREGATOR
-        | AttrType::IPV6_EXTENDED_COMMUNITIES
-        | AttrType::LARGE_COMMUNITY
-        | AttrType::OTC => Some(OT),
-        _ => None,
-    }
-}
-
-/// [`want_flags`] for type codes 0..=35, 0 for `None`.
-const WANT_FLAGS: [u8; 36] = {
-    let mut table = [0u8; 36];
-    let mut t = 0;
-    while t < table.len() {
-        // (`get_mut` is not const; the split is.)
-        if let (Some(f), Some((_, [slot, ..]))) =
-            (want_flags(t as u8), table.split_at_mut_checked(t))
-        {
-            *slot = f;
-        }
-        t += 1;
-    }
-    table
-};
-
 /// RFC 4271 §6.3: 3/5 Attribute Length Error, data = the attribute.
 #[inline(always)]
 const fn length(action: Action) -> Fail {
@@ -358,20 +314,9 @@ impl<'a> Update<'a> {
     fn attribute(&mut self, a: &RawAttribute<'a>) -> Result<(), Fail> {
         use Action::{AttributeDiscard as Discard, TreatAsWithdraw as Taw};
         let v = a.value;
-        let t = a.type_code;
-        // RFC 7606 §7.5: LOCAL_PREF from an external peer → attribute
-        // discard, whatever its flags.
-        if t == AttrType::LOCAL_PREF && self.cfg.peer == PeerType::External {
-            self.discarded.insert(t);
-            return Ok(());
-        }
-        // A byte table rather than a jump table over the type codes.
-        let want = WANT_FLAGS.get(usize::from(t)).copied().unwrap_or(0);
-        if want != 0 {
-            flags(a, want)?;
-        }
-        match t {
+        match a.type_code {
             AttrType::ORIGIN => {
+                flags(a, WK)?;
                 // RFC 7606 §7.1: length ≠ 1 or undefined value → treat-as-withdraw
                 // (RFC 4271 §6.3: 3/5, 3/6).
                 let [o] = *v else { return Err(length(Taw)) };
@@ -379,6 +324,7 @@ impl<'a> Update<'a> {
                 self.origin = Some(o);
             }
             AttrType::AS_PATH => {
+                flags(a, WK)?;
                 // RFC 7606 §7.2: malformed segments → treat-as-withdraw (3/11);
                 // RFC 7607 §2: AS 0 makes it malformed; RFC 5065 §5.2 / RFC 7606
                 // §7.2: confederation segments from an external peer too.
@@ -391,6 +337,7 @@ impl<'a> Update<'a> {
                 self.as_path_count = c.count;
             }
             AttrType::NEXT_HOP => {
+                flags(a, WK)?;
                 // RFC 7606 §7.3: length ≠ 4 → treat-as-withdraw (3/5). RFC 4760
                 // §3: without IPv4 NLRI the attribute is ignored, so a bad one
                 // is only discarded.
@@ -405,14 +352,22 @@ impl<'a> Update<'a> {
                 self.next_hop = Some(Ipv4Addr::from(nh));
             }
             AttrType::MED => {
+                flags(a, ON)?;
                 // RFC 7606 §7.4.
                 self.med = Some(u32_of(v).ok_or(length(Taw))?);
             }
             AttrType::LOCAL_PREF => {
+                // RFC 7606 §7.5: from an external peer → attribute discard.
+                if self.cfg.peer == PeerType::External {
+                    self.discarded.insert(a.type_code);
+                    return Ok(());
+                }
+                flags(a, WK)?;
                 self.local_pref = Some(u32_of(v).ok_or(length(Taw))?);
             }
             AttrType::ATOMIC_AGGREGATE => {
-                // Well-known discretionary (RFC 4271 §5.1.6): flags 0x40 (want_flags).
+                // Well-known discretionary (RFC 4271 §5.1.6): flags 0x40.
+                flags(a, WK)?;
                 // RFC 7606 §7.6: length ≠ 0 → attribute discard.
                 if !v.is_empty() {
                     return Err(length(Discard));
@@ -420,11 +375,13 @@ impl<'a> Update<'a> {
                 self.atomic_aggregate = true;
             }
             AttrType::AGGREGATOR => {
+                flags(a, OT)?;
                 // RFC 7606 §7.7: length ≠ 6 (2-octet) / 8 (4-octet) → discard.
                 let want = if self.cfg.four_octet_as { 8 } else { 6 };
                 self.aggregator = Some(checked_aggregator(v, want)?);
             }
             AttrType::COMMUNITIES => {
+                flags(a, OT)?;
                 // RFC 7606 §7.8: not a non-zero multiple of 4 → treat-as-withdraw.
                 if !list_ok(v, 4) {
                     return Err(length(Taw));
@@ -432,10 +389,12 @@ impl<'a> Update<'a> {
                 self.communities = Communities::new(v);
             }
             AttrType::ORIGINATOR_ID => {
+                flags(a, ON)?;
                 // RFC 7606 §7.9: length ≠ 4 → treat-as-withdraw.
                 self.originator_id = Some(Ipv4Addr::from_bits(u32_of(v).ok_or(length(Taw))?));
             }
             AttrType::CLUSTER_LIST => {
+                flags(a, ON)?;
                 // RFC 7606 §7.10: not a non-zero multiple of 4 → treat-as-withdraw.
                 if !list_ok(v, 4) {
                     return Err(length(Taw));
@@ -445,6 +404,7 @@ impl<'a> Update<'a> {
             AttrType::MP_REACH_NLRI => self.decode_mp_reach(a)?,
             AttrType::MP_UNREACH_NLRI => self.decode_mp_unreach(a)?,
             AttrType::EXTENDED_COMMUNITIES => {
+                flags(a, OT)?;
                 // RFC 7606 §7.14: not a non-zero multiple of 8 → treat-as-withdraw.
                 if !list_ok(v, 8) {
                     return Err(length(Taw));
@@ -452,6 +412,7 @@ impl<'a> Update<'a> {
                 self.ext_communities = ExtCommunities::new(v);
             }
             AttrType::AS4_PATH => {
+                flags(a, OT)?;
                 // RFC 6793 §3: between 4-octet speakers AS4_PATH is not used;
                 // a received one is ignored.
                 if self.cfg.four_octet_as {
@@ -469,6 +430,7 @@ impl<'a> Update<'a> {
                 self.as4_path_count = c.count;
             }
             AttrType::AS4_AGGREGATOR => {
+                flags(a, OT)?;
                 if self.cfg.four_octet_as {
                     self.discarded.insert(a.type_code);
                     return Ok(());
@@ -477,6 +439,7 @@ impl<'a> Update<'a> {
                 self.as4_aggregator = Some(checked_aggregator(v, 8)?);
             }
             AttrType::IPV6_EXTENDED_COMMUNITIES => {
+                flags(a, OT)?;
                 // RFC 7606 §7.15: not a non-zero multiple of 20 → treat-as-withdraw.
                 if !list_ok(v, 20) {
                     return Err(length(Taw));
@@ -484,11 +447,13 @@ impl<'a> Update<'a> {
                 self.ipv6_ext_communities = Ipv6ExtCommunities::new(v);
             }
             AttrType::AIGP => {
+                flags(a, ON)?;
                 // RFC 7311 §3.4: a malformed AIGP is ignored, i.e. attribute discard.
                 let g = Aigp::parse(v).ok_or((Discard, ErrorKind::MalformedOptional))?;
                 self.aigp = Some(g);
             }
             AttrType::LARGE_COMMUNITY => {
+                flags(a, OT)?;
                 // RFC 8092 §6: not a non-zero multiple of 12 → treat-as-withdraw.
                 if !list_ok(v, 12) {
                     return Err(length(Taw));
@@ -496,6 +461,7 @@ impl<'a> Update<'a> {
                 self.large_communities = LargeCommunities::new(v);
             }
             AttrType::OTC => {
+                flags(a, OT)?;
                 // RFC 9234 §5: length ≠ 4 → treat-as-withdraw.
                 self.otc = Some(u32_of(v).ok_or(length(Taw))?);
             }
