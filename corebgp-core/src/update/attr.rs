@@ -183,36 +183,36 @@ impl<'a> Iterator for Attributes<'a> {
 }
 
 /// A set of attribute type codes (256 bits).
+// Eight 32-bit words rather than two u128: a 32-bit target tests and sets a
+// bit in one word instead of shifting across four.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct AttrSet {
-    lo: u128,
-    hi: u128,
-}
+pub struct AttrSet([u32; 8]);
 
 impl AttrSet {
     /// The empty set.
-    pub const EMPTY: Self = Self { lo: 0, hi: 0 };
+    pub const EMPTY: Self = Self([0; 8]);
 
     /// Whether `type_code` is in the set.
     #[inline]
     pub const fn contains(&self, type_code: u8) -> bool {
-        let bit = 1u128 << (type_code & 127);
-        if type_code < 128 {
-            self.lo & bit != 0
-        } else {
-            self.hi & bit != 0
+        // `get` is not const; the split is, and folds to an indexed load.
+        match self
+            .0
+            .as_slice()
+            .split_at_checked((type_code >> 5) as usize)
+        {
+            Some((_, [w, ..])) => *w & (1 << (type_code & 31)) != 0,
+            _ => false,
         }
     }
 
     /// Adds `type_code`; returns whether it was new.
     #[inline]
     pub fn insert(&mut self, type_code: u8) -> bool {
-        let bit = 1u128 << (type_code & 127);
-        let word = if type_code < 128 {
-            &mut self.lo
-        } else {
-            &mut self.hi
+        let bit = 1u32 << (type_code & 31);
+        let Some(word) = self.0.get_mut(usize::from(type_code >> 5)) else {
+            return false;
         };
         let new = *word & bit == 0;
         *word |= bit;
@@ -221,12 +221,30 @@ impl AttrSet {
 
     /// Whether the set is empty.
     pub const fn is_empty(&self) -> bool {
-        self.lo == 0 && self.hi == 0
+        // An OR of the words: Cortex-M has no popcount instruction.
+        let [a, b, c, d, e, f, g, h] = self.0;
+        a | b | c | d | e | f | g | h == 0
+    }
+
+    /// The set without `type_code`.
+    pub(crate) fn without(mut self, type_code: u8) -> Self {
+        if let Some(word) = self.0.get_mut(usize::from(type_code >> 5)) {
+            *word &= !(1u32 << (type_code & 31));
+        }
+        self
     }
 
     /// Number of type codes in the set.
     pub const fn len(&self) -> u32 {
-        self.lo.count_ones() + self.hi.count_ones()
+        let [a, b, c, d, e, f, g, h] = self.0;
+        a.count_ones()
+            + b.count_ones()
+            + c.count_ones()
+            + d.count_ones()
+            + e.count_ones()
+            + f.count_ones()
+            + g.count_ones()
+            + h.count_ones()
     }
 
     /// The type codes, ascending.

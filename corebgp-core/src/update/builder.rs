@@ -211,33 +211,29 @@ fn put_hdr(w: &mut Writer<'_>, flags: u8, ty: u8, len: usize) -> Result<(), Buil
     Ok(())
 }
 
-/// Length of one AS_PATH/AS4_PATH encoding; `four`: 4-octet AS numbers;
-/// `as4`: the AS4_PATH form (confederation segments left out, RFC 6793 §3).
-fn path_len(segs: &[AsSegment<'_>], four: bool, as4: bool) -> Result<usize, BuildError> {
-    let w = if four { 4 } else { 2 };
-    let mut len = 0;
+/// Writes the segments of one AS_PATH/AS4_PATH encoding; `four`: 4-octet AS
+/// numbers; `as4`: the AS4_PATH form (confederation segments left out,
+/// RFC 6793 §3).
+fn put_path(
+    w: &mut Writer<'_>,
+    segs: &[AsSegment<'_>],
+    four: bool,
+    as4: bool,
+) -> Result<(), BuildError> {
     for s in segs {
         if as4 && s.kind.is_confed() {
             continue;
         }
-        let n = s.asns.len();
-        if matches!(s.kind, SegmentType::Set | SegmentType::ConfedSet) && n > 255 {
+        if matches!(s.kind, SegmentType::Set | SegmentType::ConfedSet) && s.asns.len() > 255 {
             return Err(BuildError::SetTooLong);
         }
-        // Longer sequences are split into segments of at most 255.
-        len += n.div_ceil(255).max(1) * 2 + n * w;
-    }
-    Ok(len)
-}
-
-fn put_path(w: &mut Writer<'_>, segs: &[AsSegment<'_>], four: bool, as4: bool) {
-    for s in segs {
-        if as4 && s.kind.is_confed() {
-            continue;
-        }
-        let mut chunks = s.asns.chunks(255);
-        let first = chunks.next().unwrap_or(&[]);
-        for c in core::iter::once(first).chain(chunks) {
+        // Longer sequences are split into segments of at most 255; an empty
+        // one is still written, as an empty segment.
+        let mut asns = s.asns;
+        loop {
+            let (c, rest) = asns
+                .split_at_checked(asns.len().min(255))
+                .unwrap_or((asns, &[]));
             w.u8(s.kind as u8);
             w.u8(c.len() as u8);
             for &a in c {
@@ -247,8 +243,30 @@ fn put_path(w: &mut Writer<'_>, segs: &[AsSegment<'_>], four: bool, as4: bool) {
                     w.u16(u16::try_from(a).unwrap_or(AS_TRANS as u16));
                 }
             }
+            asns = rest;
+            if asns.is_empty() {
+                break;
+            }
         }
     }
+    Ok(())
+}
+
+/// Writes an AS_PATH or AS4_PATH attribute. The value is written once into
+/// an empty buffer to learn its length (the writer counts what does not
+/// fit), so one loop serves both measuring and writing.
+fn put_path_attr(
+    w: &mut Writer<'_>,
+    flags: u8,
+    ty: u8,
+    segs: &[AsSegment<'_>],
+    four: bool,
+    as4: bool,
+) -> Result<(), BuildError> {
+    let mut count = Writer::new(&mut []);
+    put_path(&mut count, segs, four, as4)?;
+    put_hdr(w, flags, ty, count.pos())?;
+    put_path(w, segs, four, as4)
 }
 
 /// Writes every attribute but the MP ones; with `next_hop`, NEXT_HOP too.
@@ -268,8 +286,7 @@ fn put_attributes(
     }
     let mut need_as4_path = false;
     if let Some(segs) = a.as_path {
-        put_hdr(w, WK, AttrType::AS_PATH, path_len(segs, four, false)?)?;
-        put_path(w, segs, four, false);
+        put_path_attr(w, WK, AttrType::AS_PATH, segs, four, false)?;
         // RFC 6793 §4.2.2: AS4_PATH only when the path has a 4-octet AS.
         need_as4_path = !four
             && segs
@@ -329,8 +346,7 @@ fn put_attributes(
         }
     }
     if need_as4_path && let Some(segs) = a.as_path {
-        put_hdr(w, OT, AttrType::AS4_PATH, path_len(segs, true, true)?)?;
-        put_path(w, segs, true, true);
+        put_path_attr(w, OT, AttrType::AS4_PATH, segs, true, true)?;
     }
     if let Some(g) = a.aggregator
         && !four
@@ -635,4 +651,39 @@ pub fn encode_end_of_rib(buf: &mut [u8], family: AfiSafi) -> Result<usize, Build
         b.withdraw_mp::<Prefix>(family, &[])?;
     }
     b.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 600 ASes go out as segments of 255, 255 and 90; an empty sequence as
+    /// an empty segment.
+    #[test]
+    fn long_and_empty_sequences_are_split_as_rfc4271_allows() {
+        let asns: [u32; 600] = core::array::from_fn(|i| 65000 + i as u32);
+        let segs = [
+            AsSegment {
+                kind: SegmentType::Sequence,
+                asns: &asns,
+            },
+            AsSegment {
+                kind: SegmentType::Sequence,
+                asns: &[],
+            },
+        ];
+        let mut buf = [0u8; 4096];
+        let mut w = Writer::new(&mut buf);
+        put_path(&mut w, &segs, true, false).unwrap();
+        let len = w.finish().unwrap();
+        assert_eq!(len, 3 * 2 + 600 * 4 + 2);
+        let mut at = 0;
+        for (n, first) in [(255usize, 65000u32), (255, 65255), (90, 65510), (0, 0)] {
+            assert_eq!(buf[at..at + 2], [2, n as u8]);
+            if n > 0 {
+                assert_eq!(buf[at + 2..at + 6], first.to_be_bytes());
+            }
+            at += 2 + n * 4;
+        }
+    }
 }

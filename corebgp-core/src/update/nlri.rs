@@ -234,10 +234,14 @@ pub(crate) fn split_v6(rest: &[u8]) -> Result<(Ipv6Prefix, &[u8]), PrefixError> 
     if let Some(dst) = o.get_mut(..n) {
         dst.copy_from_slice(bytes);
     }
-    let bits = u128::from_be_bytes(o) & mask128(len);
+    // Host bits only in the last byte read: mask that byte rather than the
+    // whole address as a u128, which a 32-bit target shifts in four words.
+    if let Some(last) = o.get_mut(n.wrapping_sub(1)) {
+        *last &= 0xffu8 << ((8 - len % 8) % 8);
+    }
     Ok((
         Ipv6Prefix {
-            addr: Ipv6Addr::from_bits(bits),
+            addr: Ipv6Addr::from(o),
             len,
         },
         r,
@@ -353,22 +357,47 @@ impl Iterator for Prefixes<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            Self::V4(i) => i.next().map(|r| {
-                r.map(|n| Nlri {
-                    path_id: n.path_id,
-                    prefix: Prefix::V4(n.prefix),
-                })
-            }),
-            Self::V6(i) => i.next().map(|r| {
-                r.map(|n| Nlri {
-                    path_id: n.path_id,
-                    prefix: Prefix::V6(n.prefix),
-                })
-            }),
-            Self::Other => None,
+        // One copy of the entry loop for both families; only the prefix
+        // read differs.
+        let (rest, add_path, v6) = match self {
+            Self::V4(i) => (&mut i.rest, i.add_path, false),
+            Self::V6(i) => (&mut i.rest, i.add_path, true),
+            Self::Other => return None,
+        };
+        if rest.is_empty() {
+            return None;
+        }
+        match split_entry(rest, add_path, v6) {
+            Ok((n, r)) => {
+                *rest = r;
+                Some(Ok(n))
+            }
+            Err(e) => {
+                *rest = &[];
+                Some(Err(e))
+            }
         }
     }
+}
+
+/// Reads one entry (path identifier if `add_path`, then an IPv4 or IPv6
+/// prefix) off the front.
+#[inline(always)]
+fn split_entry(rest: &[u8], add_path: bool, v6: bool) -> Result<(Nlri, &[u8]), PrefixError> {
+    let (path_id, rest) = if add_path {
+        let (id, r) = split_path_id(rest)?;
+        (Some(id), r)
+    } else {
+        (None, rest)
+    };
+    let (prefix, rest) = if v6 {
+        let (p, r) = split_v6(rest)?;
+        (Prefix::V6(p), r)
+    } else {
+        let (p, r) = split_v4(rest)?;
+        (Prefix::V4(p), r)
+    };
+    Ok((Nlri { path_id, prefix }, rest))
 }
 
 /// An NLRI iterator over a field already checked by
@@ -409,3 +438,24 @@ impl<T, I: Iterator<Item = Result<T, PrefixError>>> Iterator for Checked<I> {
 }
 
 impl<T, I: Iterator<Item = Result<T, PrefixError>>> ExactSizeIterator for Checked<I> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_host_bits_are_masked_at_every_length() {
+        for len in 0..=128u8 {
+            let mut field = [0xffu8; 17];
+            field[0] = len;
+            let n = usize::from(len).div_ceil(8);
+            let got = Ipv6Prefixes::new(&field[..=n], false)
+                .next()
+                .unwrap()
+                .unwrap()
+                .prefix;
+            let want = Ipv6Prefix::new(Ipv6Addr::from_bits(u128::MAX), len).unwrap();
+            assert_eq!(got, want, "/{len}");
+        }
+    }
+}
