@@ -567,9 +567,6 @@ pub fn check_open<'a>(
 pub fn our_capabilities(config: &SessionConfig, hooks: &mut dyn OpenHooks) -> CapabilitySet {
     let mut plugin = CapabilitySet::new();
     hooks.capabilities(&config.peer, &mut plugin);
-    plugin.remove(CapabilityCode::FourOctetAs.to_raw());
-    plugin.remove(CapabilityCode::ExtendedMessage.to_raw());
-    plugin.remove(CapabilityCode::Role.to_raw());
     let mut set = CapabilitySet::new();
     // Raw TLVs: no per-variant encoder is linked for the session's own.
     let _ = set.push_raw(
@@ -582,8 +579,17 @@ pub fn our_capabilities(config: &SessionConfig, hooks: &mut dyn OpenHooks) -> Ca
     if let Some(r) = config.role {
         let _ = set.push_raw(CapabilityCode::Role.to_raw(), &[r.to_raw()]);
     }
+    // The plugin's copies of the session's own are skipped while copying
+    // (one pass, not a `remove` per code).
+    let own = [
+        CapabilityCode::FourOctetAs.to_raw(),
+        CapabilityCode::ExtendedMessage.to_raw(),
+        CapabilityCode::Role.to_raw(),
+    ];
     for c in plugin.raw() {
-        let _ = set.push_raw(c.code, c.value);
+        if !own.contains(&c.code) {
+            let _ = set.push_raw(c.code, c.value);
+        }
     }
     set
 }
