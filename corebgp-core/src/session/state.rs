@@ -990,6 +990,23 @@ impl State {
         } else if let Message::Notification(n) = msg {
             *self = Self::Idle(cx.received_notification(from, &n));
         } else {
+            // RFC 4271 §8.2.2, Event 20: an OPEN before ours (DelayOpen) is
+            // answered with OPEN and KEEPALIVE, straight into OpenConfirm: our
+            // OPEN goes out, then the peer's is handled as in OpenSent (one
+            // call of `open_received`, not two).
+            if let (
+                Self::Connect(Connect {
+                    delayed: Some(d), ..
+                })
+                | Self::Active(Active {
+                    delayed: Some(d), ..
+                }),
+                Message::Open(_),
+            ) = (&*self, &msg)
+            {
+                let s = open_sent(cx, from, &d.caps);
+                *self = Self::OpenSent(s);
+            }
             let handled = match (&mut *self, &msg) {
                 (Self::OpenSent(s), Message::Open(o)) => {
                     *self =
@@ -1017,34 +1034,12 @@ impl State {
                     }
                     true
                 }
-                (
-                    Self::Connect(Connect { delayed, .. }) | Self::Active(Active { delayed, .. }),
-                    m,
-                ) => {
-                    *self = match (m, delayed) {
-                        // RFC 4271 §8.2.2, Event 20: an OPEN before ours is
-                        // answered with OPEN and KEEPALIVE, straight into
-                        // OpenConfirm.
-                        (Message::Open(o), Some(d)) => {
-                            let s = open_sent(cx, from, &d.caps);
-                            open_received(
-                                cx,
-                                &s.advertised,
-                                o,
-                                hooks,
-                                Self::OpenConfirm,
-                                Self::Idle,
-                            )
-                        }
-                        // Connect/Active, "any other event": drop the
-                        // connection without a NOTIFICATION (we sent no OPEN,
-                        // and SendNOTIFICATIONwithoutOPEN is off); it counts
-                        // for damping.
-                        _ => {
-                            let code = NotificationCode::Fsm(FsmSubcode::Unspecified);
-                            Self::Idle(cx.idle(from, DownReason::Dropped(code)))
-                        }
-                    };
+                // Connect/Active, "any other event": drop the connection
+                // without a NOTIFICATION (we sent no OPEN, and
+                // SendNOTIFICATIONwithoutOPEN is off); it counts for damping.
+                (Self::Connect(_) | Self::Active(_), _) => {
+                    let code = NotificationCode::Fsm(FsmSubcode::Unspecified);
+                    *self = Self::Idle(cx.idle(from, DownReason::Dropped(code)));
                     true
                 }
                 _ => false,
