@@ -364,22 +364,28 @@ impl Negotiated {
         (self.hold_time != 0).then(|| Duration::from_secs(u64::from(self.hold_time)) / 3)
     }
 
-    /// When the hold timer started at `now` expires, `None` when the hold
-    /// time is 0. The same instant as `now + hold_duration()`, in whole
-    /// milliseconds: `Duration` arithmetic at each timer restart cost flash.
+    /// When the hold timer started at `now` expires, [`Instant::NEVER`] when
+    /// the hold time is 0. The same instant as `now + hold_duration()`, in
+    /// whole milliseconds: `Duration` arithmetic at each timer restart cost
+    /// flash.
     #[inline(never)]
-    pub(crate) fn hold_deadline(&self, now: Instant) -> Option<Instant> {
-        (self.hold_time != 0).then(|| now.add_millis(u64::from(self.hold_time) * 1000))
+    pub(crate) fn hold_deadline(&self, now: Instant) -> Instant {
+        if self.hold_time == 0 {
+            return Instant::NEVER;
+        }
+        now.add_millis(u64::from(self.hold_time) * 1000)
     }
 
-    /// When the KeepaliveTimer started at `now` expires, `None` when the hold
-    /// time is 0: `now + keepalive_interval()`, in whole milliseconds (a third
-    /// of the hold time, rounded down as the `Duration` division and its
-    /// conversion to milliseconds do).
+    /// When the KeepaliveTimer started at `now` expires, [`Instant::NEVER`]
+    /// when the hold time is 0: `now + keepalive_interval()`, in whole
+    /// milliseconds (a third of the hold time, rounded down as the
+    /// `Duration` division and its conversion to milliseconds do).
     #[inline(never)]
-    pub(crate) fn keepalive_deadline(&self, now: Instant) -> Option<Instant> {
-        (self.hold_time != 0)
-            .then(|| now.add_millis(u64::from(u32::from(self.hold_time) * 1000 / 3)))
+    pub(crate) fn keepalive_deadline(&self, now: Instant) -> Instant {
+        if self.hold_time == 0 {
+            return Instant::NEVER;
+        }
+        now.add_millis(u64::from(u32::from(self.hold_time) * 1000 / 3))
     }
 
     /// Hold time as a duration, `None` when 0.
@@ -653,9 +659,12 @@ mod tests {
                 peer_graceful_restart: None,
                 peer_role: None,
             };
-            assert_eq!(n.hold_deadline(now), n.hold_duration().map(|h| now + h));
             assert_eq!(
-                n.keepalive_deadline(now),
+                n.hold_deadline(now).deadline(),
+                n.hold_duration().map(|h| now + h)
+            );
+            assert_eq!(
+                n.keepalive_deadline(now).deadline(),
                 n.keepalive_interval().map(|k| now + k)
             );
         }

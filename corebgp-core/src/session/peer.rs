@@ -7,7 +7,7 @@ use super::config::SessionConfig;
 use super::link::{Direction, DownReason, Event, Events, Link, StateKind};
 use super::negotiate::{Negotiated, OpenHooks};
 use super::state::{Cx, Delivery, SendError, State};
-use super::time::{Duration, Instant, earliest};
+use super::time::{Duration, Instant};
 use crate::wire::{CeaseSubcode, Message, Notification};
 
 /// First damping delay (BIRD's and CoreBGP's `errorDelayMinTime`).
@@ -396,14 +396,16 @@ impl Peer {
 
     /// When [`Peer::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut t = self.out.state.deadline(&self.out.link, &self.config);
+        let mut t = self.out.state.next_deadline(&self.out.link, &self.config);
         if let Some(c) = &self.inb {
-            t = earliest(t, c.state.deadline(&c.link, &self.config));
+            t = t.min(c.state.next_deadline(&c.link, &self.config));
         }
-        if self.wants_out_start() {
-            t = earliest(t, self.next_start);
+        if self.wants_out_start()
+            && let Some(s) = self.next_start
+        {
+            t = t.min(s);
         }
-        t
+        t.deadline()
     }
 
     /// Runs the timers due at `now`.

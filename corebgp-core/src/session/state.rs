@@ -12,7 +12,7 @@ use super::link::{Direction, DownReason, Event, Events, Link, StateKind};
 use super::negotiate::{
     Advertised, CapabilitySet, Negotiated, OpenHooks, check_open, our_capabilities,
 };
-use super::time::{Duration, Instant, earliest, expired};
+use super::time::{Duration, Instant, expired};
 use crate::wire::{
     CeaseSubcode, FsmSubcode, Message, MessageType, Notification, NotificationCode, Open,
     OpenBuilder, RouteRefresh, RouteRefreshSubtype, UpdateSections,
@@ -115,7 +115,8 @@ pub struct Idle {
 /// delay to pass on a connection that is up).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connect {
-    connect_retry: Option<Instant>,
+    /// [`Instant::NEVER`] when not running.
+    connect_retry: Instant,
     delayed: Option<DelayedOpen>,
 }
 
@@ -124,7 +125,8 @@ pub struct Connect {
 /// connection).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Active {
-    connect_retry: Option<Instant>,
+    /// [`Instant::NEVER`] when not running.
+    connect_retry: Instant,
     delayed: Option<DelayedOpen>,
 }
 
@@ -139,16 +141,18 @@ pub struct OpenSent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenConfirm {
     negotiated: Negotiated,
-    hold: Option<Instant>,
-    keepalive: Option<Instant>,
+    /// Both [`Instant::NEVER`] when the hold time is 0.
+    hold: Instant,
+    keepalive: Instant,
 }
 
 /// Established: UPDATEs flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Established {
     negotiated: Negotiated,
-    hold: Option<Instant>,
-    keepalive: Option<Instant>,
+    /// Both [`Instant::NEVER`] when the hold time is 0.
+    hold: Instant,
+    keepalive: Instant,
 }
 
 /// What a received message gives the plugin. Borrowed from the message.
@@ -232,7 +236,7 @@ impl Idle {
         cx.link.dial = true;
         cx.change(StateKind::Idle, StateKind::Connect);
         Connect {
-            connect_retry: Some(cx.now + cx.config.connect_retry_time),
+            connect_retry: cx.now + cx.config.connect_retry_time,
             delayed: None,
         }
     }
@@ -242,7 +246,7 @@ impl Idle {
         cx.link.close = false;
         cx.change(StateKind::Idle, StateKind::Active);
         Active {
-            connect_retry: None,
+            connect_retry: Instant::NEVER,
             delayed: None,
         }
     }
@@ -343,7 +347,8 @@ macro_rules! before_open {
         impl $ty {
             /// When this state next needs [`State::handle_timeout`].
             pub fn deadline(&self) -> Option<Instant> {
-                earliest(self.connect_retry, self.delayed.as_ref().map(|d| d.until))
+                let delay = self.delayed.as_ref().map_or(Instant::NEVER, |d| d.until);
+                self.connect_retry.min(delay).deadline()
             }
 
             /// Events 16/17: the TCP connection is up (ours dialled, or the
@@ -353,7 +358,7 @@ macro_rules! before_open {
                 match tcp_up(cx, $kind, hooks) {
                     Ok(s) => Connected::OpenSent(s),
                     Err(d) => Connected::Delayed(Self {
-                        connect_retry: None,
+                        connect_retry: Instant::NEVER,
                         delayed: Some(d),
                     }),
                 }
@@ -395,7 +400,7 @@ impl Connect {
     pub fn connect_retry_expired(self, cx: &mut Cx<'_>) -> Connect {
         cx.link.dial = true;
         Connect {
-            connect_retry: Some(cx.now + cx.config.connect_retry_time),
+            connect_retry: cx.now + cx.config.connect_retry_time,
             delayed: None,
         }
     }
@@ -405,7 +410,7 @@ impl Connect {
         if self.delayed.is_some() {
             cx.change(StateKind::Connect, StateKind::Active);
             ConnectFailed::Active(Active {
-                connect_retry: Some(cx.now + cx.config.connect_retry_time),
+                connect_retry: cx.now + cx.config.connect_retry_time,
                 delayed: None,
             })
         } else {
@@ -420,7 +425,7 @@ impl Active {
         cx.link.dial = true;
         cx.change(StateKind::Active, StateKind::Connect);
         Connect {
-            connect_retry: Some(cx.now + cx.config.connect_retry_time),
+            connect_retry: cx.now + cx.config.connect_retry_time,
             delayed: None,
         }
     }
@@ -479,7 +484,7 @@ impl OpenSent {
         cx.link.close = true;
         cx.change(StateKind::OpenSent, StateKind::Active);
         Active {
-            connect_retry: Some(cx.now + cx.config.connect_retry_time),
+            connect_retry: cx.now + cx.config.connect_retry_time,
             delayed: None,
         }
     }
@@ -518,7 +523,7 @@ impl OpenSent {
 impl OpenConfirm {
     /// When this state next needs [`State::handle_timeout`].
     pub fn deadline(&self) -> Option<Instant> {
-        earliest(self.hold, self.keepalive)
+        self.hold.min(self.keepalive).deadline()
     }
 
     /// What was negotiated.
@@ -632,7 +637,7 @@ pub enum EstablishedNext {
 impl Established {
     /// When this state next needs [`State::handle_timeout`].
     pub fn deadline(&self) -> Option<Instant> {
-        earliest(self.hold, self.keepalive)
+        self.hold.min(self.keepalive).deadline()
     }
 
     /// What was negotiated.
@@ -829,10 +834,15 @@ impl State {
 
     /// The earliest instant at which a timer of this state expires.
     pub fn deadline(&self, link: &Link, config: &SessionConfig) -> Option<Instant> {
+        self.next_deadline(link, config).deadline()
+    }
+
+    /// [`State::deadline`], [`Instant::NEVER`] for none.
+    pub(crate) fn next_deadline(&self, link: &Link, config: &SessionConfig) -> Instant {
         // One arm per shape of timers (Connect and Active, OpenConfirm and
         // Established share theirs), not per state: less code.
         let own = match self {
-            Self::Idle(_) => None,
+            Self::Idle(_) => Instant::NEVER,
             Self::Connect(Connect {
                 connect_retry,
                 delayed,
@@ -840,8 +850,8 @@ impl State {
             | Self::Active(Active {
                 connect_retry,
                 delayed,
-            }) => earliest(*connect_retry, delayed.as_ref().map(|d| d.until)),
-            Self::OpenSent(s) => Some(s.hold),
+            }) => (*connect_retry).min(delayed.as_ref().map_or(Instant::NEVER, |d| d.until)),
+            Self::OpenSent(s) => s.hold,
             // While the plugin works on a message, the hold timer waits; only
             // keepalives are due (CoreBGP issue #55).
             Self::OpenConfirm(OpenConfirm {
@@ -853,23 +863,26 @@ impl State {
                 if link.busy {
                     *keepalive
                 } else {
-                    earliest(*hold, *keepalive)
+                    (*hold).min(*keepalive)
                 }
             }
         };
-        earliest(own, self.send_hold_deadline(link, config))
+        own.min(self.send_hold_deadline(link, config))
     }
 
-    fn send_hold_deadline(&self, link: &Link, config: &SessionConfig) -> Option<Instant> {
-        let since = link.blocked_since?;
+    /// The RFC 9687 send hold timer's deadline, [`Instant::NEVER`] when off.
+    fn send_hold_deadline(&self, link: &Link, config: &SessionConfig) -> Instant {
+        let Some(since) = link.blocked_since else {
+            return Instant::NEVER;
+        };
         let hold = self.negotiated().map(|n| n.hold_time).unwrap_or(0);
         // RFC 9687 §3: default max(8 minutes, 2 × hold time).
         let d = config.send_hold_time.unwrap_or_else(|| {
             Duration::from_secs(480).max(Duration::from_secs(2 * u64::from(hold)))
         });
         match self {
-            Self::OpenSent(_) | Self::OpenConfirm(_) | Self::Established(_) => Some(since + d),
-            _ => None,
+            Self::OpenSent(_) | Self::OpenConfirm(_) | Self::Established(_) => since + d,
+            _ => Instant::NEVER,
         }
     }
 
@@ -914,7 +927,7 @@ impl State {
                             cx.change(StateKind::Active, StateKind::Connect);
                         }
                         *self = Self::Connect(Connect {
-                            connect_retry: Some(now + cx.config.connect_retry_time),
+                            connect_retry: now + cx.config.connect_retry_time,
                             delayed: None,
                         });
                     }
@@ -1095,12 +1108,12 @@ impl State {
                 let delayed = Some(d);
                 if from == StateKind::Connect {
                     Self::Connect(Connect {
-                        connect_retry: None,
+                        connect_retry: Instant::NEVER,
                         delayed,
                     })
                 } else {
                     Self::Active(Active {
-                        connect_retry: None,
+                        connect_retry: Instant::NEVER,
                         delayed,
                     })
                 }
@@ -1138,7 +1151,7 @@ impl State {
         *self = if to_active {
             cx.change(from, StateKind::Active);
             Self::Active(Active {
-                connect_retry: Some(cx.now + cx.config.connect_retry_time),
+                connect_retry: cx.now + cx.config.connect_retry_time,
                 delayed: None,
             })
         } else {
@@ -1191,7 +1204,7 @@ impl State {
     /// A connection the peer opened, in Active (its FSM starts here).
     pub fn accepted(cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) -> Self {
         let mut s = Self::Active(Active {
-            connect_retry: None,
+            connect_retry: Instant::NEVER,
             delayed: None,
         });
         s.connected(cx, hooks);
