@@ -51,7 +51,9 @@ const DAMPING_AMNESIA_MS: u64 = DAMPING_AMNESIA.as_secs() * 1000;
 struct Damping {
     /// Current delay, milliseconds (0: none).
     delay: u32,
-    last_error: Option<Instant>,
+    /// [`Instant::ZERO`] before the first error: the delay is 0 then, so
+    /// forgetting it changes nothing.
+    last_error: Instant,
 }
 
 impl Damping {
@@ -59,9 +61,7 @@ impl Damping {
     /// doubling to 300 s, forgotten after 300 s without errors. Returns the
     /// delay in milliseconds.
     fn on_error(&mut self, now: Instant) -> u32 {
-        if let Some(t) = self.last_error
-            && now.as_millis().saturating_sub(t.as_millis()) >= DAMPING_AMNESIA_MS
-        {
+        if now.as_millis().saturating_sub(self.last_error.as_millis()) >= DAMPING_AMNESIA_MS {
             self.delay = 0;
         }
         self.delay = if self.delay == 0 {
@@ -69,7 +69,7 @@ impl Damping {
         } else {
             self.delay.saturating_mul(2).min(DAMPING_MAX_MS)
         };
-        self.last_error = Some(now);
+        self.last_error = now;
         self.delay
     }
 }
@@ -82,8 +82,13 @@ pub struct Peer {
     inb: Option<Conn>,
     events: Events,
     started: bool,
-    next_start: Option<Instant>,
-    hold_down_until: Option<Instant>,
+    /// When the outbound connection may start again; [`Instant::ZERO`]
+    /// (already passed) for at once. Plain instants, not `Option`s: see
+    /// [`Instant::NEVER`].
+    next_start: Instant,
+    /// End of the damping hold-down; [`Instant::ZERO`] (already passed)
+    /// for none.
+    hold_down_until: Instant,
     damping: Damping,
     /// States as of the last [`Peer::settle`], to see transitions to Idle.
     seen: [StateKind; 2],
@@ -104,11 +109,11 @@ impl Peer {
             inb: None,
             events: Events::new(),
             started: false,
-            next_start: None,
-            hold_down_until: None,
+            next_start: Instant::ZERO,
+            hold_down_until: Instant::ZERO,
             damping: Damping {
                 delay: 0,
-                last_error: None,
+                last_error: Instant::ZERO,
             },
             seen: [StateKind::Idle; 2],
         }
@@ -235,7 +240,7 @@ impl Peer {
     pub fn start(&mut self, now: Instant) {
         if !self.started {
             self.started = true;
-            self.next_start = Some(now);
+            self.next_start = now;
             self.settle(now);
         }
     }
@@ -262,7 +267,7 @@ impl Peer {
     pub fn accept(&mut self, now: Instant, hooks: &mut dyn OpenHooks) -> Result<(), Rejected> {
         let rejected = if !self.started {
             Some(Rejected::NotStarted)
-        } else if self.hold_down_until.is_some_and(|t| now < t) {
+        } else if now < self.hold_down_until {
             Some(Rejected::HoldDown)
         } else if self.inb.is_some() {
             Some(Rejected::Duplicate)
@@ -400,10 +405,8 @@ impl Peer {
         if let Some(c) = &self.inb {
             t = t.min(c.state.next_deadline(&c.link, &self.config));
         }
-        if self.wants_out_start()
-            && let Some(s) = self.next_start
-        {
-            t = t.min(s);
+        if self.wants_out_start() {
+            t = t.min(self.next_start);
         }
         t.deadline()
     }
@@ -464,8 +467,8 @@ impl Peer {
                 *slot = StateKind::Idle;
             }
         }
-        if self.wants_out_start() && self.next_start.is_none_or(|t| t <= now) {
-            self.next_start = None;
+        if self.wants_out_start() && self.next_start <= now {
+            self.next_start = Instant::ZERO;
             self.with(now, Direction::Outbound, |s, cx| s.start(cx));
             self.seen[0] = self.out.state.kind();
         }
@@ -487,16 +490,16 @@ impl Peer {
         // error, so it counts one). Without this, two simultaneous errors
         // jumped straight from 60 s to 120 s, and an inbound Cease during a
         // hold-down restarted the outbound after only the idle hold time.
-        if let Some(until) = self.hold_down_until.filter(|t| now < *t) {
-            wait = wait.max(until.as_millis() - now_ms);
+        if now < self.hold_down_until {
+            wait = wait.max(self.hold_down_until.as_millis() - now_ms);
         } else if reason.damps() && self.config.damp_peer_oscillations {
             let d = u64::from(self.damping.on_error(now));
             let until = Instant::from_millis(now_ms.saturating_add(d));
-            self.hold_down_until = Some(until);
+            self.hold_down_until = until;
             self.events.push(Event::Damped { until });
             wait = wait.max(d);
         }
-        self.next_start = Some(Instant::from_millis(now_ms.saturating_add(wait)));
+        self.next_start = Instant::from_millis(now_ms.saturating_add(wait));
     }
 
     /// RFC 4271 §6.8: of two connections, keep the one initiated by the
