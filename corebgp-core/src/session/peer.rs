@@ -189,6 +189,9 @@ impl Peer {
 
     /// One connection's outputs: [`Link::pending`] bytes to write,
     /// [`Link::take_dial`], [`Link::wants_close`].
+    // Out of line: the driver looks a link up in several places, and the
+    // inlined lookup cost more flash than the call.
+    #[inline(never)]
     pub fn link(&mut self, dir: Direction) -> Option<&mut Link> {
         match dir {
             Direction::Outbound => Some(&mut self.out.link),
