@@ -544,13 +544,8 @@ pub fn check_open<'a>(
         let Some(t) = their_ap.iter().find(|t| t.family == ours_e.family) else {
             continue;
         };
-        let rx = ours_e.direction.receives() && t.direction.sends();
-        let tx = ours_e.direction.sends() && t.direction.receives();
-        let direction = match (rx, tx) {
-            (true, true) => AddPathDirection::Both,
-            (true, false) => AddPathDirection::Receive,
-            (false, true) => AddPathDirection::Send,
-            (false, false) => continue,
+        let Some(direction) = add_path_direction(ours_e.direction, t.direction) else {
+            continue;
         };
         if n.families.contains(&ours_e.family) {
             let _ = n.add_path.push(AddPathEntry {
@@ -565,6 +560,19 @@ pub fn check_open<'a>(
         }
     }
     Ok(n)
+}
+
+/// RFC 7911 §4 for one family: we receive paths if we said Receive and
+/// they said Send, and send them if we said Send and they said Receive;
+/// `None` when neither.
+fn add_path_direction(
+    ours: AddPathDirection,
+    theirs: AddPathDirection,
+) -> Option<AddPathDirection> {
+    // On the RFC's bits (1 Receive, 2 Send): ours against theirs with Send
+    // and Receive swapped (no branching on the four cases).
+    let t = theirs as u8;
+    AddPathDirection::from_u8(ours as u8 & (((t & 1) << 1) | (t >> 1)))
 }
 
 /// Builds the capability set of our next OPEN: the session's own
@@ -667,6 +675,25 @@ mod tests {
                 n.keepalive_deadline(now).deadline(),
                 n.keepalive_interval().map(|k| now + k)
             );
+        }
+    }
+
+    #[test]
+    fn add_path_bits_match_rfc_7911_rules() {
+        use AddPathDirection::*;
+        for ours in [Receive, Send, Both] {
+            for theirs in [Receive, Send, Both] {
+                let got = add_path_direction(ours, theirs);
+                let rx = ours.receives() && theirs.sends();
+                let tx = ours.sends() && theirs.receives();
+                let want = match (rx, tx) {
+                    (true, true) => Some(Both),
+                    (true, false) => Some(Receive),
+                    (false, true) => Some(Send),
+                    (false, false) => None,
+                };
+                assert_eq!(got, want, "{ours:?} {theirs:?}");
+            }
         }
     }
 
