@@ -142,6 +142,11 @@ pub enum Event {
 pub struct Events {
     q: Deque<Event, EVENT_CAPACITY>,
     dropped: u32,
+    /// Why each connection (by [`Direction`]) went back to Idle since the
+    /// peer last looked: recorded at the transition, so that the peer's
+    /// restart and damping bookkeeping need not compare states before and
+    /// after every input. Not events: the queue may drop those.
+    pub(crate) went_down: [Option<DownReason>; 2],
 }
 
 impl Events {
@@ -150,6 +155,7 @@ impl Events {
         Self {
             q: Deque::new(),
             dropped: 0,
+            went_down: [None; 2],
         }
     }
     /// Appends an event.

@@ -90,8 +90,6 @@ pub struct Peer {
     /// for none.
     hold_down_until: Instant,
     damping: Damping,
-    /// States as of the last [`Peer::settle`], to see transitions to Idle.
-    seen: [StateKind; 2],
 }
 
 impl Peer {
@@ -115,7 +113,6 @@ impl Peer {
                 delay: 0,
                 last_error: Instant::ZERO,
             },
-            seen: [StateKind::Idle; 2],
         }
     }
 
@@ -438,25 +435,11 @@ impl Peer {
     /// After every input: resolve collisions, schedule restarts, apply damping.
     fn settle(&mut self, now: Instant) {
         self.arbitrate(now);
-        // Connections that just went down: damping and idle hold, once each.
-        for (i, dir) in [Direction::Outbound, Direction::Inbound]
-            .into_iter()
-            .enumerate()
-        {
-            let (kind, reason) = match self.conn(dir).map(|c| &c.state) {
-                Some(State::Idle(idle)) => (StateKind::Idle, idle.reason()),
-                Some(s) => (s.kind(), None),
-                None => (StateKind::Idle, None),
-            };
-            let was = self.seen.get(i).copied().unwrap_or(StateKind::Idle);
-            if kind == StateKind::Idle
-                && was != StateKind::Idle
-                && let Some(reason) = reason
-            {
+        // Connections that just went down (outbound, then inbound): damping
+        // and idle hold, once each.
+        for i in 0..2 {
+            if let Some(reason) = self.events.went_down.get_mut(i).and_then(Option::take) {
                 self.schedule_restart(now, reason);
-            }
-            if let Some(slot) = self.seen.get_mut(i) {
-                *slot = kind;
             }
         }
         // Drop an inbound connection that is over and closed.
@@ -466,14 +449,10 @@ impl Peer {
             .is_some_and(|c| c.state.kind() == StateKind::Idle && !c.link.close)
         {
             self.inb = None;
-            if let Some(slot) = self.seen.get_mut(1) {
-                *slot = StateKind::Idle;
-            }
         }
         if self.wants_out_start() && self.next_start <= now {
             self.next_start = Instant::ZERO;
             self.with(now, Direction::Outbound, |s, cx| s.start(cx));
-            self.seen[0] = self.out.state.kind();
         }
     }
 

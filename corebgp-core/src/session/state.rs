@@ -53,6 +53,9 @@ impl Cx<'_> {
     fn idle(&mut self, from: StateKind, reason: DownReason) -> Idle {
         self.link.close = true;
         self.link.dial = false;
+        if let Some(slot) = self.events.went_down.get_mut(self.direction as usize) {
+            *slot = Some(reason);
+        }
         self.change(from, StateKind::Idle);
         if from == StateKind::Established {
             self.events.push(Event::Down {
