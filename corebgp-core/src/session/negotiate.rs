@@ -368,24 +368,27 @@ impl Negotiated {
     /// the hold time is 0. The same instant as `now + hold_duration()`, in
     /// whole milliseconds: `Duration` arithmetic at each timer restart cost
     /// flash.
-    #[inline(never)]
     pub(crate) fn hold_deadline(&self, now: Instant) -> Instant {
-        if self.hold_time == 0 {
-            return Instant::NEVER;
-        }
-        now.add_millis(u64::from(self.hold_time) * 1000)
+        self.timer_deadline(now, false)
     }
 
     /// When the KeepaliveTimer started at `now` expires, [`Instant::NEVER`]
     /// when the hold time is 0: `now + keepalive_interval()`, in whole
     /// milliseconds (a third of the hold time, rounded down as the
     /// `Duration` division and its conversion to milliseconds do).
-    #[inline(never)]
     pub(crate) fn keepalive_deadline(&self, now: Instant) -> Instant {
+        self.timer_deadline(now, true)
+    }
+
+    /// The hold (or, with `third`, the keepalive) deadline. One out-of-line
+    /// body for both: they differ only in the division.
+    #[inline(never)]
+    fn timer_deadline(&self, now: Instant, third: bool) -> Instant {
         if self.hold_time == 0 {
             return Instant::NEVER;
         }
-        now.add_millis(u64::from(u32::from(self.hold_time) * 1000 / 3))
+        let ms = u32::from(self.hold_time) * 1000;
+        now.add_millis(u64::from(if third { ms / 3 } else { ms }))
     }
 
     /// Hold time as a duration, `None` when 0.
