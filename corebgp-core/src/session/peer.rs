@@ -321,7 +321,7 @@ impl Peer {
         self.with(now, dir, |s, cx| {
             s.connection_failed(cx);
             // The transport is gone: nothing left to write or close.
-            cx.link.reset();
+            cx.link.clear();
         });
         self.settle(now);
     }
