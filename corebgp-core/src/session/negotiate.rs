@@ -598,13 +598,11 @@ pub fn our_capabilities(config: &SessionConfig, hooks: &mut dyn OpenHooks) -> Ca
     }
     // The plugin's copies of the session's own are skipped while copying
     // (one pass, not a `remove` per code).
-    let own = [
-        CapabilityCode::FourOctetAs.to_raw(),
-        CapabilityCode::ExtendedMessage.to_raw(),
-        CapabilityCode::Role.to_raw(),
-    ];
+    const FOUR_OCTET_AS: u8 = CapabilityCode::FourOctetAs.to_raw();
+    const EXTENDED_MESSAGE: u8 = CapabilityCode::ExtendedMessage.to_raw();
+    const ROLE: u8 = CapabilityCode::Role.to_raw();
     for c in plugin.raw() {
-        if !own.contains(&c.code) {
+        if !matches!(c.code, FOUR_OCTET_AS | EXTENDED_MESSAGE | ROLE) {
             let _ = set.push_raw(c.code, c.value);
         }
     }
