@@ -126,6 +126,9 @@ impl Peer {
         self.started
     }
 
+    // Out of line: looked up by the driver's queries (pending,
+    // negotiated_on, state_of) and by settle; inlined it cost more flash.
+    #[inline(never)]
     fn conn(&self, dir: Direction) -> Option<&Conn> {
         match dir {
             Direction::Outbound => Some(&self.out),
@@ -362,9 +365,7 @@ impl Peer {
     }
 
     /// The plugin refused an UPDATE: send its NOTIFICATION and close.
-    // Out of line: the driver calls this from its async poll, where inlined
-    // code cost more flash (spills across awaits) than the call.
-    #[inline(never)]
+    // Left to the inliner: it is a jump to `handle_error`.
     pub fn close_with(&mut self, now: Instant, dir: Direction, n: &Notification<'_>) {
         self.handle_error(now, dir, n);
     }
@@ -389,9 +390,8 @@ impl Peer {
     /// the Established connection, which is returned. The adapter writes
     /// [`Peer::pending`] bytes of that connection first, so that the
     /// session's own messages keep their order.
-    // Out of line: the driver calls this from its async poll, where inlined
-    // code cost more flash (spills across awaits) than the call.
-    #[inline(never)]
+    // Left to the inliner: its one caller (the outbox) takes it in for less
+    // flash than the call.
     pub fn send_update(&mut self, now: Instant, msg: &[u8]) -> Result<Direction, SendError> {
         let dir = self.established().ok_or(SendError::NotEstablished)?;
         self.with(now, dir, |s, cx| s.send_update(cx, msg))
@@ -456,9 +456,6 @@ impl Peer {
         }
     }
 
-    // Out of line: `settle` checks both connections, and an unrolled loop
-    // carried two copies of the damping arithmetic.
-    #[inline(never)]
     fn schedule_restart(&mut self, now: Instant, reason: DownReason) {
         // In milliseconds (see `Damping`); `Instant + Duration` keeps whole
         // milliseconds too, so the sums are the same.
