@@ -901,6 +901,8 @@ impl State {
     /// as the typestate methods (`delay_open_expired`,
     /// `connect_retry_expired`, `hold_expired`, `keepalive_due`,
     /// `send_hold_expired`) in much less code.
+    // Out of line: a smaller loop in `Peer::handle_timeout`.
+    #[inline(never)]
     pub fn handle_timeout(&mut self, cx: &mut Cx<'_>) {
         let now = cx.now;
         let from = self.kind();
