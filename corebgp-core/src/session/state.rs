@@ -297,22 +297,26 @@ fn open_received<R>(
     confirm: fn(OpenConfirm) -> R,
     idle: fn(Idle) -> R,
 ) -> R {
-    let negotiated = match check_open(cx.config, advertised, open) {
-        Ok(n) => n,
-        Err(e) => return idle(cx.fail(StateKind::OpenSent, &e.notification())),
+    // The session's checks, then the hooks'; either refusal fails the
+    // connection through the one `fail` below.
+    let refusal = match check_open(cx.config, advertised, open) {
+        Ok(negotiated) => match hooks.check_open(&cx.config.peer, open, &negotiated) {
+            Ok(()) => {
+                cx.link.push_keepalive();
+                let hold = negotiated.hold_deadline(cx.now);
+                let keepalive = negotiated.keepalive_deadline(cx.now);
+                cx.change(StateKind::OpenSent, StateKind::OpenConfirm);
+                return confirm(OpenConfirm {
+                    negotiated,
+                    hold,
+                    keepalive,
+                });
+            }
+            Err(n) => n,
+        },
+        Err(e) => e.notification(),
     };
-    if let Err(n) = hooks.check_open(&cx.config.peer, open, &negotiated) {
-        return idle(cx.fail(StateKind::OpenSent, &n));
-    }
-    cx.link.push_keepalive();
-    let hold = negotiated.hold_deadline(cx.now);
-    let keepalive = negotiated.keepalive_deadline(cx.now);
-    cx.change(StateKind::OpenSent, StateKind::OpenConfirm);
-    confirm(OpenConfirm {
-        negotiated,
-        hold,
-        keepalive,
-    })
+    idle(cx.fail(StateKind::OpenSent, &refusal))
 }
 
 /// A message on a connection whose OPEN we have not sent (DelayOpen). RFC
