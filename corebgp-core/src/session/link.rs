@@ -142,6 +142,11 @@ pub enum Event {
 pub struct Events {
     q: Deque<Event, EVENT_CAPACITY>,
     dropped: u32,
+    /// Why each connection (by [`Direction`]) went back to Idle since the
+    /// peer last looked: recorded at the transition, so that the peer's
+    /// restart and damping bookkeeping need not compare states before and
+    /// after every input. Not events: the queue may drop those.
+    pub(crate) went_down: [Option<DownReason>; 2],
 }
 
 impl Events {
@@ -150,6 +155,7 @@ impl Events {
         Self {
             q: Deque::new(),
             dropped: 0,
+            went_down: [None; 2],
         }
     }
     /// Appends an event.
@@ -237,6 +243,31 @@ impl Link {
     /// Forgets everything (the transport is gone).
     pub fn reset(&mut self) {
         *self = Self::new();
+    }
+
+    /// [`Link::reset`] field by field, the buffer left as it is (only
+    /// `start..end` of it is ever read): where the session resets a link,
+    /// building a fresh one to copy in cost a 512-byte clear and copy.
+    pub(crate) fn clear(&mut self) {
+        // Destructured: a new field is a compile error here until it is
+        // cleared too.
+        let Self {
+            buf: _,
+            start,
+            end,
+            dial,
+            close,
+            keepalive_pending,
+            blocked_since,
+            busy,
+        } = self;
+        *start = 0;
+        *end = 0;
+        *dial = false;
+        *close = false;
+        *keepalive_pending = false;
+        *blocked_since = None;
+        *busy = false;
     }
 
     /// Records that writes are blocked (`Some(since)`) or moving (`None`).

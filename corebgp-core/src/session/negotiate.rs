@@ -364,22 +364,31 @@ impl Negotiated {
         (self.hold_time != 0).then(|| Duration::from_secs(u64::from(self.hold_time)) / 3)
     }
 
-    /// When the hold timer started at `now` expires, `None` when the hold
-    /// time is 0. The same instant as `now + hold_duration()`, in whole
-    /// milliseconds: `Duration` arithmetic at each timer restart cost flash.
-    #[inline(never)]
-    pub(crate) fn hold_deadline(&self, now: Instant) -> Option<Instant> {
-        (self.hold_time != 0).then(|| now.add_millis(u64::from(self.hold_time) * 1000))
+    /// When the hold timer started at `now` expires, [`Instant::NEVER`] when
+    /// the hold time is 0. The same instant as `now + hold_duration()`, in
+    /// whole milliseconds: `Duration` arithmetic at each timer restart cost
+    /// flash.
+    pub(crate) fn hold_deadline(&self, now: Instant) -> Instant {
+        self.timer_deadline(now, false)
     }
 
-    /// When the KeepaliveTimer started at `now` expires, `None` when the hold
-    /// time is 0: `now + keepalive_interval()`, in whole milliseconds (a third
-    /// of the hold time, rounded down as the `Duration` division and its
-    /// conversion to milliseconds do).
+    /// When the KeepaliveTimer started at `now` expires, [`Instant::NEVER`]
+    /// when the hold time is 0: `now + keepalive_interval()`, in whole
+    /// milliseconds (a third of the hold time, rounded down as the
+    /// `Duration` division and its conversion to milliseconds do).
+    pub(crate) fn keepalive_deadline(&self, now: Instant) -> Instant {
+        self.timer_deadline(now, true)
+    }
+
+    /// The hold (or, with `third`, the keepalive) deadline. One out-of-line
+    /// body for both: they differ only in the division.
     #[inline(never)]
-    pub(crate) fn keepalive_deadline(&self, now: Instant) -> Option<Instant> {
-        (self.hold_time != 0)
-            .then(|| now.add_millis(u64::from(u32::from(self.hold_time) * 1000 / 3)))
+    fn timer_deadline(&self, now: Instant, third: bool) -> Instant {
+        if self.hold_time == 0 {
+            return Instant::NEVER;
+        }
+        let ms = u32::from(self.hold_time) * 1000;
+        now.add_millis(u64::from(if third { ms / 3 } else { ms }))
     }
 
     /// Hold time as a duration, `None` when 0.
@@ -538,13 +547,8 @@ pub fn check_open<'a>(
         let Some(t) = their_ap.iter().find(|t| t.family == ours_e.family) else {
             continue;
         };
-        let rx = ours_e.direction.receives() && t.direction.sends();
-        let tx = ours_e.direction.sends() && t.direction.receives();
-        let direction = match (rx, tx) {
-            (true, true) => AddPathDirection::Both,
-            (true, false) => AddPathDirection::Receive,
-            (false, true) => AddPathDirection::Send,
-            (false, false) => continue,
+        let Some(direction) = add_path_direction(ours_e.direction, t.direction) else {
+            continue;
         };
         if n.families.contains(&ours_e.family) {
             let _ = n.add_path.push(AddPathEntry {
@@ -561,15 +565,25 @@ pub fn check_open<'a>(
     Ok(n)
 }
 
+/// RFC 7911 §4 for one family: we receive paths if we said Receive and
+/// they said Send, and send them if we said Send and they said Receive;
+/// `None` when neither.
+fn add_path_direction(
+    ours: AddPathDirection,
+    theirs: AddPathDirection,
+) -> Option<AddPathDirection> {
+    // On the RFC's bits (1 Receive, 2 Send): ours against theirs with Send
+    // and Receive swapped (no branching on the four cases).
+    let t = theirs as u8;
+    AddPathDirection::from_u8(ours as u8 & (((t & 1) << 1) | (t >> 1)))
+}
+
 /// Builds the capability set of our next OPEN: the session's own
 /// capabilities (4-octet AS, and Extended Message and Role when configured)
 /// first, then the plugin's, whose copies of the session's are dropped.
 pub fn our_capabilities(config: &SessionConfig, hooks: &mut dyn OpenHooks) -> CapabilitySet {
     let mut plugin = CapabilitySet::new();
     hooks.capabilities(&config.peer, &mut plugin);
-    plugin.remove(CapabilityCode::FourOctetAs.to_raw());
-    plugin.remove(CapabilityCode::ExtendedMessage.to_raw());
-    plugin.remove(CapabilityCode::Role.to_raw());
     let mut set = CapabilitySet::new();
     // Raw TLVs: no per-variant encoder is linked for the session's own.
     let _ = set.push_raw(
@@ -582,8 +596,15 @@ pub fn our_capabilities(config: &SessionConfig, hooks: &mut dyn OpenHooks) -> Ca
     if let Some(r) = config.role {
         let _ = set.push_raw(CapabilityCode::Role.to_raw(), &[r.to_raw()]);
     }
+    // The plugin's copies of the session's own are skipped while copying
+    // (one pass, not a `remove` per code).
+    const FOUR_OCTET_AS: u8 = CapabilityCode::FourOctetAs.to_raw();
+    const EXTENDED_MESSAGE: u8 = CapabilityCode::ExtendedMessage.to_raw();
+    const ROLE: u8 = CapabilityCode::Role.to_raw();
     for c in plugin.raw() {
-        let _ = set.push_raw(c.code, c.value);
+        if !matches!(c.code, FOUR_OCTET_AS | EXTENDED_MESSAGE | ROLE) {
+            let _ = set.push_raw(c.code, c.value);
+        }
     }
     set
 }
@@ -647,11 +668,33 @@ mod tests {
                 peer_graceful_restart: None,
                 peer_role: None,
             };
-            assert_eq!(n.hold_deadline(now), n.hold_duration().map(|h| now + h));
             assert_eq!(
-                n.keepalive_deadline(now),
+                n.hold_deadline(now).deadline(),
+                n.hold_duration().map(|h| now + h)
+            );
+            assert_eq!(
+                n.keepalive_deadline(now).deadline(),
                 n.keepalive_interval().map(|k| now + k)
             );
+        }
+    }
+
+    #[test]
+    fn add_path_bits_match_rfc_7911_rules() {
+        use AddPathDirection::*;
+        for ours in [Receive, Send, Both] {
+            for theirs in [Receive, Send, Both] {
+                let got = add_path_direction(ours, theirs);
+                let rx = ours.receives() && theirs.sends();
+                let tx = ours.sends() && theirs.receives();
+                let want = match (rx, tx) {
+                    (true, true) => Some(Both),
+                    (true, false) => Some(Receive),
+                    (false, true) => Some(Send),
+                    (false, false) => None,
+                };
+                assert_eq!(got, want, "{ours:?} {theirs:?}");
+            }
         }
     }
 

@@ -7,7 +7,7 @@ use super::config::SessionConfig;
 use super::link::{Direction, DownReason, Event, Events, Link, StateKind};
 use super::negotiate::{Negotiated, OpenHooks};
 use super::state::{Cx, Delivery, SendError, State};
-use super::time::{Duration, Instant, earliest};
+use super::time::{Duration, Instant};
 use crate::wire::{CeaseSubcode, Message, Notification};
 
 /// First damping delay (BIRD's and CoreBGP's `errorDelayMinTime`).
@@ -51,7 +51,9 @@ const DAMPING_AMNESIA_MS: u64 = DAMPING_AMNESIA.as_secs() * 1000;
 struct Damping {
     /// Current delay, milliseconds (0: none).
     delay: u32,
-    last_error: Option<Instant>,
+    /// [`Instant::ZERO`] before the first error: the delay is 0 then, so
+    /// forgetting it changes nothing.
+    last_error: Instant,
 }
 
 impl Damping {
@@ -59,9 +61,7 @@ impl Damping {
     /// doubling to 300 s, forgotten after 300 s without errors. Returns the
     /// delay in milliseconds.
     fn on_error(&mut self, now: Instant) -> u32 {
-        if let Some(t) = self.last_error
-            && now.as_millis().saturating_sub(t.as_millis()) >= DAMPING_AMNESIA_MS
-        {
+        if now.as_millis().saturating_sub(self.last_error.as_millis()) >= DAMPING_AMNESIA_MS {
             self.delay = 0;
         }
         self.delay = if self.delay == 0 {
@@ -69,7 +69,7 @@ impl Damping {
         } else {
             self.delay.saturating_mul(2).min(DAMPING_MAX_MS)
         };
-        self.last_error = Some(now);
+        self.last_error = now;
         self.delay
     }
 }
@@ -82,11 +82,14 @@ pub struct Peer {
     inb: Option<Conn>,
     events: Events,
     started: bool,
-    next_start: Option<Instant>,
-    hold_down_until: Option<Instant>,
+    /// When the outbound connection may start again; [`Instant::ZERO`]
+    /// (already passed) for at once. Plain instants, not `Option`s: see
+    /// [`Instant::NEVER`].
+    next_start: Instant,
+    /// End of the damping hold-down; [`Instant::ZERO`] (already passed)
+    /// for none.
+    hold_down_until: Instant,
     damping: Damping,
-    /// States as of the last [`Peer::settle`], to see transitions to Idle.
-    seen: [StateKind; 2],
 }
 
 impl Peer {
@@ -104,13 +107,12 @@ impl Peer {
             inb: None,
             events: Events::new(),
             started: false,
-            next_start: None,
-            hold_down_until: None,
+            next_start: Instant::ZERO,
+            hold_down_until: Instant::ZERO,
             damping: Damping {
                 delay: 0,
-                last_error: None,
+                last_error: Instant::ZERO,
             },
-            seen: [StateKind::Idle; 2],
         }
     }
 
@@ -124,6 +126,9 @@ impl Peer {
         self.started
     }
 
+    // Out of line: looked up by the driver's queries (pending,
+    // negotiated_on, state_of) and by settle; inlined it cost more flash.
+    #[inline(never)]
     fn conn(&self, dir: Direction) -> Option<&Conn> {
         match dir {
             Direction::Outbound => Some(&self.out),
@@ -184,6 +189,9 @@ impl Peer {
 
     /// One connection's outputs: [`Link::pending`] bytes to write,
     /// [`Link::take_dial`], [`Link::wants_close`].
+    // Out of line: the driver looks a link up in several places, and the
+    // inlined lookup cost more flash than the call.
+    #[inline(never)]
     pub fn link(&mut self, dir: Direction) -> Option<&mut Link> {
         match dir {
             Direction::Outbound => Some(&mut self.out.link),
@@ -235,7 +243,7 @@ impl Peer {
     pub fn start(&mut self, now: Instant) {
         if !self.started {
             self.started = true;
-            self.next_start = Some(now);
+            self.next_start = now;
             self.settle(now);
         }
     }
@@ -262,7 +270,7 @@ impl Peer {
     pub fn accept(&mut self, now: Instant, hooks: &mut dyn OpenHooks) -> Result<(), Rejected> {
         let rejected = if !self.started {
             Some(Rejected::NotStarted)
-        } else if self.hold_down_until.is_some_and(|t| now < t) {
+        } else if now < self.hold_down_until {
             Some(Rejected::HoldDown)
         } else if self.inb.is_some() {
             Some(Rejected::Duplicate)
@@ -316,7 +324,7 @@ impl Peer {
         self.with(now, dir, |s, cx| {
             s.connection_failed(cx);
             // The transport is gone: nothing left to write or close.
-            cx.link.reset();
+            cx.link.clear();
         });
         self.settle(now);
     }
@@ -357,9 +365,7 @@ impl Peer {
     }
 
     /// The plugin refused an UPDATE: send its NOTIFICATION and close.
-    // Out of line: the driver calls this from its async poll, where inlined
-    // code cost more flash (spills across awaits) than the call.
-    #[inline(never)]
+    // Left to the inliner: it is a jump to `handle_error`.
     pub fn close_with(&mut self, now: Instant, dir: Direction, n: &Notification<'_>) {
         self.handle_error(now, dir, n);
     }
@@ -384,9 +390,8 @@ impl Peer {
     /// the Established connection, which is returned. The adapter writes
     /// [`Peer::pending`] bytes of that connection first, so that the
     /// session's own messages keep their order.
-    // Out of line: the driver calls this from its async poll, where inlined
-    // code cost more flash (spills across awaits) than the call.
-    #[inline(never)]
+    // Left to the inliner: its one caller (the outbox) takes it in for less
+    // flash than the call.
     pub fn send_update(&mut self, now: Instant, msg: &[u8]) -> Result<Direction, SendError> {
         let dir = self.established().ok_or(SendError::NotEstablished)?;
         self.with(now, dir, |s, cx| s.send_update(cx, msg))
@@ -396,14 +401,14 @@ impl Peer {
 
     /// When [`Peer::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut t = self.out.state.deadline(&self.out.link, &self.config);
+        let mut t = self.out.state.next_deadline(&self.out.link, &self.config);
         if let Some(c) = &self.inb {
-            t = earliest(t, c.state.deadline(&c.link, &self.config));
+            t = t.min(c.state.next_deadline(&c.link, &self.config));
         }
         if self.wants_out_start() {
-            t = earliest(t, self.next_start);
+            t = t.min(self.next_start);
         }
-        t
+        t.deadline()
     }
 
     /// Runs the timers due at `now`.
@@ -430,25 +435,11 @@ impl Peer {
     /// After every input: resolve collisions, schedule restarts, apply damping.
     fn settle(&mut self, now: Instant) {
         self.arbitrate(now);
-        // Connections that just went down: damping and idle hold, once each.
-        for (i, dir) in [Direction::Outbound, Direction::Inbound]
-            .into_iter()
-            .enumerate()
-        {
-            let (kind, reason) = match self.conn(dir).map(|c| &c.state) {
-                Some(State::Idle(idle)) => (StateKind::Idle, idle.reason()),
-                Some(s) => (s.kind(), None),
-                None => (StateKind::Idle, None),
-            };
-            let was = self.seen.get(i).copied().unwrap_or(StateKind::Idle);
-            if kind == StateKind::Idle
-                && was != StateKind::Idle
-                && let Some(reason) = reason
-            {
+        // Connections that just went down (outbound, then inbound): damping
+        // and idle hold, once each.
+        for i in 0..2 {
+            if let Some(reason) = self.events.went_down.get_mut(i).and_then(Option::take) {
                 self.schedule_restart(now, reason);
-            }
-            if let Some(slot) = self.seen.get_mut(i) {
-                *slot = kind;
             }
         }
         // Drop an inbound connection that is over and closed.
@@ -458,20 +449,13 @@ impl Peer {
             .is_some_and(|c| c.state.kind() == StateKind::Idle && !c.link.close)
         {
             self.inb = None;
-            if let Some(slot) = self.seen.get_mut(1) {
-                *slot = StateKind::Idle;
-            }
         }
-        if self.wants_out_start() && self.next_start.is_none_or(|t| t <= now) {
-            self.next_start = None;
+        if self.wants_out_start() && self.next_start <= now {
+            self.next_start = Instant::ZERO;
             self.with(now, Direction::Outbound, |s, cx| s.start(cx));
-            self.seen[0] = self.out.state.kind();
         }
     }
 
-    // Out of line: `settle` checks both connections, and an unrolled loop
-    // carried two copies of the damping arithmetic.
-    #[inline(never)]
     fn schedule_restart(&mut self, now: Instant, reason: DownReason) {
         // In milliseconds (see `Damping`); `Instant + Duration` keeps whole
         // milliseconds too, so the sums are the same.
@@ -485,16 +469,16 @@ impl Peer {
         // error, so it counts one). Without this, two simultaneous errors
         // jumped straight from 60 s to 120 s, and an inbound Cease during a
         // hold-down restarted the outbound after only the idle hold time.
-        if let Some(until) = self.hold_down_until.filter(|t| now < *t) {
-            wait = wait.max(until.as_millis() - now_ms);
+        if now < self.hold_down_until {
+            wait = wait.max(self.hold_down_until.as_millis() - now_ms);
         } else if reason.damps() && self.config.damp_peer_oscillations {
             let d = u64::from(self.damping.on_error(now));
             let until = Instant::from_millis(now_ms.saturating_add(d));
-            self.hold_down_until = Some(until);
+            self.hold_down_until = until;
             self.events.push(Event::Damped { until });
             wait = wait.max(d);
         }
-        self.next_start = Some(Instant::from_millis(now_ms.saturating_add(wait)));
+        self.next_start = Instant::from_millis(now_ms.saturating_add(wait));
     }
 
     /// RFC 4271 §6.8: of two connections, keep the one initiated by the

@@ -12,7 +12,7 @@ use super::link::{Direction, DownReason, Event, Events, Link, StateKind};
 use super::negotiate::{
     Advertised, CapabilitySet, Negotiated, OpenHooks, check_open, our_capabilities,
 };
-use super::time::{Duration, Instant, earliest, expired};
+use super::time::{Duration, Instant, expired};
 use crate::wire::{
     CeaseSubcode, FsmSubcode, Message, MessageType, Notification, NotificationCode, Open,
     OpenBuilder, RouteRefresh, RouteRefreshSubtype, UpdateSections,
@@ -53,6 +53,9 @@ impl Cx<'_> {
     fn idle(&mut self, from: StateKind, reason: DownReason) -> Idle {
         self.link.close = true;
         self.link.dial = false;
+        if let Some(slot) = self.events.went_down.get_mut(self.direction as usize) {
+            *slot = Some(reason);
+        }
         self.change(from, StateKind::Idle);
         if from == StateKind::Established {
             self.events.push(Event::Down {
@@ -115,7 +118,8 @@ pub struct Idle {
 /// delay to pass on a connection that is up).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connect {
-    connect_retry: Option<Instant>,
+    /// [`Instant::NEVER`] when not running.
+    connect_retry: Instant,
     delayed: Option<DelayedOpen>,
 }
 
@@ -124,7 +128,8 @@ pub struct Connect {
 /// connection).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Active {
-    connect_retry: Option<Instant>,
+    /// [`Instant::NEVER`] when not running.
+    connect_retry: Instant,
     delayed: Option<DelayedOpen>,
 }
 
@@ -139,16 +144,18 @@ pub struct OpenSent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenConfirm {
     negotiated: Negotiated,
-    hold: Option<Instant>,
-    keepalive: Option<Instant>,
+    /// Both [`Instant::NEVER`] when the hold time is 0.
+    hold: Instant,
+    keepalive: Instant,
 }
 
 /// Established: UPDATEs flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Established {
     negotiated: Negotiated,
-    hold: Option<Instant>,
-    keepalive: Option<Instant>,
+    /// Both [`Instant::NEVER`] when the hold time is 0.
+    hold: Instant,
+    keepalive: Instant,
 }
 
 /// What a received message gives the plugin. Borrowed from the message.
@@ -232,7 +239,7 @@ impl Idle {
         cx.link.dial = true;
         cx.change(StateKind::Idle, StateKind::Connect);
         Connect {
-            connect_retry: Some(cx.now + cx.config.connect_retry_time),
+            connect_retry: cx.now + cx.config.connect_retry_time,
             delayed: None,
         }
     }
@@ -242,7 +249,7 @@ impl Idle {
         cx.link.close = false;
         cx.change(StateKind::Idle, StateKind::Active);
         Active {
-            connect_retry: None,
+            connect_retry: Instant::NEVER,
             delayed: None,
         }
     }
@@ -290,22 +297,26 @@ fn open_received<R>(
     confirm: fn(OpenConfirm) -> R,
     idle: fn(Idle) -> R,
 ) -> R {
-    let negotiated = match check_open(cx.config, advertised, open) {
-        Ok(n) => n,
-        Err(e) => return idle(cx.fail(StateKind::OpenSent, &e.notification())),
+    // The session's checks, then the hooks'; either refusal fails the
+    // connection through the one `fail` below.
+    let refusal = match check_open(cx.config, advertised, open) {
+        Ok(negotiated) => match hooks.check_open(&cx.config.peer, open, &negotiated) {
+            Ok(()) => {
+                cx.link.push_keepalive();
+                let hold = negotiated.hold_deadline(cx.now);
+                let keepalive = negotiated.keepalive_deadline(cx.now);
+                cx.change(StateKind::OpenSent, StateKind::OpenConfirm);
+                return confirm(OpenConfirm {
+                    negotiated,
+                    hold,
+                    keepalive,
+                });
+            }
+            Err(n) => n,
+        },
+        Err(e) => e.notification(),
     };
-    if let Err(n) = hooks.check_open(&cx.config.peer, open, &negotiated) {
-        return idle(cx.fail(StateKind::OpenSent, &n));
-    }
-    cx.link.push_keepalive();
-    let hold = negotiated.hold_deadline(cx.now);
-    let keepalive = negotiated.keepalive_deadline(cx.now);
-    cx.change(StateKind::OpenSent, StateKind::OpenConfirm);
-    confirm(OpenConfirm {
-        negotiated,
-        hold,
-        keepalive,
-    })
+    idle(cx.fail(StateKind::OpenSent, &refusal))
 }
 
 /// A message on a connection whose OPEN we have not sent (DelayOpen). RFC
@@ -343,7 +354,8 @@ macro_rules! before_open {
         impl $ty {
             /// When this state next needs [`State::handle_timeout`].
             pub fn deadline(&self) -> Option<Instant> {
-                earliest(self.connect_retry, self.delayed.as_ref().map(|d| d.until))
+                let delay = self.delayed.as_ref().map_or(Instant::NEVER, |d| d.until);
+                self.connect_retry.min(delay).deadline()
             }
 
             /// Events 16/17: the TCP connection is up (ours dialled, or the
@@ -353,7 +365,7 @@ macro_rules! before_open {
                 match tcp_up(cx, $kind, hooks) {
                     Ok(s) => Connected::OpenSent(s),
                     Err(d) => Connected::Delayed(Self {
-                        connect_retry: None,
+                        connect_retry: Instant::NEVER,
                         delayed: Some(d),
                     }),
                 }
@@ -395,7 +407,7 @@ impl Connect {
     pub fn connect_retry_expired(self, cx: &mut Cx<'_>) -> Connect {
         cx.link.dial = true;
         Connect {
-            connect_retry: Some(cx.now + cx.config.connect_retry_time),
+            connect_retry: cx.now + cx.config.connect_retry_time,
             delayed: None,
         }
     }
@@ -405,7 +417,7 @@ impl Connect {
         if self.delayed.is_some() {
             cx.change(StateKind::Connect, StateKind::Active);
             ConnectFailed::Active(Active {
-                connect_retry: Some(cx.now + cx.config.connect_retry_time),
+                connect_retry: cx.now + cx.config.connect_retry_time,
                 delayed: None,
             })
         } else {
@@ -420,7 +432,7 @@ impl Active {
         cx.link.dial = true;
         cx.change(StateKind::Active, StateKind::Connect);
         Connect {
-            connect_retry: Some(cx.now + cx.config.connect_retry_time),
+            connect_retry: cx.now + cx.config.connect_retry_time,
             delayed: None,
         }
     }
@@ -479,7 +491,7 @@ impl OpenSent {
         cx.link.close = true;
         cx.change(StateKind::OpenSent, StateKind::Active);
         Active {
-            connect_retry: Some(cx.now + cx.config.connect_retry_time),
+            connect_retry: cx.now + cx.config.connect_retry_time,
             delayed: None,
         }
     }
@@ -518,7 +530,7 @@ impl OpenSent {
 impl OpenConfirm {
     /// When this state next needs [`State::handle_timeout`].
     pub fn deadline(&self) -> Option<Instant> {
-        earliest(self.hold, self.keepalive)
+        self.hold.min(self.keepalive).deadline()
     }
 
     /// What was negotiated.
@@ -632,7 +644,7 @@ pub enum EstablishedNext {
 impl Established {
     /// When this state next needs [`State::handle_timeout`].
     pub fn deadline(&self) -> Option<Instant> {
-        earliest(self.hold, self.keepalive)
+        self.hold.min(self.keepalive).deadline()
     }
 
     /// What was negotiated.
@@ -829,10 +841,15 @@ impl State {
 
     /// The earliest instant at which a timer of this state expires.
     pub fn deadline(&self, link: &Link, config: &SessionConfig) -> Option<Instant> {
+        self.next_deadline(link, config).deadline()
+    }
+
+    /// [`State::deadline`], [`Instant::NEVER`] for none.
+    pub(crate) fn next_deadline(&self, link: &Link, config: &SessionConfig) -> Instant {
         // One arm per shape of timers (Connect and Active, OpenConfirm and
         // Established share theirs), not per state: less code.
         let own = match self {
-            Self::Idle(_) => None,
+            Self::Idle(_) => Instant::NEVER,
             Self::Connect(Connect {
                 connect_retry,
                 delayed,
@@ -840,8 +857,8 @@ impl State {
             | Self::Active(Active {
                 connect_retry,
                 delayed,
-            }) => earliest(*connect_retry, delayed.as_ref().map(|d| d.until)),
-            Self::OpenSent(s) => Some(s.hold),
+            }) => (*connect_retry).min(delayed.as_ref().map_or(Instant::NEVER, |d| d.until)),
+            Self::OpenSent(s) => s.hold,
             // While the plugin works on a message, the hold timer waits; only
             // keepalives are due (CoreBGP issue #55).
             Self::OpenConfirm(OpenConfirm {
@@ -853,23 +870,26 @@ impl State {
                 if link.busy {
                     *keepalive
                 } else {
-                    earliest(*hold, *keepalive)
+                    (*hold).min(*keepalive)
                 }
             }
         };
-        earliest(own, self.send_hold_deadline(link, config))
+        own.min(self.send_hold_deadline(link, config))
     }
 
-    fn send_hold_deadline(&self, link: &Link, config: &SessionConfig) -> Option<Instant> {
-        let since = link.blocked_since?;
+    /// The RFC 9687 send hold timer's deadline, [`Instant::NEVER`] when off.
+    fn send_hold_deadline(&self, link: &Link, config: &SessionConfig) -> Instant {
+        let Some(since) = link.blocked_since else {
+            return Instant::NEVER;
+        };
         let hold = self.negotiated().map(|n| n.hold_time).unwrap_or(0);
         // RFC 9687 §3: default max(8 minutes, 2 × hold time).
         let d = config.send_hold_time.unwrap_or_else(|| {
             Duration::from_secs(480).max(Duration::from_secs(2 * u64::from(hold)))
         });
         match self {
-            Self::OpenSent(_) | Self::OpenConfirm(_) | Self::Established(_) => Some(since + d),
-            _ => None,
+            Self::OpenSent(_) | Self::OpenConfirm(_) | Self::Established(_) => since + d,
+            _ => Instant::NEVER,
         }
     }
 
@@ -885,6 +905,8 @@ impl State {
     /// as the typestate methods (`delay_open_expired`,
     /// `connect_retry_expired`, `hold_expired`, `keepalive_due`,
     /// `send_hold_expired`) in much less code.
+    // Out of line: a smaller loop in `Peer::handle_timeout`.
+    #[inline(never)]
     pub fn handle_timeout(&mut self, cx: &mut Cx<'_>) {
         let now = cx.now;
         let from = self.kind();
@@ -914,7 +936,7 @@ impl State {
                             cx.change(StateKind::Active, StateKind::Connect);
                         }
                         *self = Self::Connect(Connect {
-                            connect_retry: Some(now + cx.config.connect_retry_time),
+                            connect_retry: now + cx.config.connect_retry_time,
                             delayed: None,
                         });
                     }
@@ -990,6 +1012,23 @@ impl State {
         } else if let Message::Notification(n) = msg {
             *self = Self::Idle(cx.received_notification(from, &n));
         } else {
+            // RFC 4271 §8.2.2, Event 20: an OPEN before ours (DelayOpen) is
+            // answered with OPEN and KEEPALIVE, straight into OpenConfirm: our
+            // OPEN goes out, then the peer's is handled as in OpenSent (one
+            // call of `open_received`, not two).
+            if let (
+                Self::Connect(Connect {
+                    delayed: Some(d), ..
+                })
+                | Self::Active(Active {
+                    delayed: Some(d), ..
+                }),
+                Message::Open(_),
+            ) = (&*self, &msg)
+            {
+                let s = open_sent(cx, from, &d.caps);
+                *self = Self::OpenSent(s);
+            }
             let handled = match (&mut *self, &msg) {
                 (Self::OpenSent(s), Message::Open(o)) => {
                     *self =
@@ -1017,34 +1056,12 @@ impl State {
                     }
                     true
                 }
-                (
-                    Self::Connect(Connect { delayed, .. }) | Self::Active(Active { delayed, .. }),
-                    m,
-                ) => {
-                    *self = match (m, delayed) {
-                        // RFC 4271 §8.2.2, Event 20: an OPEN before ours is
-                        // answered with OPEN and KEEPALIVE, straight into
-                        // OpenConfirm.
-                        (Message::Open(o), Some(d)) => {
-                            let s = open_sent(cx, from, &d.caps);
-                            open_received(
-                                cx,
-                                &s.advertised,
-                                o,
-                                hooks,
-                                Self::OpenConfirm,
-                                Self::Idle,
-                            )
-                        }
-                        // Connect/Active, "any other event": drop the
-                        // connection without a NOTIFICATION (we sent no OPEN,
-                        // and SendNOTIFICATIONwithoutOPEN is off); it counts
-                        // for damping.
-                        _ => {
-                            let code = NotificationCode::Fsm(FsmSubcode::Unspecified);
-                            Self::Idle(cx.idle(from, DownReason::Dropped(code)))
-                        }
-                    };
+                // Connect/Active, "any other event": drop the connection
+                // without a NOTIFICATION (we sent no OPEN, and
+                // SendNOTIFICATIONwithoutOPEN is off); it counts for damping.
+                (Self::Connect(_) | Self::Active(_), _) => {
+                    let code = NotificationCode::Fsm(FsmSubcode::Unspecified);
+                    *self = Self::Idle(cx.idle(from, DownReason::Dropped(code)));
                     true
                 }
                 _ => false,
@@ -1100,12 +1117,12 @@ impl State {
                 let delayed = Some(d);
                 if from == StateKind::Connect {
                     Self::Connect(Connect {
-                        connect_retry: None,
+                        connect_retry: Instant::NEVER,
                         delayed,
                     })
                 } else {
                     Self::Active(Active {
-                        connect_retry: None,
+                        connect_retry: Instant::NEVER,
                         delayed,
                     })
                 }
@@ -1143,7 +1160,7 @@ impl State {
         *self = if to_active {
             cx.change(from, StateKind::Active);
             Self::Active(Active {
-                connect_retry: Some(cx.now + cx.config.connect_retry_time),
+                connect_retry: cx.now + cx.config.connect_retry_time,
                 delayed: None,
             })
         } else {
@@ -1196,7 +1213,7 @@ impl State {
     /// A connection the peer opened, in Active (its FSM starts here).
     pub fn accepted(cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) -> Self {
         let mut s = Self::Active(Active {
-            connect_retry: None,
+            connect_retry: Instant::NEVER,
             delayed: None,
         });
         s.connected(cx, hooks);

@@ -55,21 +55,27 @@ impl core::ops::Add<Duration> for Instant {
     }
 }
 
-/// The earliest of two optional deadlines.
-// Out of line: a 64-bit `Option` comparison is long on a 32-bit core and
-// the timer code takes the earliest of deadlines in half a dozen places.
-#[inline(never)]
-pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, None) => a,
-        (None, b) => b,
+impl Instant {
+    /// The deadline of a timer that is not running: the far future
+    /// (`u64::MAX` ms, 584 million years after the epoch, never reached).
+    ///
+    /// The state machine keeps its timers as plain instants with this value
+    /// for "off", not as `Option<Instant>`: a 64-bit `Option` is a tag and
+    /// a padded pair of words on a 32-bit core, and testing and merging
+    /// them cost flash in every timer path. Only the public deadlines are
+    /// `Option`s ([`Instant::deadline`]).
+    pub(crate) const NEVER: Self = Self(u64::MAX);
+
+    /// This internal deadline as the API reports it: `None` for
+    /// [`Instant::NEVER`].
+    pub(crate) fn deadline(self) -> Option<Self> {
+        (self != Self::NEVER).then_some(self)
     }
 }
 
-/// Whether an optional deadline has passed at `now`.
-pub(crate) fn expired(deadline: Option<Instant>, now: Instant) -> bool {
-    deadline.is_some_and(|d| d <= now)
+/// Whether a deadline ([`Instant::NEVER`] when off) has passed at `now`.
+pub(crate) fn expired(deadline: Instant, now: Instant) -> bool {
+    deadline <= now
 }
 
 #[cfg(test)]
