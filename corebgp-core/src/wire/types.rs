@@ -5,7 +5,33 @@
 /// the wire is lost. Equality and hashing go by the raw value, so
 /// `Unknown(1)` equals the variant registered as 1.
 macro_rules! open_enum {
+    // Each variant's discriminant is its registry value, so that `to_raw` is
+    // a tag load and `from_raw` a set test rather than jump tables. `Unknown`
+    // takes the next discriminant after the last variant (the compiler rejects
+    // a duplicate): for a registry numbered from 0 that is also its
+    // declaration index, which the defmt derive encodes.
     (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident : $repr:ty {
+            $( $(#[$vmeta:meta])* $variant:ident = $value:expr, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        #[repr($repr)]
+        $vis enum $name {
+            $( $(#[$vmeta])* $variant = $value, )*
+            /// A value with no variant of its own, kept as read.
+            Unknown($repr),
+        }
+        $crate::wire::types::open_enum!(@impl $name : $repr { $( $variant = $value, )* });
+    };
+    // `sparse`: registry values too far apart to serve as tags (the niche
+    // past the largest one would make every enclosing enum's tags wide
+    // immediates), so the tags stay declaration indices.
+    (
+        sparse;
         $(#[$meta:meta])*
         $vis:vis enum $name:ident : $repr:ty {
             $( $(#[$vmeta:meta])* $variant:ident = $value:expr, )*
@@ -19,7 +45,9 @@ macro_rules! open_enum {
             /// A value with no variant of its own, kept as read.
             Unknown($repr),
         }
-
+        $crate::wire::types::open_enum!(@impl $name : $repr { $( $variant = $value, )* });
+    };
+    (@impl $name:ident : $repr:ty { $( $variant:ident = $value:expr, )* }) => {
         impl $name {
             /// The variant for a raw registry value.
             #[inline]
@@ -66,6 +94,7 @@ macro_rules! open_enum {
 pub(crate) use open_enum;
 
 open_enum! {
+    sparse;
     /// Address Family Identifier (IANA "Address Family Numbers").
     pub enum Afi: u16 {
         /// IPv4.
@@ -146,5 +175,13 @@ mod tests {
         assert_eq!(Afi::from_raw(7), Afi::Unknown(7));
         assert!(matches!(Afi::from_raw(7), Afi::Unknown(7)));
         assert_eq!(u16::from(Afi::BgpLs), 16388);
+        // Registry discriminants: `Unknown` still equals and orders as the
+        // variant with its value.
+        assert_eq!(Safi::Unknown(134), Safi::FlowSpecVpn);
+        assert_eq!(Safi::Unknown(135).to_raw(), 135);
+        assert!(Safi::Unknown(3) < Safi::MplsLabel && Safi::Unknown(255) > Safi::FlowSpecVpn);
+        for v in 0..=u16::MAX {
+            assert_eq!(Afi::from_raw(v).to_raw(), v);
+        }
     }
 }
