@@ -129,23 +129,26 @@ open_enum! {
 /// Codes" and the subcode registries). Unknown values are kept as read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+// Discriminants are the error codes, so that `code()` is a tag load (and
+// `Unknown`, next after the last, keeps the defmt index a fixed offset).
+#[repr(u8)]
 pub enum NotificationCode {
     /// 1: Message Header Error.
-    MessageHeader(HeaderSubcode),
+    MessageHeader(HeaderSubcode) = 1,
     /// 2: OPEN Message Error.
-    Open(OpenSubcode),
+    Open(OpenSubcode) = 2,
     /// 3: UPDATE Message Error.
-    Update(UpdateSubcode),
+    Update(UpdateSubcode) = 3,
     /// 4: Hold Timer Expired (no subcodes are defined; the raw one is kept).
-    HoldTimerExpired(u8),
+    HoldTimerExpired(u8) = 4,
     /// 5: Finite State Machine Error (RFC 6608).
-    Fsm(FsmSubcode),
+    Fsm(FsmSubcode) = 5,
     /// 6: Cease (RFC 4486).
-    Cease(CeaseSubcode),
+    Cease(CeaseSubcode) = 6,
     /// 7: ROUTE-REFRESH Message Error (RFC 7313).
-    RouteRefresh(RouteRefreshSubcode),
+    RouteRefresh(RouteRefreshSubcode) = 7,
     /// 8: Send Hold Timer Expired (RFC 9687).
-    SendHoldTimerExpired(u8),
+    SendHoldTimerExpired(u8) = 8,
     /// Any other code.
     Unknown {
         /// Error code.
