@@ -257,12 +257,12 @@ impl InlineData {
     /// Copies up to [`Self::CAPACITY`] bytes (extra bytes are dropped).
     pub fn new(bytes: &[u8]) -> Self {
         let mut buf = [0; Self::CAPACITY];
-        let len = bytes.len().min(Self::CAPACITY);
-        if let (Some(dst), Some(src)) = (buf.get_mut(..len), bytes.get(..len)) {
-            dst.copy_from_slice(src);
+        // A byte loop: `copy_from_slice` brings a length check and a call.
+        for (d, s) in buf.iter_mut().zip(bytes) {
+            *d = *s;
         }
         Self {
-            len: len as u8,
+            len: bytes.len().min(Self::CAPACITY) as u8,
             buf,
         }
     }
@@ -289,12 +289,20 @@ impl<'a> NotificationData<'a> {
 
     /// One byte (a message type, an attribute type code).
     pub fn byte(b: u8) -> Self {
-        Self::Inline(InlineData::new(&[b]))
+        // Built in place rather than copied through `InlineData::new`.
+        Self::Inline(InlineData {
+            len: 1,
+            buf: [b, 0, 0, 0, 0, 0, 0, 0],
+        })
     }
 
     /// Two big-endian bytes (a length field, a version).
     pub fn u16(v: u16) -> Self {
-        Self::Inline(InlineData::new(&v.to_be_bytes()))
+        let [hi, lo] = v.to_be_bytes();
+        Self::Inline(InlineData {
+            len: 2,
+            buf: [hi, lo, 0, 0, 0, 0, 0, 0],
+        })
     }
 
     /// The bytes.
