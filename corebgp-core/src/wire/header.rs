@@ -145,7 +145,9 @@ impl Header {
         let (marker, rest) = bytes
             .split_first_chunk::<16>()
             .ok_or(HeaderError::ConnectionNotSynchronized)?;
-        if *marker != MARKER {
+        // Byte by byte (all ones, i.e. `MARKER`): `*marker != MARKER` calls
+        // memcmp, which may be the only use of it in a firmware image.
+        if marker.iter().any(|&b| b != 0xff) {
             return Err(HeaderError::ConnectionNotSynchronized);
         }
         let [hi, lo, ty] = *rest else {
