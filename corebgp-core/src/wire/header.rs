@@ -145,7 +145,10 @@ impl Header {
         let (marker, rest) = bytes
             .split_first_chunk::<16>()
             .ok_or(HeaderError::ConnectionNotSynchronized)?;
-        if *marker != MARKER {
+        // All ones (`MARKER`) as one 128-bit compare: `*marker != MARKER`
+        // calls memcmp, which may be the only use of it in a firmware image,
+        // and a byte loop is 40% slower in `Message::parse` on x86-64.
+        if u128::from_ne_bytes(*marker) != u128::MAX {
             return Err(HeaderError::ConnectionNotSynchronized);
         }
         let [hi, lo, ty] = *rest else {

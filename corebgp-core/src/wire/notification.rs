@@ -129,23 +129,26 @@ open_enum! {
 /// Codes" and the subcode registries). Unknown values are kept as read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+// Discriminants are the error codes, so that `code()` is a tag load (and
+// `Unknown`, next after the last, keeps the defmt index a fixed offset).
+#[repr(u8)]
 pub enum NotificationCode {
     /// 1: Message Header Error.
-    MessageHeader(HeaderSubcode),
+    MessageHeader(HeaderSubcode) = 1,
     /// 2: OPEN Message Error.
-    Open(OpenSubcode),
+    Open(OpenSubcode) = 2,
     /// 3: UPDATE Message Error.
-    Update(UpdateSubcode),
+    Update(UpdateSubcode) = 3,
     /// 4: Hold Timer Expired (no subcodes are defined; the raw one is kept).
-    HoldTimerExpired(u8),
+    HoldTimerExpired(u8) = 4,
     /// 5: Finite State Machine Error (RFC 6608).
-    Fsm(FsmSubcode),
+    Fsm(FsmSubcode) = 5,
     /// 6: Cease (RFC 4486).
-    Cease(CeaseSubcode),
+    Cease(CeaseSubcode) = 6,
     /// 7: ROUTE-REFRESH Message Error (RFC 7313).
-    RouteRefresh(RouteRefreshSubcode),
+    RouteRefresh(RouteRefreshSubcode) = 7,
     /// 8: Send Hold Timer Expired (RFC 9687).
-    SendHoldTimerExpired(u8),
+    SendHoldTimerExpired(u8) = 8,
     /// Any other code.
     Unknown {
         /// Error code.
@@ -254,12 +257,12 @@ impl InlineData {
     /// Copies up to [`Self::CAPACITY`] bytes (extra bytes are dropped).
     pub fn new(bytes: &[u8]) -> Self {
         let mut buf = [0; Self::CAPACITY];
-        let len = bytes.len().min(Self::CAPACITY);
-        if let (Some(dst), Some(src)) = (buf.get_mut(..len), bytes.get(..len)) {
-            dst.copy_from_slice(src);
+        // A byte loop: `copy_from_slice` brings a length check and a call.
+        for (d, s) in buf.iter_mut().zip(bytes) {
+            *d = *s;
         }
         Self {
-            len: len as u8,
+            len: bytes.len().min(Self::CAPACITY) as u8,
             buf,
         }
     }
@@ -286,12 +289,20 @@ impl<'a> NotificationData<'a> {
 
     /// One byte (a message type, an attribute type code).
     pub fn byte(b: u8) -> Self {
-        Self::Inline(InlineData::new(&[b]))
+        // Built in place rather than copied through `InlineData::new`.
+        Self::Inline(InlineData {
+            len: 1,
+            buf: [b, 0, 0, 0, 0, 0, 0, 0],
+        })
     }
 
     /// Two big-endian bytes (a length field, a version).
     pub fn u16(v: u16) -> Self {
-        Self::Inline(InlineData::new(&v.to_be_bytes()))
+        let [hi, lo] = v.to_be_bytes();
+        Self::Inline(InlineData {
+            len: 2,
+            buf: [hi, lo, 0, 0, 0, 0, 0, 0],
+        })
     }
 
     /// The bytes.

@@ -5,6 +5,11 @@
 /// the wire is lost. Equality and hashing go by the raw value, so
 /// `Unknown(1)` equals the variant registered as 1.
 macro_rules! open_enum {
+    // Each variant's discriminant is its registry value, so that `to_raw` is
+    // a tag load and `from_raw` a set test rather than jump tables. `Unknown`
+    // takes the next discriminant after the last variant (the compiler rejects
+    // a duplicate): for a registry numbered from 0 that is also its
+    // declaration index, which the defmt derive encodes.
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident : $repr:ty {
@@ -13,13 +18,72 @@ macro_rules! open_enum {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy)]
-        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        #[repr($repr)]
+        $vis enum $name {
+            $( $(#[$vmeta])* $variant = $value, )*
+            /// A value with no variant of its own, kept as read.
+            Unknown($repr),
+        }
+        $crate::wire::types::open_enum!(@impl $name : $repr { $( $variant = $value, )* });
+    };
+    // `sparse`: registry values too far apart to serve as tags (the niche
+    // past the largest one would make every enclosing enum's tags wide
+    // immediates), so the tags stay declaration indices.
+    (
+        sparse;
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident : $repr:ty {
+            $( $(#[$vmeta:meta])* $variant:ident = $value:expr, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy)]
         $vis enum $name {
             $( $(#[$vmeta])* $variant, )*
             /// A value with no variant of its own, kept as read.
             Unknown($repr),
         }
-
+        $crate::wire::types::open_enum!(@impl $name : $repr { $( $variant = $value, )* });
+    };
+    (@impl $name:ident : $repr:ty { $( $variant:ident = $value:expr, )* }) => {
+        // The defmt derive's output, by hand: the derive dispatches on every
+        // variant to write its index, which costs a jump table per enum; here
+        // the index is one match that folds to the tag (or a byte table).
+        // `_format_tag`/`_format_data` are the (hidden) items defmt 1.x's
+        // derive implements; the bytes written are the derive's: index, then
+        // the `Unknown` payload as `{=?}`.
+        #[cfg(feature = "defmt")]
+        impl defmt::Format for $name {
+            fn format(&self, f: defmt::Formatter<'_>) {
+                defmt::write!(f, "{}", self)
+            }
+            fn _format_tag() -> defmt::Str {
+                // A derive on an enum of the same shape interns the same
+                // format string ("A|B|Unknown({=?})"), so hosts decode alike.
+                #[allow(dead_code)]
+                #[derive(defmt::Format)]
+                enum $name {
+                    $( $variant, )*
+                    Unknown($repr),
+                }
+                <$name as defmt::Format>::_format_tag()
+            }
+            fn _format_data(&self) {
+                #[allow(dead_code)]
+                enum Index {
+                    $( $variant, )*
+                    Unknown,
+                }
+                let i = match self {
+                    $( Self::$variant => Index::$variant, )*
+                    Self::Unknown(_) => Index::Unknown,
+                };
+                defmt::export::u8(&(i as u8));
+                if let Self::Unknown(v) = self {
+                    defmt::export::fmt(v);
+                }
+            }
+        }
         impl $name {
             /// The variant for a raw registry value.
             #[inline]
@@ -66,6 +130,7 @@ macro_rules! open_enum {
 pub(crate) use open_enum;
 
 open_enum! {
+    sparse;
     /// Address Family Identifier (IANA "Address Family Numbers").
     pub enum Afi: u16 {
         /// IPv4.
@@ -146,5 +211,13 @@ mod tests {
         assert_eq!(Afi::from_raw(7), Afi::Unknown(7));
         assert!(matches!(Afi::from_raw(7), Afi::Unknown(7)));
         assert_eq!(u16::from(Afi::BgpLs), 16388);
+        // Registry discriminants: `Unknown` still equals and orders as the
+        // variant with its value.
+        assert_eq!(Safi::Unknown(134), Safi::FlowSpecVpn);
+        assert_eq!(Safi::Unknown(135).to_raw(), 135);
+        assert!(Safi::Unknown(3) < Safi::MplsLabel && Safi::Unknown(255) > Safi::FlowSpecVpn);
+        for v in 0..=u16::MAX {
+            assert_eq!(Afi::from_raw(v).to_raw(), v);
+        }
     }
 }
