@@ -18,6 +18,7 @@ macro_rules! open_enum {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
         #[repr($repr)]
         $vis enum $name {
             $( $(#[$vmeta])* $variant = $value, )*
@@ -38,6 +39,7 @@ macro_rules! open_enum {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
         $vis enum $name {
             $( $(#[$vmeta])* $variant, )*
             /// A value with no variant of its own, kept as read.
@@ -46,44 +48,6 @@ macro_rules! open_enum {
         $crate::wire::types::open_enum!(@impl $name : $repr { $( $variant = $value, )* });
     };
     (@impl $name:ident : $repr:ty { $( $variant:ident = $value:expr, )* }) => {
-        // The defmt derive's output, by hand: the derive dispatches on every
-        // variant to write its index, which costs a jump table per enum; here
-        // the index is one match that folds to the tag (or a byte table).
-        // `_format_tag`/`_format_data` are the (hidden) items defmt 1.x's
-        // derive implements; the bytes written are the derive's: index, then
-        // the `Unknown` payload as `{=?}`.
-        #[cfg(feature = "defmt")]
-        impl defmt::Format for $name {
-            fn format(&self, f: defmt::Formatter<'_>) {
-                defmt::write!(f, "{}", self)
-            }
-            fn _format_tag() -> defmt::Str {
-                // A derive on an enum of the same shape interns the same
-                // format string ("A|B|Unknown({=?})"), so hosts decode alike.
-                #[allow(dead_code)]
-                #[derive(defmt::Format)]
-                enum $name {
-                    $( $variant, )*
-                    Unknown($repr),
-                }
-                <$name as defmt::Format>::_format_tag()
-            }
-            fn _format_data(&self) {
-                #[allow(dead_code)]
-                enum Index {
-                    $( $variant, )*
-                    Unknown,
-                }
-                let i = match self {
-                    $( Self::$variant => Index::$variant, )*
-                    Self::Unknown(_) => Index::Unknown,
-                };
-                defmt::export::u8(&(i as u8));
-                if let Self::Unknown(v) = self {
-                    defmt::export::fmt(v);
-                }
-            }
-        }
         impl $name {
             /// The variant for a raw registry value.
             #[inline]
