@@ -274,7 +274,7 @@ impl InlineData {
 }
 
 /// The Data field of a NOTIFICATION: borrowed from a message or held inline.
-#[derive(Debug, Clone, Copy, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum NotificationData<'a> {
     /// Borrowed bytes (a received message, or an offending attribute).
@@ -317,6 +317,13 @@ impl<'a> NotificationData<'a> {
 impl PartialEq for NotificationData<'_> {
     fn eq(&self, other: &Self) -> bool {
         self.as_bytes() == other.as_bytes()
+    }
+}
+
+// By the bytes, as `PartialEq` compares: equal data hash alike however held.
+impl core::hash::Hash for NotificationData<'_> {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
     }
 }
 
@@ -495,6 +502,22 @@ impl core::fmt::Display for Notification<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equal_data_hashes_alike_borrowed_or_inline() {
+        use core::hash::{BuildHasher, Hash, Hasher};
+        // One RandomState for all, so the hashes are comparable.
+        let rs = std::hash::RandomState::new();
+        let hash = |d: &NotificationData<'_>| {
+            let mut h = rs.build_hasher();
+            d.hash(&mut h);
+            h.finish()
+        };
+        let (b, i) = (NotificationData::Borrowed(&[1]), NotificationData::byte(1));
+        assert_eq!(b, i);
+        assert_eq!(hash(&b), hash(&i));
+        assert_ne!(hash(&b), hash(&NotificationData::byte(2)));
+    }
 
     #[test]
     fn every_code_and_subcode_round_trips() {
