@@ -505,14 +505,10 @@ mod tests {
 
     #[test]
     fn equal_data_hashes_alike_borrowed_or_inline() {
-        use core::hash::{BuildHasher, Hash, Hasher};
+        use core::hash::BuildHasher;
         // One RandomState for all, so the hashes are comparable.
         let rs = std::hash::RandomState::new();
-        let hash = |d: &NotificationData<'_>| {
-            let mut h = rs.build_hasher();
-            d.hash(&mut h);
-            h.finish()
-        };
+        let hash = |d: &NotificationData<'_>| rs.hash_one(d);
         let (b, i) = (NotificationData::Borrowed(&[1]), NotificationData::byte(1));
         assert_eq!(b, i);
         assert_eq!(hash(&b), hash(&i));
