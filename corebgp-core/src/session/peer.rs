@@ -473,12 +473,12 @@ impl Peer {
             wait = wait.max(self.hold_down_until.as_millis() - now_ms);
         } else if reason.damps() && self.config.damp_peer_oscillations {
             let d = u64::from(self.damping.on_error(now));
-            let until = Instant::from_millis(now_ms.saturating_add(d));
+            let until = now.add_millis(d);
             self.hold_down_until = until;
             self.events.push(Event::Damped { until });
             wait = wait.max(d);
         }
-        self.next_start = Instant::from_millis(now_ms.saturating_add(wait));
+        self.next_start = now.add_millis(wait);
     }
 
     /// RFC 4271 §6.8: of two connections, keep the one initiated by the

@@ -34,7 +34,7 @@ impl Instant {
             .as_secs()
             .saturating_mul(1000)
             .saturating_add(u64::from(d.subsec_millis()));
-        Self(self.0.saturating_add(ms))
+        self.add_millis(ms)
     }
 
     /// `self + ms` milliseconds, saturating at the far future.
