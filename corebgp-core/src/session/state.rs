@@ -395,6 +395,12 @@ macro_rules! before_open {
             pub fn stop(self, cx: &mut Cx<'_>) -> Idle {
                 cx.idle($kind, DownReason::Stopped)
             }
+
+            /// Collision resolution closes this connection: before our
+            /// OPEN, a plain close (no NOTIFICATION).
+            pub fn collision_dump(self, cx: &mut Cx<'_>) -> Idle {
+                cx.idle($kind, DownReason::Collision)
+            }
         }
     };
 }
@@ -486,6 +492,15 @@ impl OpenSent {
         )
     }
 
+    /// RFC 9687: our writes made no progress for the send hold time: 8/0,
+    /// Idle.
+    pub fn send_hold_expired(self, cx: &mut Cx<'_>) -> Idle {
+        cx.fail(
+            StateKind::OpenSent,
+            &Notification::new(NotificationCode::SEND_HOLD_TIMER_EXPIRED),
+        )
+    }
+
     /// Event 18: the connection failed: restart ConnectRetry, Active.
     pub fn connection_failed(self, cx: &mut Cx<'_>) -> Active {
         cx.link.close = true;
@@ -563,6 +578,15 @@ impl OpenConfirm {
         cx.fail(
             StateKind::OpenConfirm,
             &Notification::new(NotificationCode::HOLD_TIMER_EXPIRED),
+        )
+    }
+
+    /// RFC 9687: our writes made no progress for the send hold time: 8/0,
+    /// Idle.
+    pub fn send_hold_expired(self, cx: &mut Cx<'_>) -> Idle {
+        cx.fail(
+            StateKind::OpenConfirm,
+            &Notification::new(NotificationCode::SEND_HOLD_TIMER_EXPIRED),
         )
     }
 
@@ -898,24 +922,20 @@ impl State {
     }
 
     /// Processes the timers that expired at `cx.now` (spurious calls are
-    /// harmless).
-    ///
-    /// In place, with the states that share timers handled by one arm and
-    /// every expiry that fails the session by one call: the same transitions
-    /// as the typestate methods (`delay_open_expired`,
-    /// `connect_retry_expired`, `hold_expired`, `keepalive_due`,
-    /// `send_hold_expired`) in much less code.
-    // Out of line: a smaller loop in `Peer::handle_timeout`.
+    /// harmless). Each transition is the state type's own method, so the
+    /// run-time FSM can only take the transitions the typestate has.
+    // Out of line: called from `Peer::handle_timeout` for each connection.
     #[inline(never)]
     pub fn handle_timeout(&mut self, cx: &mut Cx<'_>) {
         let now = cx.now;
-        let from = self.kind();
-        let code = if expired(self.send_hold_deadline(cx.link, cx.config), now) {
-            // RFC 9687: our writes made no progress for the send hold time.
-            Some(NotificationCode::SEND_HOLD_TIMER_EXPIRED)
-        } else {
-            match self {
-                Self::Idle(_) => None,
+        let send_hold = expired(self.send_hold_deadline(cx.link, cx.config), now);
+        let busy = cx.link.busy;
+        // Most calls find nothing due, or only a KEEPALIVE (a `&mut`
+        // method): those leave the state where it is; only a transition
+        // moves it through its type.
+        let transition = send_hold
+            || match self {
+                Self::Idle(_) => false,
                 Self::Connect(Connect {
                     connect_retry,
                     delayed,
@@ -924,55 +944,75 @@ impl State {
                     connect_retry,
                     delayed,
                 }) => {
-                    if let Some(d) = delayed.as_ref().filter(|d| d.until <= now) {
-                        // Event 12: DelayOpen expired; send the OPEN.
-                        let s = open_sent(cx, from, &d.caps);
-                        *self = Self::OpenSent(s);
-                    } else if expired(*connect_retry, now) {
-                        // Event 9: drop any attempt, dial again (from Active,
-                        // move to Connect).
-                        cx.link.dial = true;
-                        if from == StateKind::Active {
-                            cx.change(StateKind::Active, StateKind::Connect);
-                        }
-                        *self = Self::Connect(Connect {
-                            connect_retry: now + cx.config.connect_retry_time,
-                            delayed: None,
-                        });
-                    }
-                    None
+                    expired(*connect_retry, now) || delayed.as_ref().is_some_and(|d| d.until <= now)
                 }
-                // Event 10 in OpenSent.
-                Self::OpenSent(s) => {
-                    (s.hold <= now).then_some(NotificationCode::HOLD_TIMER_EXPIRED)
-                }
-                Self::OpenConfirm(OpenConfirm {
-                    negotiated,
-                    hold,
-                    keepalive,
-                })
-                | Self::Established(Established {
-                    negotiated,
-                    hold,
-                    keepalive,
-                }) => {
-                    if !cx.link.busy && expired(*hold, now) {
-                        // Event 10.
-                        Some(NotificationCode::HOLD_TIMER_EXPIRED)
+                Self::OpenSent(s) => s.hold <= now,
+                Self::OpenConfirm(s) => {
+                    if !busy && expired(s.hold, now) {
+                        true
                     } else {
-                        if expired(*keepalive, now) {
-                            // Event 11: send KEEPALIVE, restart the timer.
-                            cx.link.push_keepalive();
-                            *keepalive = negotiated.keepalive_deadline(now);
+                        if expired(s.keepalive, now) {
+                            s.keepalive_due(cx);
                         }
-                        None
+                        false
                     }
+                }
+                Self::Established(s) => {
+                    if !busy && expired(s.hold, now) {
+                        true
+                    } else {
+                        if expired(s.keepalive, now) {
+                            s.keepalive_due(cx);
+                        }
+                        false
+                    }
+                }
+            };
+        if !transition {
+            return;
+        }
+        *self = match self.take() {
+            s @ Self::Idle(_) => s,
+            Self::Connect(s) => {
+                if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
+                    match s.delay_open_expired(cx) {
+                        Ok(n) => Self::OpenSent(n),
+                        Err(s) => Self::Connect(s),
+                    }
+                } else if expired(s.connect_retry, now) {
+                    Self::Connect(s.connect_retry_expired(cx))
+                } else {
+                    Self::Connect(s)
                 }
             }
+            Self::Active(s) => {
+                if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
+                    match s.delay_open_expired(cx) {
+                        Ok(n) => Self::OpenSent(n),
+                        Err(s) => Self::Active(s),
+                    }
+                } else if expired(s.connect_retry, now) {
+                    Self::Connect(s.connect_retry_expired(cx))
+                } else {
+                    Self::Active(s)
+                }
+            }
+            Self::OpenSent(s) => {
+                if send_hold {
+                    Self::Idle(s.send_hold_expired(cx))
+                } else if s.hold <= now {
+                    Self::Idle(s.hold_expired(cx))
+                } else {
+                    Self::OpenSent(s)
+                }
+            }
+            // The hold timer (or RFC 9687's send hold timer) expired: the
+            // KEEPALIVE case stayed in place above.
+            Self::OpenConfirm(s) if send_hold => Self::Idle(s.send_hold_expired(cx)),
+            Self::OpenConfirm(s) => Self::Idle(s.hold_expired(cx)),
+            Self::Established(s) if send_hold => Self::Idle(s.send_hold_expired(cx)),
+            Self::Established(s) => Self::Idle(s.hold_expired(cx)),
         };
-        if let Some(code) = code {
-            *self = Self::Idle(cx.fail(from, &Notification::new(code)));
-        }
     }
 
     /// Processes one received message (already framed and decoded).
@@ -992,9 +1032,9 @@ impl State {
         self.transition_on(cx, msg, hooks)
     }
 
-    /// Everything but the hot path of [`State::handle_message`]. Out of
-    /// line: its stack frame and register saves then cost the hot path
-    /// nothing.
+    /// Everything but the hot path of [`State::handle_message`], through
+    /// the state types' `receive` methods. Out of line: its stack frame and
+    /// register saves then cost the hot path nothing.
     #[inline(never)]
     fn transition_on<'m>(
         &mut self,
@@ -1002,84 +1042,28 @@ impl State {
         msg: Message<'m>,
         hooks: &mut dyn OpenHooks,
     ) -> Delivery<'m> {
-        // The rest in place, by what the RFC 4271 §8.2.2 tables have in
-        // common: a NOTIFICATION ends any connection and goes to the plugin;
-        // one expected message per state moves on; anything else is an FSM
-        // error (RFC 6608) or, before our OPEN, a plain drop.
-        let from = self.kind();
-        if from == StateKind::Idle {
+        let mut delivery = Delivery::None;
+        *self = match self.take() {
             // A message on a connection we do not have: ignore it.
-        } else if let Message::Notification(n) = msg {
-            *self = Self::Idle(cx.received_notification(from, &n));
-        } else {
-            // RFC 4271 §8.2.2, Event 20: an OPEN before ours (DelayOpen) is
-            // answered with OPEN and KEEPALIVE, straight into OpenConfirm: our
-            // OPEN goes out, then the peer's is handled as in OpenSent (one
-            // call of `open_received`, not two).
-            if let (
-                Self::Connect(Connect {
-                    delayed: Some(d), ..
-                })
-                | Self::Active(Active {
-                    delayed: Some(d), ..
-                }),
-                Message::Open(_),
-            ) = (&*self, &msg)
-            {
-                let s = open_sent(cx, from, &d.caps);
-                *self = Self::OpenSent(s);
+            s @ Self::Idle(_) => s,
+            Self::Connect(s) => s.receive(cx, msg, hooks),
+            Self::Active(s) => s.receive(cx, msg, hooks),
+            Self::OpenSent(s) => s.receive(cx, msg, hooks),
+            Self::OpenConfirm(s) => s.receive(cx, msg),
+            Self::Established(s) => {
+                let (next, d) = s.receive(cx, msg);
+                delivery = d;
+                match next {
+                    EstablishedNext::Established(s) => Self::Established(s),
+                    EstablishedNext::Idle(s) => Self::Idle(s),
+                }
             }
-            let handled = match (&mut *self, &msg) {
-                (Self::OpenSent(s), Message::Open(o)) => {
-                    *self =
-                        open_received(cx, &s.advertised, o, hooks, Self::OpenConfirm, Self::Idle);
-                    true
-                }
-                (Self::OpenConfirm(s), Message::Keepalive) => {
-                    // Event 26: restart the hold timer, Established.
-                    s.hold = s.negotiated.hold_deadline(cx.now);
-                    cx.change(StateKind::OpenConfirm, StateKind::Established);
-                    cx.events.push(Event::Established {
-                        direction: cx.direction,
-                    });
-                    if let Self::OpenConfirm(OpenConfirm {
-                        negotiated,
-                        hold,
-                        keepalive,
-                    }) = self.take()
-                    {
-                        *self = Self::Established(Established {
-                            negotiated,
-                            hold,
-                            keepalive,
-                        });
-                    }
-                    true
-                }
-                // Connect/Active, "any other event": drop the connection
-                // without a NOTIFICATION (we sent no OPEN, and
-                // SendNOTIFICATIONwithoutOPEN is off); it counts for damping.
-                (Self::Connect(_) | Self::Active(_), _) => {
-                    let code = NotificationCode::Fsm(FsmSubcode::Unspecified);
-                    *self = Self::Idle(cx.idle(from, DownReason::Dropped(code)));
-                    true
-                }
-                _ => false,
-            };
-            if !handled {
-                let sub = match from {
-                    StateKind::OpenSent => FsmSubcode::UnexpectedMessageInOpenSent,
-                    StateKind::OpenConfirm => FsmSubcode::UnexpectedMessageInOpenConfirm,
-                    _ => FsmSubcode::UnexpectedMessageInEstablished,
-                };
-                let n = Notification::fsm_error(sub, msg.msg_type());
-                *self = Self::Idle(cx.fail(from, &n));
-            }
+        };
+        // A NOTIFICATION ends any connection and goes to the plugin.
+        if let (Delivery::None, Message::Notification(n)) = (delivery, msg) {
+            delivery = Delivery::Notification(n);
         }
-        match msg {
-            Message::Notification(n) => Delivery::Notification(n),
-            _ => Delivery::None,
-        }
+        delivery
     }
 
     /// A message that failed to decode (header, OPEN, UPDATE sections,
@@ -1105,100 +1089,65 @@ impl State {
 
     /// The TCP connection is up (Events 16, 17).
     pub fn connected(&mut self, cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) {
-        // Connect and Active alike (their `connected`), without moving the
-        // state in and out.
-        let from = self.kind();
-        if !matches!(from, StateKind::Connect | StateKind::Active) {
-            return;
-        }
-        *self = match tcp_up(cx, from, hooks) {
-            Ok(s) => Self::OpenSent(s),
-            Err(d) => {
-                let delayed = Some(d);
-                if from == StateKind::Connect {
-                    Self::Connect(Connect {
-                        connect_retry: Instant::NEVER,
-                        delayed,
-                    })
-                } else {
-                    Self::Active(Active {
-                        connect_retry: Instant::NEVER,
-                        delayed,
-                    })
-                }
-            }
+        *self = match self.take() {
+            Self::Connect(s) => match s.connected(cx, hooks) {
+                Connected::OpenSent(s) => Self::OpenSent(s),
+                Connected::Delayed(s) => Self::Connect(s),
+            },
+            Self::Active(s) => match s.connected(cx, hooks) {
+                Connected::OpenSent(s) => Self::OpenSent(s),
+                Connected::Delayed(s) => Self::Active(s),
+            },
+            other => other,
         };
     }
 
     /// The TCP connection failed or closed (Event 18).
     pub fn connection_failed(&mut self, cx: &mut Cx<'_>) {
-        // In place: the same transitions as the typestate methods
-        // (`connect_failed`, `connection_failed`) without moving the state.
-        let mut from = self.kind();
-        let to_active = match self {
-            Self::Idle(_) => return,
-            // RFC 4271 §8.2.2 Connect, Event 18: with DelayOpen running keep
-            // listening (Active), else Idle.
-            Self::Connect(s) => s.delayed.is_some(),
-            // OpenSent, Event 18: Active, to dial again when ConnectRetry
-            // expires. Only the connection we dial can do that: an accepted
-            // one would sit in Active, refuse the peer's next connection as
-            // a duplicate and later "dial" on an inbound link. Its FSM ends
-            // instead (Active → Idle, as Active's Event 18).
-            Self::OpenSent(_) => {
-                cx.link.close = true;
-                if cx.direction == Direction::Inbound {
-                    cx.change(StateKind::OpenSent, StateKind::Active);
-                    from = StateKind::Active;
-                    false
-                } else {
-                    true
-                }
+        *self = match self.take() {
+            s @ Self::Idle(_) => s,
+            Self::Connect(s) => match s.connect_failed(cx) {
+                ConnectFailed::Idle(s) => Self::Idle(s),
+                ConnectFailed::Active(s) => Self::Active(s),
+            },
+            Self::Active(s) => Self::Idle(s.connect_failed(cx)),
+            // RFC 4271 §8.2.2 OpenSent, Event 18: Active, to dial again when
+            // ConnectRetry expires. Only the connection we dial can do that:
+            // an accepted one would sit in Active, refuse the peer's next
+            // connection as a duplicate and later "dial" on an inbound link.
+            // Its FSM ends instead (Active → Idle, as Active's Event 18).
+            Self::OpenSent(s) if cx.direction == Direction::Inbound => {
+                Self::Idle(s.connection_failed(cx).connect_failed(cx))
             }
-            _ => false,
+            Self::OpenSent(s) => Self::Active(s.connection_failed(cx)),
+            Self::OpenConfirm(s) => Self::Idle(s.connection_failed(cx)),
+            Self::Established(s) => Self::Idle(s.connection_failed(cx)),
         };
-        *self = if to_active {
-            cx.change(from, StateKind::Active);
-            Self::Active(Active {
-                connect_retry: cx.now + cx.config.connect_retry_time,
-                delayed: None,
-            })
-        } else {
-            let reason = if from == StateKind::Connect {
-                DownReason::ConnectFailed
-            } else {
-                DownReason::TransportClosed
-            };
-            Self::Idle(cx.idle(from, reason))
-        };
-    }
-
-    /// Closes the connection with Cease `subcode` where our OPEN was sent
-    /// (from OpenSent on), a plain close before it.
-    fn close(&mut self, cx: &mut Cx<'_>, subcode: CeaseSubcode, reason: DownReason) {
-        let from = self.kind();
-        if from == StateKind::Idle {
-            return;
-        }
-        if from >= StateKind::OpenSent {
-            cx.notify(&cease(subcode));
-        }
-        *self = Self::Idle(cx.idle(from, reason));
     }
 
     /// ManualStop (Event 2): Cease with `subcode` from OpenSent on.
     pub fn stop(&mut self, cx: &mut Cx<'_>, subcode: CeaseSubcode) {
-        self.close(cx, subcode, DownReason::Stopped);
+        *self = match self.take() {
+            s @ Self::Idle(_) => s,
+            Self::Connect(s) => Self::Idle(s.stop(cx)),
+            Self::Active(s) => Self::Idle(s.stop(cx)),
+            Self::OpenSent(s) => Self::Idle(s.stop(cx, subcode)),
+            Self::OpenConfirm(s) => Self::Idle(s.stop(cx, subcode)),
+            Self::Established(s) => Self::Idle(s.stop(cx, subcode)),
+        };
     }
 
     /// Collision resolution closes this connection: Cease 6/7 where an
     /// OPEN was sent, a plain close otherwise.
     pub fn collision_dump(&mut self, cx: &mut Cx<'_>) {
-        self.close(
-            cx,
-            CeaseSubcode::ConnectionCollisionResolution,
-            DownReason::Collision,
-        );
+        *self = match self.take() {
+            s @ Self::Idle(_) => s,
+            Self::Connect(s) => Self::Idle(s.collision_dump(cx)),
+            Self::Active(s) => Self::Idle(s.collision_dump(cx)),
+            Self::OpenSent(s) => Self::Idle(s.collision_dump(cx)),
+            Self::OpenConfirm(s) => Self::Idle(s.collision_dump(cx)),
+            Self::Established(s) => Self::Idle(s.collision_dump(cx)),
+        };
     }
 
     /// Idle → Connect (dial) or, for a passive peer, Active.
@@ -1212,12 +1161,14 @@ impl State {
 
     /// A connection the peer opened, in Active (its FSM starts here).
     pub fn accepted(cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) -> Self {
-        let mut s = Self::Active(Active {
+        let active = Active {
             connect_retry: Instant::NEVER,
             delayed: None,
-        });
-        s.connected(cx, hooks);
-        s
+        };
+        match active.connected(cx, hooks) {
+            Connected::OpenSent(s) => Self::OpenSent(s),
+            Connected::Delayed(s) => Self::Active(s),
+        }
     }
 
     /// Restarts the hold timer of an OpenConfirm or Established connection
