@@ -453,6 +453,80 @@ fn cease(subcode: CeaseSubcode) -> Notification<'static> {
     Notification::new(NotificationCode::Cease(subcode))
 }
 
+/// What happens the same way in every state from OpenSent on (our OPEN is
+/// out, so a NOTIFICATION may be sent).
+macro_rules! after_open {
+    ($ty:ident, $kind:expr) => {
+        impl $ty {
+            /// Event 10: the hold timer expired: 4/0, Idle.
+            pub fn hold_expired(self, cx: &mut Cx<'_>) -> Idle {
+                cx.fail(
+                    $kind,
+                    &Notification::new(NotificationCode::HOLD_TIMER_EXPIRED),
+                )
+            }
+
+            /// RFC 9687: our writes made no progress for the send hold
+            /// time: 8/0, Idle.
+            pub fn send_hold_expired(self, cx: &mut Cx<'_>) -> Idle {
+                cx.fail(
+                    $kind,
+                    &Notification::new(NotificationCode::SEND_HOLD_TIMER_EXPIRED),
+                )
+            }
+
+            /// ManualStop (Event 2): Cease with `subcode`, Idle.
+            pub fn stop(self, cx: &mut Cx<'_>, subcode: CeaseSubcode) -> Idle {
+                cx.notify(&cease(subcode));
+                cx.idle($kind, DownReason::Stopped)
+            }
+
+            /// OpenCollisionDump (Event 23; RFC 4271 §6.8 when the other
+            /// connection wins): Cease 6/7, Idle.
+            pub fn collision_dump(self, cx: &mut Cx<'_>) -> Idle {
+                cx.notify(&cease(CeaseSubcode::ConnectionCollisionResolution));
+                cx.idle($kind, DownReason::Collision)
+            }
+        }
+    };
+}
+
+after_open!(OpenSent, StateKind::OpenSent);
+after_open!(OpenConfirm, StateKind::OpenConfirm);
+after_open!(Established, StateKind::Established);
+
+/// OpenConfirm and Established keep the same timers over what was
+/// negotiated.
+macro_rules! negotiated_timers {
+    ($ty:ident, $kind:expr) => {
+        impl $ty {
+            /// When this state next needs [`State::handle_timeout`].
+            pub fn deadline(&self) -> Option<Instant> {
+                self.hold.min(self.keepalive).deadline()
+            }
+
+            /// What was negotiated.
+            pub fn negotiated(&self) -> &Negotiated {
+                &self.negotiated
+            }
+
+            /// Event 11: send KEEPALIVE, restart the KeepaliveTimer.
+            pub fn keepalive_due(&mut self, cx: &mut Cx<'_>) {
+                cx.link.push_keepalive();
+                self.keepalive = self.negotiated.keepalive_deadline(cx.now);
+            }
+
+            /// Event 18: Idle.
+            pub fn connection_failed(self, cx: &mut Cx<'_>) -> Idle {
+                cx.idle($kind, DownReason::TransportClosed)
+            }
+        }
+    };
+}
+
+negotiated_timers!(OpenConfirm, StateKind::OpenConfirm);
+negotiated_timers!(Established, StateKind::Established);
+
 impl OpenSent {
     /// When this state next needs [`State::handle_timeout`].
     pub fn deadline(&self) -> Option<Instant> {
@@ -484,23 +558,6 @@ impl OpenSent {
         )
     }
 
-    /// Event 10: the hold timer expired: 4/0, Idle.
-    pub fn hold_expired(self, cx: &mut Cx<'_>) -> Idle {
-        cx.fail(
-            StateKind::OpenSent,
-            &Notification::new(NotificationCode::HOLD_TIMER_EXPIRED),
-        )
-    }
-
-    /// RFC 9687: our writes made no progress for the send hold time: 8/0,
-    /// Idle.
-    pub fn send_hold_expired(self, cx: &mut Cx<'_>) -> Idle {
-        cx.fail(
-            StateKind::OpenSent,
-            &Notification::new(NotificationCode::SEND_HOLD_TIMER_EXPIRED),
-        )
-    }
-
     /// Event 18: the connection failed: restart ConnectRetry, Active.
     pub fn connection_failed(self, cx: &mut Cx<'_>) -> Active {
         cx.link.close = true;
@@ -528,31 +585,9 @@ impl OpenSent {
             )),
         }
     }
-
-    /// ManualStop (Event 2): Cease with `subcode`, Idle.
-    pub fn stop(self, cx: &mut Cx<'_>, subcode: CeaseSubcode) -> Idle {
-        cx.notify(&cease(subcode));
-        cx.idle(StateKind::OpenSent, DownReason::Stopped)
-    }
-
-    /// OpenCollisionDump (Event 23): Cease 6/7, Idle.
-    pub fn collision_dump(self, cx: &mut Cx<'_>) -> Idle {
-        cx.notify(&cease(CeaseSubcode::ConnectionCollisionResolution));
-        cx.idle(StateKind::OpenSent, DownReason::Collision)
-    }
 }
 
 impl OpenConfirm {
-    /// When this state next needs [`State::handle_timeout`].
-    pub fn deadline(&self) -> Option<Instant> {
-        self.hold.min(self.keepalive).deadline()
-    }
-
-    /// What was negotiated.
-    pub fn negotiated(&self) -> &Negotiated {
-        &self.negotiated
-    }
-
     /// Event 26: the peer's KEEPALIVE: restart the hold timer, Established.
     pub fn receive_keepalive(self, cx: &mut Cx<'_>) -> Established {
         let hold = self.negotiated.hold_deadline(cx.now);
@@ -565,34 +600,6 @@ impl OpenConfirm {
             hold,
             keepalive: self.keepalive,
         }
-    }
-
-    /// Event 11: send KEEPALIVE, restart the KeepaliveTimer.
-    pub fn keepalive_due(&mut self, cx: &mut Cx<'_>) {
-        cx.link.push_keepalive();
-        self.keepalive = self.negotiated.keepalive_deadline(cx.now);
-    }
-
-    /// Event 10: 4/0, Idle.
-    pub fn hold_expired(self, cx: &mut Cx<'_>) -> Idle {
-        cx.fail(
-            StateKind::OpenConfirm,
-            &Notification::new(NotificationCode::HOLD_TIMER_EXPIRED),
-        )
-    }
-
-    /// RFC 9687: our writes made no progress for the send hold time: 8/0,
-    /// Idle.
-    pub fn send_hold_expired(self, cx: &mut Cx<'_>) -> Idle {
-        cx.fail(
-            StateKind::OpenConfirm,
-            &Notification::new(NotificationCode::SEND_HOLD_TIMER_EXPIRED),
-        )
-    }
-
-    /// Event 18: Idle.
-    pub fn connection_failed(self, cx: &mut Cx<'_>) -> Idle {
-        cx.idle(StateKind::OpenConfirm, DownReason::TransportClosed)
     }
 
     /// Any message: KEEPALIVE is [`OpenConfirm::receive_keepalive`];
@@ -608,18 +615,6 @@ impl OpenConfirm {
                 &Notification::fsm_error(FsmSubcode::UnexpectedMessageInOpenConfirm, m.msg_type()),
             )),
         }
-    }
-
-    /// ManualStop (Event 2): Cease with `subcode`, Idle.
-    pub fn stop(self, cx: &mut Cx<'_>, subcode: CeaseSubcode) -> Idle {
-        cx.notify(&cease(subcode));
-        cx.idle(StateKind::OpenConfirm, DownReason::Stopped)
-    }
-
-    /// OpenCollisionDump (Event 23): Cease 6/7, Idle.
-    pub fn collision_dump(self, cx: &mut Cx<'_>) -> Idle {
-        cx.notify(&cease(CeaseSubcode::ConnectionCollisionResolution));
-        cx.idle(StateKind::OpenConfirm, DownReason::Collision)
     }
 }
 
@@ -666,16 +661,6 @@ pub enum EstablishedNext {
 }
 
 impl Established {
-    /// When this state next needs [`State::handle_timeout`].
-    pub fn deadline(&self) -> Option<Instant> {
-        self.hold.min(self.keepalive).deadline()
-    }
-
-    /// What was negotiated.
-    pub fn negotiated(&self) -> &Negotiated {
-        &self.negotiated
-    }
-
     fn restart_hold(&mut self, now: Instant) {
         self.hold = self.negotiated.hold_deadline(now);
     }
@@ -702,34 +687,6 @@ impl Established {
     /// A writer that can only exist while this state does: it borrows it.
     pub fn update_writer<'s, 'c>(&'s mut self, cx: &'s mut Cx<'c>) -> UpdateWriter<'s, 'c> {
         UpdateWriter { state: self, cx }
-    }
-
-    /// Event 11: send KEEPALIVE, restart the KeepaliveTimer.
-    pub fn keepalive_due(&mut self, cx: &mut Cx<'_>) {
-        cx.link.push_keepalive();
-        self.keepalive = self.negotiated.keepalive_deadline(cx.now);
-    }
-
-    /// Event 10: 4/0, Idle.
-    pub fn hold_expired(self, cx: &mut Cx<'_>) -> Idle {
-        cx.fail(
-            StateKind::Established,
-            &Notification::new(NotificationCode::HOLD_TIMER_EXPIRED),
-        )
-    }
-
-    /// RFC 9687: our writes made no progress for the send hold time: 8/0,
-    /// Idle.
-    pub fn send_hold_expired(self, cx: &mut Cx<'_>) -> Idle {
-        cx.fail(
-            StateKind::Established,
-            &Notification::new(NotificationCode::SEND_HOLD_TIMER_EXPIRED),
-        )
-    }
-
-    /// Event 18: Idle.
-    pub fn connection_failed(self, cx: &mut Cx<'_>) -> Idle {
-        cx.idle(StateKind::Established, DownReason::TransportClosed)
     }
 
     /// A message that keeps the session Established (KEEPALIVE, UPDATE,
@@ -799,19 +756,6 @@ impl Established {
     /// The plugin refused an UPDATE (or wants out): send its NOTIFICATION, Idle.
     pub fn close_with(self, cx: &mut Cx<'_>, n: &Notification<'_>) -> Idle {
         cx.fail(StateKind::Established, n)
-    }
-
-    /// ManualStop (Event 2): Cease with `subcode`, Idle.
-    pub fn stop(self, cx: &mut Cx<'_>, subcode: CeaseSubcode) -> Idle {
-        cx.notify(&cease(subcode));
-        cx.idle(StateKind::Established, DownReason::Stopped)
-    }
-
-    /// Collision with an Established session (RFC 4271 §6.8, when the other
-    /// connection wins): Cease 6/7, Idle.
-    pub fn collision_dump(self, cx: &mut Cx<'_>) -> Idle {
-        cx.notify(&cease(CeaseSubcode::ConnectionCollisionResolution));
-        cx.idle(StateKind::Established, DownReason::Collision)
     }
 }
 
