@@ -520,6 +520,18 @@ macro_rules! negotiated_timers {
             pub fn connection_failed(self, cx: &mut Cx<'_>) -> Idle {
                 cx.idle($kind, DownReason::TransportClosed)
             }
+
+            /// Whether the hold timer expired (not while the plugin works
+            /// on a message); if not, sends a KEEPALIVE when one is due.
+            fn hold_due_else_keepalive(&mut self, cx: &mut Cx<'_>, busy: bool) -> bool {
+                if !busy && expired(self.hold, cx.now) {
+                    return true;
+                }
+                if expired(self.keepalive, cx.now) {
+                    self.keepalive_due(cx);
+                }
+                false
+            }
         }
     };
 }
@@ -891,26 +903,8 @@ impl State {
                     expired(*connect_retry, now) || delayed.as_ref().is_some_and(|d| d.until <= now)
                 }
                 Self::OpenSent(s) => s.hold <= now,
-                Self::OpenConfirm(s) => {
-                    if !busy && expired(s.hold, now) {
-                        true
-                    } else {
-                        if expired(s.keepalive, now) {
-                            s.keepalive_due(cx);
-                        }
-                        false
-                    }
-                }
-                Self::Established(s) => {
-                    if !busy && expired(s.hold, now) {
-                        true
-                    } else {
-                        if expired(s.keepalive, now) {
-                            s.keepalive_due(cx);
-                        }
-                        false
-                    }
-                }
+                Self::OpenConfirm(s) => s.hold_due_else_keepalive(cx, busy),
+                Self::Established(s) => s.hold_due_else_keepalive(cx, busy),
             };
         if !transition {
             return;
