@@ -20,7 +20,9 @@ use embedded_io_async::{Read, Write};
 
 use crate::outbox::Outbox;
 use crate::plugin::LocalPlugin;
-use crate::session::{Delivery, Direction, Duration, Event, Instant, Negotiated, Peer, StateKind};
+use crate::session::{
+    Delivery, Direction, Duration, Event, Instant, Negotiated, Peer, PeerMode, StateKind,
+};
 use crate::wire::{
     CeaseSubcode, Framer, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message, UpdateSections,
 };
@@ -97,6 +99,16 @@ enum Ev<T> {
 
 const DIRS: [Direction; 2] = [Direction::Outbound, Direction::Inbound];
 
+/// The connections a peer of mode `M` can have: a dial-only peer's
+/// inbound code compiles away.
+fn dirs<M: PeerMode>() -> &'static [Direction] {
+    if M::ACCEPTS {
+        &DIRS
+    } else {
+        &[Direction::Outbound]
+    }
+}
+
 fn slot<T>(arr: &mut [Option<T>; 2], d: Direction) -> &mut Option<T> {
     let [o, i] = arr;
     match d {
@@ -114,7 +126,12 @@ fn give_back<'b>(pool: &mut [Option<&'b mut [u8]>; 2], buf: &'b mut [u8]) {
 
 /// What to write next on `dir`: the rest of a queued UPDATE, else the
 /// session's own bytes.
-fn to_write<'x>(peer: &'x Peer, tx: &'x [u8], fwd: Option<Fwd>, dir: Direction) -> &'x [u8] {
+fn to_write<'x, M: PeerMode>(
+    peer: &'x Peer<M>,
+    tx: &'x [u8],
+    fwd: Option<Fwd>,
+    dir: Direction,
+) -> &'x [u8] {
     match fwd {
         Some(f) if f.dir == dir => tx.get(f.off..f.len).unwrap_or(&[]),
         _ => peer.pending(dir),
@@ -171,8 +188,8 @@ async fn sleep_opt<C: Clock>(clock: &C, t: Option<Instant>) {
 }
 
 /// Records that writes wait (RFC 9687 send hold timer) or moved.
-fn track_blocked(peer: &mut Peer, tx: &[u8], fwd: Option<Fwd>, now: Instant) {
-    for d in DIRS {
+fn track_blocked<M: PeerMode>(peer: &mut Peer<M>, tx: &[u8], fwd: Option<Fwd>, now: Instant) {
+    for &d in dirs::<M>() {
         let waiting = !to_write(peer, tx, fwd, d).is_empty();
         if let Some(link) = peer.link(d) {
             if !waiting {
@@ -185,7 +202,7 @@ fn track_blocked(peer: &mut Peer, tx: &[u8], fwd: Option<Fwd>, now: Instant) {
 }
 
 /// Applies a completed write.
-fn wrote(peer: &mut Peer, fwd: &mut Option<Fwd>, dir: Direction, n: usize) {
+fn wrote<M: PeerMode>(peer: &mut Peer<M>, fwd: &mut Option<Fwd>, dir: Direction, n: usize) {
     match fwd {
         Some(f) if f.dir == dir => {
             f.off += n;
@@ -208,8 +225,8 @@ fn wrote(peer: &mut Peer, fwd: &mut Option<Fwd>, dir: Direction, n: usize) {
 /// While the plugin works, keep the session alive: timers, keepalives,
 /// pending writes, queued UPDATEs. Returns when the main loop must act (a
 /// connection failed or must close); the caller then waits for the plugin.
-async fn service<C: Clock, O: Outbox, T: Read + Write>(
-    peer: &mut Peer,
+async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
+    peer: &mut Peer<M>,
     clock: &C,
     outbox: &O,
     tx: &mut [u8],
@@ -220,7 +237,7 @@ async fn service<C: Clock, O: Outbox, T: Read + Write>(
         let now = clock.now();
         peer.handle_timeout(now);
         track_blocked(peer, tx, *fwd, now);
-        let wants_main = DIRS.iter().any(|&d| {
+        let wants_main = dirs::<M>().iter().any(|&d| {
             peer.link(d)
                 .is_some_and(|l| l.wants_close() && l.pending().is_empty())
         });
@@ -244,7 +261,9 @@ async fn service<C: Clock, O: Outbox, T: Read + Write>(
                 if let Poll::Ready(r) = w0.as_mut().poll(cx) {
                     return Poll::Ready(step_ev::<()>(Direction::Outbound, r, n0));
                 }
-                if let Poll::Ready(r) = w1.as_mut().poll(cx) {
+                if M::ACCEPTS
+                    && let Poll::Ready(r) = w1.as_mut().poll(cx)
+                {
                     return Poll::Ready(step_ev(Direction::Inbound, r, n1));
                 }
                 if ob.as_mut().poll(cx).is_ready() {
@@ -270,8 +289,8 @@ async fn service<C: Clock, O: Outbox, T: Read + Write>(
 }
 
 /// Moves the next queued UPDATE into `tx` if the session takes it.
-fn take_outbox<O: Outbox>(
-    peer: &mut Peer,
+fn take_outbox<O: Outbox, M: PeerMode>(
+    peer: &mut Peer<M>,
     outbox: &O,
     tx: &mut [u8],
     fwd: &mut Option<Fwd>,
@@ -288,9 +307,9 @@ fn take_outbox<O: Outbox>(
 }
 
 /// Runs `fut` (a plugin hook) while [`service`] keeps the session alive.
-async fn with_service<F: Future, C: Clock, O: Outbox, T: Read + Write>(
+async fn with_service<F: Future, C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
     fut: F,
-    peer: &mut Peer,
+    peer: &mut Peer<M>,
     clock: &C,
     outbox: &O,
     tx: &mut [u8],
@@ -317,8 +336,8 @@ async fn with_service<F: Future, C: Clock, O: Outbox, T: Read + Write>(
 /// Tells the plugin what happened (CoreBGP's hooks, in order), closing the
 /// outbox when a session goes down. Returns what the connection that just
 /// reached Established negotiated, for `on_established`.
-fn drain_events<P: LocalPlugin, O: Outbox>(
-    peer: &mut Peer,
+fn drain_events<P: LocalPlugin, O: Outbox, M: PeerMode>(
+    peer: &mut Peer<M>,
     plugin: &mut P,
     outbox: &O,
     fwd: &mut Option<Fwd>,
@@ -354,8 +373,8 @@ enum Next<'m> {
 
 /// Frames and decodes the next message buffered on `d` and hands it to the
 /// session; the synchronous hooks hear of ROUTE-REFRESH and NOTIFICATION.
-fn next_message<'m, P: LocalPlugin>(
-    peer: &mut Peer,
+fn next_message<'m, P: LocalPlugin, M: PeerMode>(
+    peer: &mut Peer<M>,
     d: Direction,
     framer: &'m mut Framer<&mut [u8]>,
     plugin: &mut P,
@@ -400,8 +419,8 @@ fn next_message<'m, P: LocalPlugin>(
 /// removed), writes the NOTIFICATIONs for at most [`SHUTDOWN_LINGER`], and
 /// returns. The peer must have been started ([`Peer::start`]) for it to
 /// connect.
-pub async fn run<K, C, P, O, S>(
-    peer: &mut Peer,
+pub async fn run<K, C, P, O, S, M>(
+    peer: &mut Peer<M>,
     connector: &K,
     clock: &C,
     plugin: &mut P,
@@ -414,6 +433,7 @@ pub async fn run<K, C, P, O, S>(
     P: LocalPlugin,
     O: Outbox,
     S: Future<Output = CeaseSubcode>,
+    M: PeerMode,
 {
     let cfg = peer.config().peer;
     let Buffers { rx, tx } = bufs;
@@ -439,7 +459,11 @@ pub async fn run<K, C, P, O, S>(
         // alive.
         let neg = drain_events(peer, plugin, outbox, &mut fwd);
         if neg.is_some() || reading.is_some() {
-            let d = reading.unwrap_or(Direction::Outbound);
+            // A dial-only peer reads on its one connection only.
+            let d = match reading {
+                Some(d) if M::ACCEPTS => d,
+                _ => Direction::Outbound,
+            };
             let [o, i] = &mut conns;
             let (this, other) = match d {
                 Direction::Outbound => (o, i),
@@ -511,7 +535,7 @@ pub async fn run<K, C, P, O, S>(
             }
             dial.set(Some(connector.connect()));
         }
-        for d in DIRS {
+        for &d in dirs::<M>() {
             let close = peer
                 .link(d)
                 .is_some_and(|l| l.wants_close() && l.pending().is_empty());
@@ -543,8 +567,10 @@ pub async fn run<K, C, P, O, S>(
         let ev = {
             let est = peer.established();
             let can_take = fwd.is_none() && est.is_some_and(|d| peer.pending(d).is_empty());
-            let accepting =
-                stopping.is_none() && conns[1].is_none() && pool.iter().any(Option::is_some);
+            let accepting = M::ACCEPTS
+                && stopping.is_none()
+                && conns[1].is_none()
+                && pool.iter().any(Option::is_some);
             let [o, i] = &mut conns;
             let (b0, b1) = (
                 to_write(peer, tx, fwd, Direction::Outbound),
@@ -573,7 +599,9 @@ pub async fn run<K, C, P, O, S>(
                 if let Poll::Ready(r) = io0.as_mut().poll(cx) {
                     return Poll::Ready(step_ev(Direction::Outbound, r, n0));
                 }
-                if let Poll::Ready(r) = io1.as_mut().poll(cx) {
+                if M::ACCEPTS
+                    && let Poll::Ready(r) = io1.as_mut().poll(cx)
+                {
                     return Poll::Ready(step_ev(Direction::Inbound, r, n1));
                 }
                 if let Some(f) = dial.as_mut().as_pin_mut()

@@ -423,3 +423,47 @@ fn an_inbound_cease_during_the_hold_down_does_not_shorten_it() {
     r.advance_to(at(60));
     assert!(r.take_dial());
 }
+
+// ----------------------------------------------------------- dial-only ----
+
+#[test]
+fn dial_only_peer_refuses_every_connection_and_establishes_by_dialling() {
+    let mut r = Remote::dial_only(config());
+    assert_eq!(r.accept(), Err(Rejected::DialOnly), "before start too");
+    r.events();
+    r.establish_out(90);
+    r.events();
+    assert_eq!(r.accept(), Err(Rejected::DialOnly));
+    assert_eq!(r.events(), vec![Event::InboundRejected]);
+    assert_eq!(r.state(IN), None, "no inbound connection, ever");
+    assert!(r.peer.pending(IN).is_empty());
+    assert!(r.peer.link(IN).is_none());
+    assert_eq!(r.peer.state(), StateKind::Established);
+}
+
+#[test]
+fn dial_only_peer_damps_and_redials_after_the_hold_down() {
+    let mut r = Remote::dial_only(config());
+    r.establish_out(90);
+    r.events();
+    r.send(OUT, &notification(NotificationCode::from_raw(3, 1), &[]));
+    assert!(r.close_if_asked(OUT));
+    let down = r.now;
+    assert!(r.events().contains(&Event::Damped {
+        until: down + secs(60)
+    }));
+    assert_eq!(r.peer.poll_timeout(), Some(down + secs(60)));
+    r.advance_to(down + secs(59));
+    assert!(!r.take_dial(), "held down");
+    r.advance_to(down + secs(60));
+    assert!(r.take_dial(), "redials when the hold-down ends");
+    assert_eq!(r.state(OUT), Some(StateKind::Connect));
+}
+
+#[test]
+fn dial_only_peer_has_no_room_for_a_second_connection() {
+    use core::mem::size_of;
+    use corebgp_core::session::{Conn, DialOnly, Peer};
+    // What the marker is for: the accepted connection's memory is gone.
+    assert!(size_of::<Peer<DialOnly>>() + size_of::<Conn>() <= size_of::<Peer>());
+}

@@ -6,7 +6,7 @@ use core::future::Future;
 use corebgp_core::driver::{self, Buffers, Clock as _, Connector};
 use corebgp_core::outbox::Outbox;
 use corebgp_core::plugin::LocalPlugin;
-use corebgp_core::session::Peer;
+use corebgp_core::session::{DialOnly, Peer, PeerMode};
 use corebgp_core::wire::CeaseSubcode;
 
 use crate::EmbassyClock;
@@ -22,17 +22,13 @@ use crate::socket::{ActivePeer, Connection, Socket};
 /// `I` is where accepted connections come from: [`Inbound`] (the default),
 /// or [`DialOnly`] for a peer that only dials ([`EmbassyConnector::active`]).
 /// A dial-only connector can never hand the driver an accepted connection,
-/// so the compiler drops the driver's and the session's accept path: about
-/// 1.3 KB less flash on a Cortex-M.
+/// so the compiler drops its accept path (about 1.3 KB of flash on a
+/// Cortex-M); pair it with a [`Peer::dial_only`] to drop the session's
+/// and the driver's too.
 pub struct EmbassyConnector<'s, 'a, I = Inbound<'s, 'a>> {
     active: Option<(&'s Socket<'a>, ActivePeer)>,
     inbound: Option<I>,
 }
-
-/// The accept side of a dial-only [`EmbassyConnector`]: there is no value
-/// of this type, so such a connector provably never accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DialOnly {}
 
 /// Where an [`EmbassyConnector`] takes accepted connections from.
 pub trait Accept<'s, 'a: 's> {
@@ -47,6 +43,8 @@ impl<'s, 'a: 's> Accept<'s, 'a> for Inbound<'s, 'a> {
     }
 }
 
+// The accept side of a dial-only connector: `DialOnly` has no values, so
+// such a connector provably never accepts.
 impl<'s, 'a: 's> Accept<'s, 'a> for DialOnly {
     async fn next(&self) -> Connection<'s, 'a> {
         match *self {}
@@ -174,11 +172,27 @@ impl<const MSG: usize, const OUT: usize, const CONNS: usize> Default
 /// `shutdown` completes with the Cease subcode to send; starts the peer
 /// first if it was not started.
 ///
+/// `peer` is a [`Peer`] (dials and accepts) or a [`Peer::dial_only`]
+/// (smaller, for a peer that only dials: give it an
+/// [`EmbassyConnector::active`]; a dial-only peer never takes what a
+/// connector accepts).
+///
 /// Serve several peers from one task without allocation by joining their
 /// `run_peer` futures (and the [`crate::Listener`]'s `run`) with
 /// `embassy_futures::join`.
-pub async fn run_peer<'s, 'a, I, P, O, S, const MSG: usize, const OUT: usize, const CONNS: usize>(
-    peer: &mut Peer,
+pub async fn run_peer<
+    's,
+    'a,
+    I,
+    M,
+    P,
+    O,
+    S,
+    const MSG: usize,
+    const OUT: usize,
+    const CONNS: usize,
+>(
+    peer: &mut Peer<M>,
     connector: &EmbassyConnector<'s, 'a, I>,
     plugin: &mut P,
     outbox: &O,
@@ -186,6 +200,7 @@ pub async fn run_peer<'s, 'a, I, P, O, S, const MSG: usize, const OUT: usize, co
     shutdown: S,
 ) where
     I: Accept<'s, 'a>,
+    M: PeerMode,
     P: LocalPlugin,
     O: Outbox,
     S: Future<Output = CeaseSubcode>,

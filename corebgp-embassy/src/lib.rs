@@ -59,9 +59,12 @@ mod socket;
 
 pub use clock::EmbassyClock;
 pub use connector::{
-    Accept, CompactBuffers, DialOnly, EmbassyConnector, ExtendedBuffers, SessionBuffers,
-    StandardBuffers, run_peer,
+    Accept, CompactBuffers, EmbassyConnector, ExtendedBuffers, SessionBuffers, StandardBuffers,
+    run_peer,
 };
+/// The marker of a peer (and a connector) that only dials; see
+/// [`EmbassyConnector::active`] and [`corebgp_core::session::Peer::dial_only`].
+pub use corebgp_core::session::DialOnly;
 pub use error::Error;
 pub use listener::{Inbound, Listener};
 pub use socket::{

@@ -6,7 +6,7 @@ mod support;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use corebgp_core::session::{DownReason, Peer};
+use corebgp_core::session::{DialOnly, DownReason, Peer};
 use corebgp_core::wire::{AfiSafi, CeaseSubcode, NotificationCode};
 use corebgp_embassy::embassy_net::tcp::{ConnectError, TcpSocket};
 use corebgp_embassy::embassy_net::{IpAddress, IpEndpoint};
@@ -82,6 +82,18 @@ fn peer(me: u8, remote: IpAddress, remote_host: u8, passive: bool, hold: u16) ->
     ))
 }
 
+/// An active peer without the accept path (the firmware's kind).
+fn dialling_peer(me: u8, remote: IpAddress, remote_host: u8, hold: u16) -> Peer<DialOnly> {
+    Peer::dial_only(session(
+        std_ip(remote),
+        65000 + u32::from(me),
+        65000 + u32::from(remote_host),
+        Ipv4Addr::new(10, 255, 0, me),
+        false,
+        hold,
+    ))
+}
+
 fn cease(sub: CeaseSubcode) -> (u8, u8) {
     let c = NotificationCode::Cease(sub);
     (c.code(), c.subcode())
@@ -99,7 +111,7 @@ async fn with_net<T>(net: impl Future<Output = ()>, app: impl Future<Output = T>
     }
 }
 
-/// A (host 1, passive, behind a listener) and B (host 2, active) over IPv4
+/// A (host 1, passive, behind a listener) and B (host 2, a dial-only peer) over IPv4
 /// or IPv6 transport: establish, exchange an IPv4 and an IPv6 UPDATE each
 /// way (built with `UpdateBuilder`, decoded with `Update`) and End-of-RIB,
 /// then A closes with a Cease that B receives.
@@ -115,7 +127,10 @@ fn exchange_and_cease(a_addr: IpAddress, b_addr: IpAddress) {
         let b_socket = Socket::new(sb, &mut lb);
         let cb = EmbassyConnector::active(&b_socket, ActivePeer::new(a_addr, 30));
 
-        let (mut a, mut b) = (peer(1, b_addr, 2, true, 30), peer(2, a_addr, 1, false, 30));
+        let (mut a, mut b) = (
+            peer(1, b_addr, 2, true, 30),
+            dialling_peer(2, a_addr, 1, 30),
+        );
         let (oa, ob) = (Outbox::new(), Outbox::new());
         let (mut pa, mut pb) = (
             Recorder::new(&oa, announce(1), true),
@@ -192,7 +207,7 @@ fn hold_timer_expiry_then_reconnect() {
         let ca = EmbassyConnector::passive(listener.inbound(0));
         let b_socket = Socket::new(sb, &mut lb);
         let cb = EmbassyConnector::active(&b_socket, ActivePeer::new(v4(1), 3));
-        let (mut a, mut b) = (peer(1, v4(2), 2, true, 3), peer(2, v4(1), 1, false, 3));
+        let (mut a, mut b) = (peer(1, v4(2), 2, true, 3), dialling_peer(2, v4(1), 1, 3));
         let (oa, ob) = (Outbox::new(), Outbox::new());
         let (mut pa, mut pb) = (
             Recorder::new(&oa, Announce::default(), false),

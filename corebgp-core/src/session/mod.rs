@@ -86,7 +86,9 @@ pub use negotiate::{
     Advertised, CapabilitySet, CapabilitySetFull, DefaultHooks, MAX_CAPABILITIES_LEN, MAX_FAMILIES,
     Negotiated, OpenHooks, check_open, our_capabilities,
 };
-pub use peer::{Conn, DAMPING_AMNESIA, DAMPING_MAX, DAMPING_MIN, Peer, Rejected};
+pub use peer::{
+    Accepting, Conn, DAMPING_AMNESIA, DAMPING_MAX, DAMPING_MIN, DialOnly, Peer, PeerMode, Rejected,
+};
 pub use state::{
     Active, Connect, ConnectFailed, Connected, Cx, DelayedOpen, Delivery, Established,
     EstablishedNext, Idle, OpenConfirm, OpenReceived, OpenSent, SendError, State, UpdateWriter,

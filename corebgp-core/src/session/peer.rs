@@ -38,6 +38,99 @@ pub enum Rejected {
     Duplicate,
     /// A connection is already Established (RFC 4271 §6.8).
     AlreadyEstablished,
+    /// The peer is a [`Peer<DialOnly>`]: it has no room for an accepted
+    /// connection.
+    DialOnly,
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Whether a [`Peer`] takes connections the peer opens: [`Accepting`] (the
+/// default) or [`DialOnly`].
+///
+/// Sealed: the two markers are the only modes.
+pub trait PeerMode: sealed::Sealed {
+    /// Whether such a peer accepts connections.
+    const ACCEPTS: bool;
+    /// Where the accepted connection is kept.
+    #[doc(hidden)]
+    type Slot: core::fmt::Debug;
+    /// No accepted connection.
+    #[doc(hidden)]
+    const EMPTY: Self::Slot;
+    /// The accepted connection, if any.
+    #[doc(hidden)]
+    fn get(slot: &Self::Slot) -> Option<&Conn>;
+    /// The accepted connection, if any.
+    #[doc(hidden)]
+    fn get_mut(slot: &mut Self::Slot) -> Option<&mut Conn>;
+    /// Forgets the accepted connection.
+    #[doc(hidden)]
+    fn clear(slot: &mut Self::Slot);
+    /// A fresh connection in the slot; `None` if there is no slot.
+    #[doc(hidden)]
+    fn insert(slot: &mut Self::Slot) -> Option<&mut Conn>;
+}
+
+/// A [`Peer`] that dials and accepts: RFC 4271 §6.8 collision detection
+/// between its two connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepting {}
+
+/// A [`Peer`] that only dials ([`Peer::dial_only`]): it has no second
+/// connection, so it needs no collision detection, and the code and the
+/// memory for them (about 0.8 KB of RAM and 1.4 KB of flash on a Cortex-M)
+/// are left out. Adapters use the same marker for a connector that never
+/// accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialOnly {}
+
+impl sealed::Sealed for Accepting {}
+impl sealed::Sealed for DialOnly {}
+
+impl PeerMode for Accepting {
+    const ACCEPTS: bool = true;
+    type Slot = Option<Conn>;
+    const EMPTY: Option<Conn> = None;
+    #[inline]
+    fn get(slot: &Option<Conn>) -> Option<&Conn> {
+        slot.as_ref()
+    }
+    #[inline]
+    fn get_mut(slot: &mut Option<Conn>) -> Option<&mut Conn> {
+        slot.as_mut()
+    }
+    #[inline]
+    fn clear(slot: &mut Option<Conn>) {
+        *slot = None;
+    }
+    #[inline]
+    fn insert(slot: &mut Option<Conn>) -> Option<&mut Conn> {
+        // Built in its slot: a Conn (its buffer included) is not moved.
+        Some(slot.insert(Conn::default()))
+    }
+}
+
+impl PeerMode for DialOnly {
+    const ACCEPTS: bool = false;
+    type Slot = ();
+    const EMPTY: () = ();
+    #[inline]
+    fn get(_: &()) -> Option<&Conn> {
+        None
+    }
+    #[inline]
+    fn get_mut(_: &mut ()) -> Option<&mut Conn> {
+        None
+    }
+    #[inline]
+    fn clear(_: &mut ()) {}
+    #[inline]
+    fn insert(_: &mut ()) -> Option<&mut Conn> {
+        None
+    }
 }
 
 // Whole milliseconds: `Duration` arithmetic (checked multiplication,
@@ -74,12 +167,13 @@ impl Damping {
     }
 }
 
-/// A configured peer.
+/// A configured peer. `M` says whether it accepts connections
+/// ([`Accepting`], the default) or only dials ([`DialOnly`]).
 #[derive(Debug)]
-pub struct Peer {
+pub struct Peer<M: PeerMode = Accepting> {
     config: SessionConfig,
     out: Conn,
-    inb: Option<Conn>,
+    inb: M::Slot,
     events: Events,
     started: bool,
     /// When the outbound connection may start again; [`Instant::ZERO`]
@@ -93,18 +187,34 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// A peer, not started.
+    /// A peer, not started, that dials (unless `config.passive`) and
+    /// accepts.
     ///
     /// `const`: a peer can be built at compile time and placed in a
     /// `static` (no code runs to set it up on a microcontroller).
     pub const fn new(config: SessionConfig) -> Self {
+        Self::with_mode(config)
+    }
+}
+
+impl Peer<DialOnly> {
+    /// A peer, not started, that only dials: smaller than [`Peer::new`]'s
+    /// (see [`DialOnly`]). `config.passive` makes no sense for it (it would
+    /// never connect).
+    pub const fn dial_only(config: SessionConfig) -> Self {
+        Self::with_mode(config)
+    }
+}
+
+impl<M: PeerMode> Peer<M> {
+    const fn with_mode(config: SessionConfig) -> Self {
         Self {
             config,
             out: Conn {
                 state: State::new(),
                 link: Link::new(),
             },
-            inb: None,
+            inb: M::EMPTY,
             events: Events::new(),
             started: false,
             next_start: Instant::ZERO,
@@ -132,7 +242,7 @@ impl Peer {
     fn conn(&self, dir: Direction) -> Option<&Conn> {
         match dir {
             Direction::Outbound => Some(&self.out),
-            Direction::Inbound => self.inb.as_ref(),
+            Direction::Inbound => M::get(&self.inb),
         }
     }
 
@@ -145,9 +255,7 @@ impl Peer {
     /// a started passive peer waiting for a connection).
     pub fn state(&self) -> StateKind {
         let out = self.out.state.kind();
-        let inb = self
-            .inb
-            .as_ref()
+        let inb = M::get(&self.inb)
             .map(|c| c.state.kind())
             .unwrap_or(StateKind::Idle);
         let s = out.max(inb);
@@ -163,7 +271,7 @@ impl Peer {
         let est = |c: &Conn| c.state.kind() == StateKind::Established;
         if est(&self.out) {
             Some(Direction::Outbound)
-        } else if self.inb.as_ref().is_some_and(est) {
+        } else if M::get(&self.inb).is_some_and(est) {
             Some(Direction::Inbound)
         } else {
             None
@@ -195,7 +303,7 @@ impl Peer {
     pub fn link(&mut self, dir: Direction) -> Option<&mut Link> {
         match dir {
             Direction::Outbound => Some(&mut self.out.link),
-            Direction::Inbound => self.inb.as_mut().map(|c| &mut c.link),
+            Direction::Inbound => M::get_mut(&mut self.inb).map(|c| &mut c.link),
         }
     }
 
@@ -227,7 +335,7 @@ impl Peer {
         } = self;
         let conn = match dir {
             Direction::Outbound => out,
-            Direction::Inbound => inb.as_mut()?,
+            Direction::Inbound => M::get_mut(inb)?,
         };
         let mut cx = Cx {
             now,
@@ -268,11 +376,13 @@ impl Peer {
     // code cost more flash (spills across awaits) than the call.
     #[inline(never)]
     pub fn accept(&mut self, now: Instant, hooks: &mut dyn OpenHooks) -> Result<(), Rejected> {
-        let rejected = if !self.started {
+        let rejected = if !M::ACCEPTS {
+            Some(Rejected::DialOnly)
+        } else if !self.started {
             Some(Rejected::NotStarted)
         } else if now < self.hold_down_until {
             Some(Rejected::HoldDown)
-        } else if self.inb.is_some() {
+        } else if M::get(&self.inb).is_some() {
             Some(Rejected::Duplicate)
         } else if self.out.state.kind() == StateKind::Established {
             Some(Rejected::AlreadyEstablished)
@@ -283,14 +393,15 @@ impl Peer {
             self.events.push(Event::InboundRejected);
             return Err(r);
         }
-        // Built in its slot: a Conn (its buffer included) is not moved.
         let Self {
             config,
             inb,
             events,
             ..
         } = self;
-        let conn = inb.insert(Conn::default());
+        let Some(conn) = M::insert(inb) else {
+            return Err(Rejected::DialOnly);
+        };
         let mut cx = Cx {
             now,
             config,
@@ -402,7 +513,7 @@ impl Peer {
     /// When [`Peer::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t = self.out.state.next_deadline(&self.out.link, &self.config);
-        if let Some(c) = &self.inb {
+        if let Some(c) = M::get(&self.inb) {
             t = t.min(c.state.next_deadline(&c.link, &self.config));
         }
         if self.wants_out_start() {
@@ -426,10 +537,7 @@ impl Peer {
             && !self.out.link.close
             // Not while an accepted connection is under way: dialling then
             // only makes a collision that the arbiter must undo.
-            && self
-                .inb
-                .as_ref()
-                .is_none_or(|c| c.state.kind() < StateKind::OpenSent)
+            && M::get(&self.inb).is_none_or(|c| c.state.kind() < StateKind::OpenSent)
     }
 
     /// After every input: resolve collisions, schedule restarts, apply damping.
@@ -437,18 +545,14 @@ impl Peer {
         self.arbitrate(now);
         // Connections that just went down (outbound, then inbound): damping
         // and idle hold, once each.
-        for i in 0..2 {
+        for i in 0..if M::ACCEPTS { 2 } else { 1 } {
             if let Some(reason) = self.events.went_down.get_mut(i).and_then(Option::take) {
                 self.schedule_restart(now, reason);
             }
         }
         // Drop an inbound connection that is over and closed.
-        if self
-            .inb
-            .as_ref()
-            .is_some_and(|c| c.state.kind() == StateKind::Idle && !c.link.close)
-        {
-            self.inb = None;
+        if M::get(&self.inb).is_some_and(|c| c.state.kind() == StateKind::Idle && !c.link.close) {
+            M::clear(&mut self.inb);
         }
         if self.wants_out_start() && self.next_start <= now {
             self.next_start = Instant::ZERO;
@@ -485,7 +589,9 @@ impl Peer {
     /// speaker with the higher BGP Identifier (RFC 6286 §2.3: on equal
     /// identifiers, the higher AS), and close the other with Cease 6/7.
     fn arbitrate(&mut self, now: Instant) {
-        let Some(inb) = &self.inb else { return };
+        let Some(inb) = M::get(&self.inb) else {
+            return;
+        };
         let (o, i) = (self.out.state.kind(), inb.state.kind());
         let loser = match (o, i) {
             (StateKind::Established, x) if x != StateKind::Idle => Some(Direction::Inbound),

@@ -16,8 +16,8 @@
 use core::net::{IpAddr, Ipv4Addr};
 
 use corebgp_core::session::{
-    CapabilitySet, Direction, Duration, Event, Instant, Negotiated, OpenHooks, Peer, PeerConfig,
-    Rejected, SessionConfig, StateKind,
+    Accepting, CapabilitySet, DialOnly, Direction, Duration, Event, Instant, Negotiated, OpenHooks,
+    Peer, PeerConfig, PeerMode, Rejected, SessionConfig, StateKind,
 };
 use corebgp_core::wire::{
     AfiSafi, Capability, Framer, KEEPALIVE, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message,
@@ -386,8 +386,8 @@ fn decode_all(framer: &mut Framer<Vec<u8>>, bytes: &[u8]) -> Vec<Msg> {
 /// adapter would: each whole message to `handle_message`, a decoding error
 /// to `handle_error` with its NOTIFICATION. Returns what went to the plugin
 /// and the messages as they were received.
-pub fn deliver(
-    peer: &mut Peer,
+pub fn deliver<M: PeerMode>(
+    peer: &mut Peer<M>,
     hooks: &mut TestHooks,
     framer: &mut Framer<Vec<u8>>,
     now: Instant,
@@ -434,7 +434,7 @@ pub fn deliver(
 
 /// Runs the peer's timers up to `until`, checking that `poll_timeout` is
 /// never in the past after a `handle_timeout`.
-fn run_timers(peer: &mut Peer, now: &mut Instant, until: Instant) {
+fn run_timers<M: PeerMode>(peer: &mut Peer<M>, now: &mut Instant, until: Instant) {
     let mut guard = 0;
     while let Some(t) = peer.poll_timeout() {
         if t > until {
@@ -463,8 +463,8 @@ fn run_timers(peer: &mut Peer, now: &mut Instant, until: Instant) {
 // Scripted remote.
 
 /// One peer under test; the test plays the remote speaker.
-pub struct Remote {
-    pub peer: Peer,
+pub struct Remote<M: PeerMode = Accepting> {
+    pub peer: Peer<M>,
     pub now: Instant,
     pub hooks: TestHooks,
     /// Decodes what the peer writes, per direction.
@@ -478,8 +478,23 @@ pub struct Remote {
 impl Remote {
     pub fn new(config: SessionConfig) -> Self {
         config.validate().expect("valid config");
+        Self::with_peer(Peer::new(config))
+    }
+}
+
+impl Remote<DialOnly> {
+    /// A [`Peer::dial_only`].
+    #[allow(dead_code)]
+    pub fn dial_only(config: SessionConfig) -> Self {
+        config.validate().expect("valid config");
+        Self::with_peer(Peer::dial_only(config))
+    }
+}
+
+impl<M: PeerMode> Remote<M> {
+    fn with_peer(peer: Peer<M>) -> Self {
         Self {
-            peer: Peer::new(config),
+            peer,
             now: Instant::ZERO,
             hooks: TestHooks::default(),
             rx: [new_framer(), new_framer()],

@@ -162,7 +162,7 @@ async fn bgp_task(stack: Stack<'static>, mem: &'static mut PeerMemory) -> ! {
     let mut remote = ActivePeer::new(config::PEER_ADDR.into(), config::HOLD_TIME);
     remote.tuning = remote.tuning.with_hop_limit(1);
     let connector = EmbassyConnector::active(&socket, remote);
-    let mut peer = Peer::new(
+    let mut peer = Peer::dial_only(
         SessionConfig::new(
             PeerConfig {
                 remote_address: IpAddr::V4(config::PEER_ADDR),
