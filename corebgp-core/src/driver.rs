@@ -138,6 +138,15 @@ fn to_write<'x, M: PeerMode>(
     }
 }
 
+/// [`to_write`] on the inbound connection; nothing for a dial-only peer.
+fn in_bytes<'x, M: PeerMode>(peer: &'x Peer<M>, tx: &'x [u8], fwd: Option<Fwd>) -> &'x [u8] {
+    if M::ACCEPTS {
+        to_write(peer, tx, fwd, Direction::Inbound)
+    } else {
+        &[]
+    }
+}
+
 /// One step of I/O on a connection: write what is pending if anything is,
 /// else read into `read` (none while a plugin holds a received message).
 async fn io_step<T: Read + Write>(
@@ -250,7 +259,7 @@ async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
             let can_take = fwd.is_none() && est.is_some_and(|d| peer.pending(d).is_empty());
             let (b0, b1) = (
                 to_write(peer, tx, *fwd, Direction::Outbound),
-                to_write(peer, tx, *fwd, Direction::Inbound),
+                in_bytes::<M>(peer, tx, *fwd),
             );
             let (n0, n1) = (!b0.is_empty(), !b1.is_empty());
             let mut s = pin!(sleep_opt(clock, peer.poll_timeout()));
@@ -473,7 +482,7 @@ pub async fn run<K, C, P, O, S, M>(
                 Some(Io { t, framer }) => (Some(t), Some(framer)),
                 None => (None, None),
             };
-            let ot = other.as_mut().map(|c| &mut c.t);
+            let ot = other.as_mut().filter(|_| M::ACCEPTS).map(|c| &mut c.t);
             let ts = match d {
                 Direction::Outbound => [t, ot],
                 Direction::Inbound => [ot, t],
@@ -574,11 +583,15 @@ pub async fn run<K, C, P, O, S, M>(
             let [o, i] = &mut conns;
             let (b0, b1) = (
                 to_write(peer, tx, fwd, Direction::Outbound),
-                to_write(peer, tx, fwd, Direction::Inbound),
+                in_bytes::<M>(peer, tx, fwd),
             );
             let (n0, n1) = (!b0.is_empty(), !b1.is_empty());
             let (t0, r0) = o.as_mut().map(|c| (&mut c.t, c.framer.read_buf())).unzip();
-            let (t1, r1) = i.as_mut().map(|c| (&mut c.t, c.framer.read_buf())).unzip();
+            let (t1, r1) = i
+                .as_mut()
+                .filter(|_| M::ACCEPTS)
+                .map(|c| (&mut c.t, c.framer.read_buf()))
+                .unzip();
             let mut io0 = pin!(io_step(t0, b0, r0));
             let mut io1 = pin!(io_step(t1, b1, r1));
             let mut sl = pin!(sleep_opt(clock, deadline));
@@ -609,7 +622,9 @@ pub async fn run<K, C, P, O, S, M>(
                 {
                     return Poll::Ready(Ev::Dialed(t));
                 }
-                if let Poll::Ready(t) = acc.as_mut().poll(cx) {
+                if M::ACCEPTS
+                    && let Poll::Ready(t) = acc.as_mut().poll(cx)
+                {
                     return Poll::Ready(Ev::Accepted(t));
                 }
                 if ob.as_mut().poll(cx).is_ready() {
