@@ -150,8 +150,9 @@ impl LocalPlugin for Router<'_> {
     }
 }
 
-#[embassy_executor::task]
-async fn bgp_task(stack: Stack<'static>, mem: &'static mut PeerMemory) -> ! {
+/// The BGP speaker, run by `main` itself: a task of its own would only add
+/// a second task and a second idle loop.
+async fn bgp(stack: Stack<'static>, mem: &'static mut PeerMemory) -> ! {
     let PeerMemory {
         socket,
         session,
@@ -210,8 +211,5 @@ async fn main(spawner: Spawner) -> ! {
         config::PEER_ADDR,
         config::PEER_AS
     );
-    spawner.spawn(defmt::unwrap!(bgp_task(stack, mem)));
-    loop {
-        Timer::after_secs(3600).await;
-    }
+    bgp(stack, mem).await
 }
