@@ -792,6 +792,23 @@ impl UpdateWriter<'_, '_> {
     }
 }
 
+/// What [`State::step`] is told: the inputs whose transitions move the
+/// state.
+// A plain tag (no niche in the message's): `step` dispatches on it in
+// every state, and decoding a niche there cost flash each time.
+#[repr(u8)]
+enum Input<'h, 'm> {
+    /// Timers expired (`handle_timeout` found a transition due), the RFC
+    /// 9687 send hold timer among them or not.
+    Timeout { send_hold: bool },
+    /// A received message.
+    Message(Message<'m>, &'h mut dyn OpenHooks),
+    /// The TCP connection is up (Events 16, 17).
+    Connected(&'h mut dyn OpenHooks),
+    /// The TCP connection failed or closed (Event 18).
+    ConnectionFailed,
+}
+
 impl State {
     /// A new connection state machine, Idle.
     pub const fn new() -> Self {
@@ -906,51 +923,9 @@ impl State {
                 Self::OpenConfirm(s) => s.hold_due_else_keepalive(cx, busy),
                 Self::Established(s) => s.hold_due_else_keepalive(cx, busy),
             };
-        if !transition {
-            return;
+        if transition {
+            self.step(cx, Input::Timeout { send_hold });
         }
-        *self = match self.take() {
-            s @ Self::Idle(_) => s,
-            Self::Connect(s) => {
-                if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
-                    match s.delay_open_expired(cx) {
-                        Ok(n) => Self::OpenSent(n),
-                        Err(s) => Self::Connect(s),
-                    }
-                } else if expired(s.connect_retry, now) {
-                    Self::Connect(s.connect_retry_expired(cx))
-                } else {
-                    Self::Connect(s)
-                }
-            }
-            Self::Active(s) => {
-                if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
-                    match s.delay_open_expired(cx) {
-                        Ok(n) => Self::OpenSent(n),
-                        Err(s) => Self::Active(s),
-                    }
-                } else if expired(s.connect_retry, now) {
-                    Self::Connect(s.connect_retry_expired(cx))
-                } else {
-                    Self::Active(s)
-                }
-            }
-            Self::OpenSent(s) => {
-                if send_hold {
-                    Self::Idle(s.send_hold_expired(cx))
-                } else if s.hold <= now {
-                    Self::Idle(s.hold_expired(cx))
-                } else {
-                    Self::OpenSent(s)
-                }
-            }
-            // The hold timer (or RFC 9687's send hold timer) expired: the
-            // KEEPALIVE case stayed in place above.
-            Self::OpenConfirm(s) if send_hold => Self::Idle(s.send_hold_expired(cx)),
-            Self::OpenConfirm(s) => Self::Idle(s.hold_expired(cx)),
-            Self::Established(s) if send_hold => Self::Idle(s.send_hold_expired(cx)),
-            Self::Established(s) => Self::Idle(s.hold_expired(cx)),
-        };
     }
 
     /// Processes one received message (already framed and decoded).
@@ -967,28 +942,78 @@ impl State {
         {
             return d;
         }
-        self.transition_on(cx, msg, hooks)
+        let delivery = self.step(cx, Input::Message(msg, hooks));
+        // A NOTIFICATION ends any connection and goes to the plugin.
+        match (delivery, msg) {
+            (Delivery::None, Message::Notification(n)) => Delivery::Notification(n),
+            _ => delivery,
+        }
     }
 
-    /// Everything but the hot path of [`State::handle_message`], through
-    /// the state types' `receive` methods. Out of line: its stack frame and
-    /// register saves then cost the hot path nothing.
+    /// Every transition that moves the state, whatever its input, through
+    /// the state types' methods: one out-of-line body, so that the state
+    /// is taken and put back (a copy of the whole state each way) in one
+    /// place rather than once per input.
     #[inline(never)]
-    fn transition_on<'m>(
-        &mut self,
-        cx: &mut Cx<'_>,
-        msg: Message<'m>,
-        hooks: &mut dyn OpenHooks,
-    ) -> Delivery<'m> {
+    fn step<'m>(&mut self, cx: &mut Cx<'_>, input: Input<'_, 'm>) -> Delivery<'m> {
+        let now = cx.now;
         let mut delivery = Delivery::None;
-        *self = match self.take() {
-            // A message on a connection we do not have: ignore it.
-            s @ Self::Idle(_) => s,
-            Self::Connect(s) => s.receive(cx, msg, hooks),
-            Self::Active(s) => s.receive(cx, msg, hooks),
-            Self::OpenSent(s) => s.receive(cx, msg, hooks),
-            Self::OpenConfirm(s) => s.receive(cx, msg),
-            Self::Established(s) => {
+        *self = match (self.take(), input) {
+            // No connection: nothing to time, receive or fail (a message
+            // on a connection we do not have is ignored).
+            (s @ Self::Idle(_), _) => s,
+            (Self::Connect(s), Input::Timeout { .. }) => {
+                if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
+                    match s.delay_open_expired(cx) {
+                        Ok(n) => Self::OpenSent(n),
+                        Err(s) => Self::Connect(s),
+                    }
+                } else if expired(s.connect_retry, now) {
+                    Self::Connect(s.connect_retry_expired(cx))
+                } else {
+                    Self::Connect(s)
+                }
+            }
+            (Self::Active(s), Input::Timeout { .. }) => {
+                if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
+                    match s.delay_open_expired(cx) {
+                        Ok(n) => Self::OpenSent(n),
+                        Err(s) => Self::Active(s),
+                    }
+                } else if expired(s.connect_retry, now) {
+                    Self::Connect(s.connect_retry_expired(cx))
+                } else {
+                    Self::Active(s)
+                }
+            }
+            (Self::OpenSent(s), Input::Timeout { send_hold }) => {
+                if send_hold {
+                    Self::Idle(s.send_hold_expired(cx))
+                } else if s.hold <= now {
+                    Self::Idle(s.hold_expired(cx))
+                } else {
+                    Self::OpenSent(s)
+                }
+            }
+            // The hold timer (or RFC 9687's send hold timer) expired: the
+            // KEEPALIVE case stayed in place in `handle_timeout`.
+            (Self::OpenConfirm(s), Input::Timeout { send_hold: true }) => {
+                Self::Idle(s.send_hold_expired(cx))
+            }
+            (Self::OpenConfirm(s), Input::Timeout { send_hold: false }) => {
+                Self::Idle(s.hold_expired(cx))
+            }
+            (Self::Established(s), Input::Timeout { send_hold: true }) => {
+                Self::Idle(s.send_hold_expired(cx))
+            }
+            (Self::Established(s), Input::Timeout { send_hold: false }) => {
+                Self::Idle(s.hold_expired(cx))
+            }
+            (Self::Connect(s), Input::Message(msg, hooks)) => s.receive(cx, msg, hooks),
+            (Self::Active(s), Input::Message(msg, hooks)) => s.receive(cx, msg, hooks),
+            (Self::OpenSent(s), Input::Message(msg, hooks)) => s.receive(cx, msg, hooks),
+            (Self::OpenConfirm(s), Input::Message(msg, _)) => s.receive(cx, msg),
+            (Self::Established(s), Input::Message(msg, _)) => {
                 let (next, d) = s.receive(cx, msg);
                 delivery = d;
                 match next {
@@ -996,11 +1021,33 @@ impl State {
                     EstablishedNext::Idle(s) => Self::Idle(s),
                 }
             }
+            (Self::Connect(s), Input::Connected(hooks)) => match s.connected(cx, hooks) {
+                Connected::OpenSent(s) => Self::OpenSent(s),
+                Connected::Delayed(s) => Self::Connect(s),
+            },
+            (Self::Active(s), Input::Connected(hooks)) => match s.connected(cx, hooks) {
+                Connected::OpenSent(s) => Self::OpenSent(s),
+                Connected::Delayed(s) => Self::Active(s),
+            },
+            // A connection that is already up cannot come up again.
+            (s, Input::Connected(_)) => s,
+            (Self::Connect(s), Input::ConnectionFailed) => match s.connect_failed(cx) {
+                ConnectFailed::Idle(s) => Self::Idle(s),
+                ConnectFailed::Active(s) => Self::Active(s),
+            },
+            (Self::Active(s), Input::ConnectionFailed) => Self::Idle(s.connect_failed(cx)),
+            // RFC 4271 §8.2.2 OpenSent, Event 18: Active, to dial again when
+            // ConnectRetry expires. Only the connection we dial can do that:
+            // an accepted one would sit in Active, refuse the peer's next
+            // connection as a duplicate and later "dial" on an inbound link.
+            // Its FSM ends instead (Active → Idle, as Active's Event 18).
+            (Self::OpenSent(s), Input::ConnectionFailed) if cx.direction == Direction::Inbound => {
+                Self::Idle(s.connection_failed(cx).connect_failed(cx))
+            }
+            (Self::OpenSent(s), Input::ConnectionFailed) => Self::Active(s.connection_failed(cx)),
+            (Self::OpenConfirm(s), Input::ConnectionFailed) => Self::Idle(s.connection_failed(cx)),
+            (Self::Established(s), Input::ConnectionFailed) => Self::Idle(s.connection_failed(cx)),
         };
-        // A NOTIFICATION ends any connection and goes to the plugin.
-        if let (Delivery::None, Message::Notification(n)) = (delivery, msg) {
-            delivery = Delivery::Notification(n);
-        }
         delivery
     }
 
@@ -1027,40 +1074,12 @@ impl State {
 
     /// The TCP connection is up (Events 16, 17).
     pub fn connected(&mut self, cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) {
-        *self = match self.take() {
-            Self::Connect(s) => match s.connected(cx, hooks) {
-                Connected::OpenSent(s) => Self::OpenSent(s),
-                Connected::Delayed(s) => Self::Connect(s),
-            },
-            Self::Active(s) => match s.connected(cx, hooks) {
-                Connected::OpenSent(s) => Self::OpenSent(s),
-                Connected::Delayed(s) => Self::Active(s),
-            },
-            other => other,
-        };
+        self.step(cx, Input::Connected(hooks));
     }
 
     /// The TCP connection failed or closed (Event 18).
     pub fn connection_failed(&mut self, cx: &mut Cx<'_>) {
-        *self = match self.take() {
-            s @ Self::Idle(_) => s,
-            Self::Connect(s) => match s.connect_failed(cx) {
-                ConnectFailed::Idle(s) => Self::Idle(s),
-                ConnectFailed::Active(s) => Self::Active(s),
-            },
-            Self::Active(s) => Self::Idle(s.connect_failed(cx)),
-            // RFC 4271 §8.2.2 OpenSent, Event 18: Active, to dial again when
-            // ConnectRetry expires. Only the connection we dial can do that:
-            // an accepted one would sit in Active, refuse the peer's next
-            // connection as a duplicate and later "dial" on an inbound link.
-            // Its FSM ends instead (Active → Idle, as Active's Event 18).
-            Self::OpenSent(s) if cx.direction == Direction::Inbound => {
-                Self::Idle(s.connection_failed(cx).connect_failed(cx))
-            }
-            Self::OpenSent(s) => Self::Active(s.connection_failed(cx)),
-            Self::OpenConfirm(s) => Self::Idle(s.connection_failed(cx)),
-            Self::Established(s) => Self::Idle(s.connection_failed(cx)),
-        };
+        self.step(cx, Input::ConnectionFailed);
     }
 
     /// ManualStop (Event 2): Cease with `subcode` from OpenSent on.
@@ -1090,11 +1109,15 @@ impl State {
 
     /// Idle → Connect (dial) or, for a passive peer, Active.
     pub fn start(&mut self, cx: &mut Cx<'_>) {
-        *self = match self.take() {
-            Self::Idle(s) if cx.config.passive => Self::Active(s.start_passive(cx)),
-            Self::Idle(s) => Self::Connect(s.start(cx)),
-            other => other,
-        };
+        // In place: only the (small) Idle is moved, not the whole state.
+        if let Self::Idle(s) = self {
+            let s = core::mem::take(s);
+            *self = if cx.config.passive {
+                Self::Active(s.start_passive(cx))
+            } else {
+                Self::Connect(s.start(cx))
+            };
+        }
     }
 
     /// A connection the peer opened, in Active (its FSM starts here).
