@@ -747,20 +747,25 @@ impl Established {
         if let Some(d) = self.receive_in_place(cx, msg) {
             return (EstablishedNext::Established(self), d);
         }
+        let (idle, d) = self.close_on(cx, msg);
+        (EstablishedNext::Idle(idle), d)
+    }
+
+    /// A message [`Established::receive_in_place`] turned down, one that
+    /// ends the session: the peer's NOTIFICATION (delivered), or an OPEN,
+    /// 5/3 (RFC 6608). For [`State`], which has tried in place already.
+    fn close_on<'m>(self, cx: &mut Cx<'_>, msg: Message<'m>) -> (Idle, Delivery<'m>) {
         match msg {
             Message::Notification(n) => {
                 let idle = cx.received_notification(StateKind::Established, &n);
-                (EstablishedNext::Idle(idle), Delivery::Notification(n))
+                (idle, Delivery::Notification(n))
             }
             _ => {
                 let n = Notification::fsm_error(
                     FsmSubcode::UnexpectedMessageInEstablished,
                     MessageType::Open,
                 );
-                (
-                    EstablishedNext::Idle(cx.fail(StateKind::Established, &n)),
-                    Delivery::None,
-                )
+                (cx.fail(StateKind::Established, &n), Delivery::None)
             }
         }
     }
@@ -1013,13 +1018,12 @@ impl State {
             (Self::Active(s), Input::Message(msg, hooks)) => s.receive(cx, msg, hooks),
             (Self::OpenSent(s), Input::Message(msg, hooks)) => s.receive(cx, msg, hooks),
             (Self::OpenConfirm(s), Input::Message(msg, _)) => s.receive(cx, msg),
+            // `handle_message` kept in place every message that leaves the
+            // session up: this one ends it.
             (Self::Established(s), Input::Message(msg, _)) => {
-                let (next, d) = s.receive(cx, msg);
+                let (idle, d) = s.close_on(cx, msg);
                 delivery = d;
-                match next {
-                    EstablishedNext::Established(s) => Self::Established(s),
-                    EstablishedNext::Idle(s) => Self::Idle(s),
-                }
+                Self::Idle(idle)
             }
             (Self::Connect(s), Input::Connected(hooks)) => match s.connected(cx, hooks) {
                 Connected::OpenSent(s) => Self::OpenSent(s),
