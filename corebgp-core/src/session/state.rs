@@ -362,9 +362,21 @@ macro_rules! before_open {
             /// peer's accepted). The hooks give the capabilities of our OPEN
             /// (see [`super::our_capabilities`]); with DelayOpen it waits.
             pub fn connected(self, cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) -> Connected<Self> {
+                self.connected_as(cx, hooks, Connected::OpenSent, Connected::Delayed)
+            }
+
+            /// [`Self::connected`] with the outcome wrapped by `sent` or
+            /// `delayed`, so that [`State`] builds its own directly.
+            fn connected_as<R>(
+                self,
+                cx: &mut Cx<'_>,
+                hooks: &mut dyn OpenHooks,
+                sent: fn(OpenSent) -> R,
+                delayed: fn(Self) -> R,
+            ) -> R {
                 match tcp_up(cx, $kind, hooks) {
-                    Ok(s) => Connected::OpenSent(s),
-                    Err(d) => Connected::Delayed(Self {
+                    Ok(s) => sent(s),
+                    Err(d) => delayed(Self {
                         connect_retry: Instant::NEVER,
                         delayed: Some(d),
                     }),
@@ -375,9 +387,21 @@ macro_rules! before_open {
             /// no DelayOpen was running.
             #[allow(clippy::result_large_err)] // gives the state back unchanged
             pub fn delay_open_expired(self, cx: &mut Cx<'_>) -> Result<OpenSent, Self> {
+                self.delay_open_expired_as(cx, Ok, Err)
+            }
+
+            /// [`Self::delay_open_expired`] with the outcome wrapped by
+            /// `sent` or `unchanged`, so that [`State`] builds its own
+            /// directly.
+            fn delay_open_expired_as<R>(
+                self,
+                cx: &mut Cx<'_>,
+                sent: fn(OpenSent) -> R,
+                unchanged: fn(Self) -> R,
+            ) -> R {
                 match &self.delayed {
-                    Some(d) => Ok(open_sent(cx, $kind, &d.caps)),
-                    None => Err(self),
+                    Some(d) => sent(open_sent(cx, $kind, &d.caps)),
+                    None => unchanged(self),
                 }
             }
 
@@ -420,14 +444,25 @@ impl Connect {
 
     /// Event 18: the TCP connection failed.
     pub fn connect_failed(self, cx: &mut Cx<'_>) -> ConnectFailed {
+        self.connect_failed_as(cx, ConnectFailed::Idle, ConnectFailed::Active)
+    }
+
+    /// [`Connect::connect_failed`] with the outcome wrapped by `idle` or
+    /// `active`, so that [`State`] builds its own directly.
+    fn connect_failed_as<R>(
+        self,
+        cx: &mut Cx<'_>,
+        idle: fn(Idle) -> R,
+        active: fn(Active) -> R,
+    ) -> R {
         if self.delayed.is_some() {
             cx.change(StateKind::Connect, StateKind::Active);
-            ConnectFailed::Active(Active {
+            active(Active {
                 connect_retry: cx.now + cx.config.connect_retry_time,
                 delayed: None,
             })
         } else {
-            ConnectFailed::Idle(cx.idle(StateKind::Connect, DownReason::ConnectFailed))
+            idle(cx.idle(StateKind::Connect, DownReason::ConnectFailed))
         }
     }
 }
@@ -969,10 +1004,7 @@ impl State {
             (s @ Self::Idle(_), _) => s,
             (Self::Connect(s), Input::Timeout { .. }) => {
                 if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
-                    match s.delay_open_expired(cx) {
-                        Ok(n) => Self::OpenSent(n),
-                        Err(s) => Self::Connect(s),
-                    }
+                    s.delay_open_expired_as(cx, Self::OpenSent, Self::Connect)
                 } else if expired(s.connect_retry, now) {
                     Self::Connect(s.connect_retry_expired(cx))
                 } else {
@@ -981,10 +1013,7 @@ impl State {
             }
             (Self::Active(s), Input::Timeout { .. }) => {
                 if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
-                    match s.delay_open_expired(cx) {
-                        Ok(n) => Self::OpenSent(n),
-                        Err(s) => Self::Active(s),
-                    }
+                    s.delay_open_expired_as(cx, Self::OpenSent, Self::Active)
                 } else if expired(s.connect_retry, now) {
                     Self::Connect(s.connect_retry_expired(cx))
                 } else {
@@ -1025,20 +1054,17 @@ impl State {
                 delivery = d;
                 Self::Idle(idle)
             }
-            (Self::Connect(s), Input::Connected(hooks)) => match s.connected(cx, hooks) {
-                Connected::OpenSent(s) => Self::OpenSent(s),
-                Connected::Delayed(s) => Self::Connect(s),
-            },
-            (Self::Active(s), Input::Connected(hooks)) => match s.connected(cx, hooks) {
-                Connected::OpenSent(s) => Self::OpenSent(s),
-                Connected::Delayed(s) => Self::Active(s),
-            },
+            (Self::Connect(s), Input::Connected(hooks)) => {
+                s.connected_as(cx, hooks, Self::OpenSent, Self::Connect)
+            }
+            (Self::Active(s), Input::Connected(hooks)) => {
+                s.connected_as(cx, hooks, Self::OpenSent, Self::Active)
+            }
             // A connection that is already up cannot come up again.
             (s, Input::Connected(_)) => s,
-            (Self::Connect(s), Input::ConnectionFailed) => match s.connect_failed(cx) {
-                ConnectFailed::Idle(s) => Self::Idle(s),
-                ConnectFailed::Active(s) => Self::Active(s),
-            },
+            (Self::Connect(s), Input::ConnectionFailed) => {
+                s.connect_failed_as(cx, Self::Idle, Self::Active)
+            }
             (Self::Active(s), Input::ConnectionFailed) => Self::Idle(s.connect_failed(cx)),
             // RFC 4271 §8.2.2 OpenSent, Event 18: Active, to dial again when
             // ConnectRetry expires. Only the connection we dial can do that:
@@ -1130,10 +1156,7 @@ impl State {
             connect_retry: Instant::NEVER,
             delayed: None,
         };
-        match active.connected(cx, hooks) {
-            Connected::OpenSent(s) => Self::OpenSent(s),
-            Connected::Delayed(s) => Self::Active(s),
-        }
+        active.connected_as(cx, hooks, Self::OpenSent, Self::Active)
     }
 
     /// Restarts the hold timer of an OpenConfirm or Established connection
