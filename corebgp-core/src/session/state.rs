@@ -330,12 +330,13 @@ fn receive_before_open(
     hooks: &mut dyn OpenHooks,
 ) -> State {
     match (msg, delayed) {
-        (Message::Open(o), Some(d)) => {
-            match open_sent(cx, from, &d.caps).receive_open(cx, &o, hooks) {
-                OpenReceived::OpenConfirm(s) => State::OpenConfirm(s),
-                OpenReceived::Idle(s) => State::Idle(s),
-            }
-        }
+        (Message::Open(o), Some(d)) => open_sent(cx, from, &d.caps).receive_open_as(
+            cx,
+            &o,
+            hooks,
+            State::OpenConfirm,
+            State::Idle,
+        ),
         (Message::Notification(n), _) => State::Idle(cx.received_notification(from, &n)),
         // RFC 4271 §8.2.2 Connect/Active, "any other event": drop the
         // connection without a NOTIFICATION (we sent no OPEN, and
@@ -595,14 +596,26 @@ impl OpenSent {
         open: &Open<'_>,
         hooks: &mut dyn OpenHooks,
     ) -> OpenReceived {
-        open_received(
+        self.receive_open_as(
             cx,
-            &self.advertised,
             open,
             hooks,
             OpenReceived::OpenConfirm,
             OpenReceived::Idle,
         )
+    }
+
+    /// [`OpenSent::receive_open`] with the outcome wrapped by `confirm` or
+    /// `idle`, so that [`State`] builds its own directly.
+    fn receive_open_as<R>(
+        self,
+        cx: &mut Cx<'_>,
+        open: &Open<'_>,
+        hooks: &mut dyn OpenHooks,
+        confirm: fn(OpenConfirm) -> R,
+        idle: fn(Idle) -> R,
+    ) -> R {
+        open_received(cx, &self.advertised, open, hooks, confirm, idle)
     }
 
     /// Event 18: the connection failed: restart ConnectRetry, Active.
@@ -619,10 +632,9 @@ impl OpenSent {
     /// the connection; anything else is 5/1 with the type as data (RFC 6608).
     pub fn receive(self, cx: &mut Cx<'_>, msg: Message<'_>, hooks: &mut dyn OpenHooks) -> State {
         match msg {
-            Message::Open(o) => match self.receive_open(cx, &o, hooks) {
-                OpenReceived::OpenConfirm(s) => State::OpenConfirm(s),
-                OpenReceived::Idle(s) => State::Idle(s),
-            },
+            Message::Open(o) => {
+                self.receive_open_as(cx, &o, hooks, State::OpenConfirm, State::Idle)
+            }
             Message::Notification(n) => {
                 State::Idle(cx.received_notification(StateKind::OpenSent, &n))
             }
