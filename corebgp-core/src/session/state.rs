@@ -285,40 +285,6 @@ fn open_sent(cx: &mut Cx<'_>, from: StateKind, caps: &CapabilitySet) -> OpenSent
     }
 }
 
-/// OpenSent, Event 19 (see [`OpenSent::receive_open`]); the state only
-/// lends what it advertised, so that [`State`] need not move it. `confirm`
-/// and `idle` wrap the outcome ([`OpenReceived`] or [`State`]), so that
-/// the state is built where it goes.
-fn open_received<R>(
-    cx: &mut Cx<'_>,
-    advertised: &Advertised,
-    open: &Open<'_>,
-    hooks: &mut dyn OpenHooks,
-    confirm: fn(OpenConfirm) -> R,
-    idle: fn(Idle) -> R,
-) -> R {
-    // The session's checks, then the hooks'; either refusal fails the
-    // connection through the one `fail` below.
-    let refusal = match check_open(cx.config, advertised, open) {
-        Ok(negotiated) => match hooks.check_open(&cx.config.peer, open, &negotiated) {
-            Ok(()) => {
-                cx.link.push_keepalive();
-                let hold = negotiated.hold_deadline(cx.now);
-                let keepalive = negotiated.keepalive_deadline(cx.now);
-                cx.change(StateKind::OpenSent, StateKind::OpenConfirm);
-                return confirm(OpenConfirm {
-                    negotiated,
-                    hold,
-                    keepalive,
-                });
-            }
-            Err(n) => n,
-        },
-        Err(e) => e.notification(),
-    };
-    idle(cx.fail(StateKind::OpenSent, &refusal))
-}
-
 /// A message on a connection whose OPEN we have not sent (DelayOpen). RFC
 /// 4271 §8.2.2, Event 20: an OPEN before ours is answered with OPEN and
 /// KEEPALIVE, straight into OpenConfirm.
@@ -606,7 +572,8 @@ impl OpenSent {
     }
 
     /// [`OpenSent::receive_open`] with the outcome wrapped by `confirm` or
-    /// `idle`, so that [`State`] builds its own directly.
+    /// `idle` ([`OpenReceived`]'s or [`State`]'s variants), so that the
+    /// state is built where it goes.
     fn receive_open_as<R>(
         self,
         cx: &mut Cx<'_>,
@@ -615,7 +582,26 @@ impl OpenSent {
         confirm: fn(OpenConfirm) -> R,
         idle: fn(Idle) -> R,
     ) -> R {
-        open_received(cx, &self.advertised, open, hooks, confirm, idle)
+        // The session's checks, then the hooks'; either refusal fails the
+        // connection through the one `fail` below.
+        let refusal = match check_open(cx.config, &self.advertised, open) {
+            Ok(negotiated) => match hooks.check_open(&cx.config.peer, open, &negotiated) {
+                Ok(()) => {
+                    cx.link.push_keepalive();
+                    let hold = negotiated.hold_deadline(cx.now);
+                    let keepalive = negotiated.keepalive_deadline(cx.now);
+                    cx.change(StateKind::OpenSent, StateKind::OpenConfirm);
+                    return confirm(OpenConfirm {
+                        negotiated,
+                        hold,
+                        keepalive,
+                    });
+                }
+                Err(n) => n,
+            },
+            Err(e) => e.notification(),
+        };
+        idle(cx.fail(StateKind::OpenSent, &refusal))
     }
 
     /// Event 18: the connection failed: restart ConnectRetry, Active.
