@@ -285,40 +285,6 @@ fn open_sent(cx: &mut Cx<'_>, from: StateKind, caps: &CapabilitySet) -> OpenSent
     }
 }
 
-/// OpenSent, Event 19 (see [`OpenSent::receive_open`]); the state only
-/// lends what it advertised, so that [`State`] need not move it. `confirm`
-/// and `idle` wrap the outcome ([`OpenReceived`] or [`State`]), so that
-/// the state is built where it goes.
-fn open_received<R>(
-    cx: &mut Cx<'_>,
-    advertised: &Advertised,
-    open: &Open<'_>,
-    hooks: &mut dyn OpenHooks,
-    confirm: fn(OpenConfirm) -> R,
-    idle: fn(Idle) -> R,
-) -> R {
-    // The session's checks, then the hooks'; either refusal fails the
-    // connection through the one `fail` below.
-    let refusal = match check_open(cx.config, advertised, open) {
-        Ok(negotiated) => match hooks.check_open(&cx.config.peer, open, &negotiated) {
-            Ok(()) => {
-                cx.link.push_keepalive();
-                let hold = negotiated.hold_deadline(cx.now);
-                let keepalive = negotiated.keepalive_deadline(cx.now);
-                cx.change(StateKind::OpenSent, StateKind::OpenConfirm);
-                return confirm(OpenConfirm {
-                    negotiated,
-                    hold,
-                    keepalive,
-                });
-            }
-            Err(n) => n,
-        },
-        Err(e) => e.notification(),
-    };
-    idle(cx.fail(StateKind::OpenSent, &refusal))
-}
-
 /// A message on a connection whose OPEN we have not sent (DelayOpen). RFC
 /// 4271 §8.2.2, Event 20: an OPEN before ours is answered with OPEN and
 /// KEEPALIVE, straight into OpenConfirm.
@@ -330,12 +296,13 @@ fn receive_before_open(
     hooks: &mut dyn OpenHooks,
 ) -> State {
     match (msg, delayed) {
-        (Message::Open(o), Some(d)) => {
-            match open_sent(cx, from, &d.caps).receive_open(cx, &o, hooks) {
-                OpenReceived::OpenConfirm(s) => State::OpenConfirm(s),
-                OpenReceived::Idle(s) => State::Idle(s),
-            }
-        }
+        (Message::Open(o), Some(d)) => open_sent(cx, from, &d.caps).receive_open_as(
+            cx,
+            &o,
+            hooks,
+            State::OpenConfirm,
+            State::Idle,
+        ),
         (Message::Notification(n), _) => State::Idle(cx.received_notification(from, &n)),
         // RFC 4271 §8.2.2 Connect/Active, "any other event": drop the
         // connection without a NOTIFICATION (we sent no OPEN, and
@@ -362,9 +329,21 @@ macro_rules! before_open {
             /// peer's accepted). The hooks give the capabilities of our OPEN
             /// (see [`super::our_capabilities`]); with DelayOpen it waits.
             pub fn connected(self, cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) -> Connected<Self> {
+                self.connected_as(cx, hooks, Connected::OpenSent, Connected::Delayed)
+            }
+
+            /// [`Self::connected`] with the outcome wrapped by `sent` or
+            /// `delayed`, so that [`State`] builds its own directly.
+            fn connected_as<R>(
+                self,
+                cx: &mut Cx<'_>,
+                hooks: &mut dyn OpenHooks,
+                sent: fn(OpenSent) -> R,
+                delayed: fn(Self) -> R,
+            ) -> R {
                 match tcp_up(cx, $kind, hooks) {
-                    Ok(s) => Connected::OpenSent(s),
-                    Err(d) => Connected::Delayed(Self {
+                    Ok(s) => sent(s),
+                    Err(d) => delayed(Self {
                         connect_retry: Instant::NEVER,
                         delayed: Some(d),
                     }),
@@ -375,9 +354,21 @@ macro_rules! before_open {
             /// no DelayOpen was running.
             #[allow(clippy::result_large_err)] // gives the state back unchanged
             pub fn delay_open_expired(self, cx: &mut Cx<'_>) -> Result<OpenSent, Self> {
+                self.delay_open_expired_as(cx, Ok, Err)
+            }
+
+            /// [`Self::delay_open_expired`] with the outcome wrapped by
+            /// `sent` or `unchanged`, so that [`State`] builds its own
+            /// directly.
+            fn delay_open_expired_as<R>(
+                self,
+                cx: &mut Cx<'_>,
+                sent: fn(OpenSent) -> R,
+                unchanged: fn(Self) -> R,
+            ) -> R {
                 match &self.delayed {
-                    Some(d) => Ok(open_sent(cx, $kind, &d.caps)),
-                    None => Err(self),
+                    Some(d) => sent(open_sent(cx, $kind, &d.caps)),
+                    None => unchanged(self),
                 }
             }
 
@@ -420,14 +411,25 @@ impl Connect {
 
     /// Event 18: the TCP connection failed.
     pub fn connect_failed(self, cx: &mut Cx<'_>) -> ConnectFailed {
+        self.connect_failed_as(cx, ConnectFailed::Idle, ConnectFailed::Active)
+    }
+
+    /// [`Connect::connect_failed`] with the outcome wrapped by `idle` or
+    /// `active`, so that [`State`] builds its own directly.
+    fn connect_failed_as<R>(
+        self,
+        cx: &mut Cx<'_>,
+        idle: fn(Idle) -> R,
+        active: fn(Active) -> R,
+    ) -> R {
         if self.delayed.is_some() {
             cx.change(StateKind::Connect, StateKind::Active);
-            ConnectFailed::Active(Active {
+            active(Active {
                 connect_retry: cx.now + cx.config.connect_retry_time,
                 delayed: None,
             })
         } else {
-            ConnectFailed::Idle(cx.idle(StateKind::Connect, DownReason::ConnectFailed))
+            idle(cx.idle(StateKind::Connect, DownReason::ConnectFailed))
         }
     }
 }
@@ -560,14 +562,46 @@ impl OpenSent {
         open: &Open<'_>,
         hooks: &mut dyn OpenHooks,
     ) -> OpenReceived {
-        open_received(
+        self.receive_open_as(
             cx,
-            &self.advertised,
             open,
             hooks,
             OpenReceived::OpenConfirm,
             OpenReceived::Idle,
         )
+    }
+
+    /// [`OpenSent::receive_open`] with the outcome wrapped by `confirm` or
+    /// `idle` ([`OpenReceived`]'s or [`State`]'s variants), so that the
+    /// state is built where it goes.
+    fn receive_open_as<R>(
+        self,
+        cx: &mut Cx<'_>,
+        open: &Open<'_>,
+        hooks: &mut dyn OpenHooks,
+        confirm: fn(OpenConfirm) -> R,
+        idle: fn(Idle) -> R,
+    ) -> R {
+        // The session's checks, then the hooks'; either refusal fails the
+        // connection through the one `fail` below.
+        let refusal = match check_open(cx.config, &self.advertised, open) {
+            Ok(negotiated) => match hooks.check_open(&cx.config.peer, open, &negotiated) {
+                Ok(()) => {
+                    cx.link.push_keepalive();
+                    let hold = negotiated.hold_deadline(cx.now);
+                    let keepalive = negotiated.keepalive_deadline(cx.now);
+                    cx.change(StateKind::OpenSent, StateKind::OpenConfirm);
+                    return confirm(OpenConfirm {
+                        negotiated,
+                        hold,
+                        keepalive,
+                    });
+                }
+                Err(n) => n,
+            },
+            Err(e) => e.notification(),
+        };
+        idle(cx.fail(StateKind::OpenSent, &refusal))
     }
 
     /// Event 18: the connection failed: restart ConnectRetry, Active.
@@ -584,10 +618,9 @@ impl OpenSent {
     /// the connection; anything else is 5/1 with the type as data (RFC 6608).
     pub fn receive(self, cx: &mut Cx<'_>, msg: Message<'_>, hooks: &mut dyn OpenHooks) -> State {
         match msg {
-            Message::Open(o) => match self.receive_open(cx, &o, hooks) {
-                OpenReceived::OpenConfirm(s) => State::OpenConfirm(s),
-                OpenReceived::Idle(s) => State::Idle(s),
-            },
+            Message::Open(o) => {
+                self.receive_open_as(cx, &o, hooks, State::OpenConfirm, State::Idle)
+            }
             Message::Notification(n) => {
                 State::Idle(cx.received_notification(StateKind::OpenSent, &n))
             }
@@ -747,20 +780,25 @@ impl Established {
         if let Some(d) = self.receive_in_place(cx, msg) {
             return (EstablishedNext::Established(self), d);
         }
+        let (idle, d) = self.close_on(cx, msg);
+        (EstablishedNext::Idle(idle), d)
+    }
+
+    /// A message [`Established::receive_in_place`] turned down, one that
+    /// ends the session: the peer's NOTIFICATION (delivered), or an OPEN,
+    /// 5/3 (RFC 6608). For [`State`], which has tried in place already.
+    fn close_on<'m>(self, cx: &mut Cx<'_>, msg: Message<'m>) -> (Idle, Delivery<'m>) {
         match msg {
             Message::Notification(n) => {
                 let idle = cx.received_notification(StateKind::Established, &n);
-                (EstablishedNext::Idle(idle), Delivery::Notification(n))
+                (idle, Delivery::Notification(n))
             }
             _ => {
                 let n = Notification::fsm_error(
                     FsmSubcode::UnexpectedMessageInEstablished,
                     MessageType::Open,
                 );
-                (
-                    EstablishedNext::Idle(cx.fail(StateKind::Established, &n)),
-                    Delivery::None,
-                )
+                (cx.fail(StateKind::Established, &n), Delivery::None)
             }
         }
     }
@@ -790,6 +828,23 @@ impl UpdateWriter<'_, '_> {
     pub fn max_message_len(&self) -> usize {
         self.state.negotiated.max_message_len()
     }
+}
+
+/// What [`State::step`] is told: the inputs whose transitions move the
+/// state.
+// A plain tag (no niche in the message's): `step` dispatches on it in
+// every state, and decoding a niche there cost flash each time.
+#[repr(u8)]
+enum Input<'h, 'm> {
+    /// Timers expired (`handle_timeout` found a transition due), the RFC
+    /// 9687 send hold timer among them or not.
+    Timeout { send_hold: bool },
+    /// A received message.
+    Message(Message<'m>, &'h mut dyn OpenHooks),
+    /// The TCP connection is up (Events 16, 17).
+    Connected(&'h mut dyn OpenHooks),
+    /// The TCP connection failed or closed (Event 18).
+    ConnectionFailed,
 }
 
 impl State {
@@ -906,51 +961,9 @@ impl State {
                 Self::OpenConfirm(s) => s.hold_due_else_keepalive(cx, busy),
                 Self::Established(s) => s.hold_due_else_keepalive(cx, busy),
             };
-        if !transition {
-            return;
+        if transition {
+            self.step(cx, Input::Timeout { send_hold });
         }
-        *self = match self.take() {
-            s @ Self::Idle(_) => s,
-            Self::Connect(s) => {
-                if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
-                    match s.delay_open_expired(cx) {
-                        Ok(n) => Self::OpenSent(n),
-                        Err(s) => Self::Connect(s),
-                    }
-                } else if expired(s.connect_retry, now) {
-                    Self::Connect(s.connect_retry_expired(cx))
-                } else {
-                    Self::Connect(s)
-                }
-            }
-            Self::Active(s) => {
-                if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
-                    match s.delay_open_expired(cx) {
-                        Ok(n) => Self::OpenSent(n),
-                        Err(s) => Self::Active(s),
-                    }
-                } else if expired(s.connect_retry, now) {
-                    Self::Connect(s.connect_retry_expired(cx))
-                } else {
-                    Self::Active(s)
-                }
-            }
-            Self::OpenSent(s) => {
-                if send_hold {
-                    Self::Idle(s.send_hold_expired(cx))
-                } else if s.hold <= now {
-                    Self::Idle(s.hold_expired(cx))
-                } else {
-                    Self::OpenSent(s)
-                }
-            }
-            // The hold timer (or RFC 9687's send hold timer) expired: the
-            // KEEPALIVE case stayed in place above.
-            Self::OpenConfirm(s) if send_hold => Self::Idle(s.send_hold_expired(cx)),
-            Self::OpenConfirm(s) => Self::Idle(s.hold_expired(cx)),
-            Self::Established(s) if send_hold => Self::Idle(s.send_hold_expired(cx)),
-            Self::Established(s) => Self::Idle(s.hold_expired(cx)),
-        };
     }
 
     /// Processes one received message (already framed and decoded).
@@ -967,40 +980,102 @@ impl State {
         {
             return d;
         }
-        self.transition_on(cx, msg, hooks)
+        let delivery = self.step(cx, Input::Message(msg, hooks));
+        // A NOTIFICATION ends any connection and goes to the plugin.
+        match (delivery, msg) {
+            (Delivery::None, Message::Notification(n)) => Delivery::Notification(n),
+            _ => delivery,
+        }
     }
 
-    /// Everything but the hot path of [`State::handle_message`], through
-    /// the state types' `receive` methods. Out of line: its stack frame and
-    /// register saves then cost the hot path nothing.
+    /// Every transition that moves the state, whatever its input, through
+    /// the state types' methods: one out-of-line body, so that the state
+    /// is taken and put back (a copy of the whole state each way) in one
+    /// place rather than once per input.
     #[inline(never)]
-    fn transition_on<'m>(
-        &mut self,
-        cx: &mut Cx<'_>,
-        msg: Message<'m>,
-        hooks: &mut dyn OpenHooks,
-    ) -> Delivery<'m> {
+    fn step<'m>(&mut self, cx: &mut Cx<'_>, input: Input<'_, 'm>) -> Delivery<'m> {
+        let now = cx.now;
         let mut delivery = Delivery::None;
-        *self = match self.take() {
-            // A message on a connection we do not have: ignore it.
-            s @ Self::Idle(_) => s,
-            Self::Connect(s) => s.receive(cx, msg, hooks),
-            Self::Active(s) => s.receive(cx, msg, hooks),
-            Self::OpenSent(s) => s.receive(cx, msg, hooks),
-            Self::OpenConfirm(s) => s.receive(cx, msg),
-            Self::Established(s) => {
-                let (next, d) = s.receive(cx, msg);
-                delivery = d;
-                match next {
-                    EstablishedNext::Established(s) => Self::Established(s),
-                    EstablishedNext::Idle(s) => Self::Idle(s),
+        *self = match (self.take(), input) {
+            // No connection: nothing to time, receive or fail (a message
+            // on a connection we do not have is ignored).
+            (s @ Self::Idle(_), _) => s,
+            (Self::Connect(s), Input::Timeout { .. }) => {
+                if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
+                    s.delay_open_expired_as(cx, Self::OpenSent, Self::Connect)
+                } else if expired(s.connect_retry, now) {
+                    Self::Connect(s.connect_retry_expired(cx))
+                } else {
+                    Self::Connect(s)
                 }
             }
+            (Self::Active(s), Input::Timeout { .. }) => {
+                if s.delayed.as_ref().is_some_and(|d| d.until <= now) {
+                    s.delay_open_expired_as(cx, Self::OpenSent, Self::Active)
+                } else if expired(s.connect_retry, now) {
+                    Self::Connect(s.connect_retry_expired(cx))
+                } else {
+                    Self::Active(s)
+                }
+            }
+            (Self::OpenSent(s), Input::Timeout { send_hold }) => {
+                if send_hold {
+                    Self::Idle(s.send_hold_expired(cx))
+                } else if s.hold <= now {
+                    Self::Idle(s.hold_expired(cx))
+                } else {
+                    Self::OpenSent(s)
+                }
+            }
+            // The hold timer (or RFC 9687's send hold timer) expired: the
+            // KEEPALIVE case stayed in place in `handle_timeout`.
+            (Self::OpenConfirm(s), Input::Timeout { send_hold: true }) => {
+                Self::Idle(s.send_hold_expired(cx))
+            }
+            (Self::OpenConfirm(s), Input::Timeout { send_hold: false }) => {
+                Self::Idle(s.hold_expired(cx))
+            }
+            (Self::Established(s), Input::Timeout { send_hold: true }) => {
+                Self::Idle(s.send_hold_expired(cx))
+            }
+            (Self::Established(s), Input::Timeout { send_hold: false }) => {
+                Self::Idle(s.hold_expired(cx))
+            }
+            (Self::Connect(s), Input::Message(msg, hooks)) => s.receive(cx, msg, hooks),
+            (Self::Active(s), Input::Message(msg, hooks)) => s.receive(cx, msg, hooks),
+            (Self::OpenSent(s), Input::Message(msg, hooks)) => s.receive(cx, msg, hooks),
+            (Self::OpenConfirm(s), Input::Message(msg, _)) => s.receive(cx, msg),
+            // `handle_message` kept in place every message that leaves the
+            // session up: this one ends it.
+            (Self::Established(s), Input::Message(msg, _)) => {
+                let (idle, d) = s.close_on(cx, msg);
+                delivery = d;
+                Self::Idle(idle)
+            }
+            (Self::Connect(s), Input::Connected(hooks)) => {
+                s.connected_as(cx, hooks, Self::OpenSent, Self::Connect)
+            }
+            (Self::Active(s), Input::Connected(hooks)) => {
+                s.connected_as(cx, hooks, Self::OpenSent, Self::Active)
+            }
+            // A connection that is already up cannot come up again.
+            (s, Input::Connected(_)) => s,
+            (Self::Connect(s), Input::ConnectionFailed) => {
+                s.connect_failed_as(cx, Self::Idle, Self::Active)
+            }
+            (Self::Active(s), Input::ConnectionFailed) => Self::Idle(s.connect_failed(cx)),
+            // RFC 4271 §8.2.2 OpenSent, Event 18: Active, to dial again when
+            // ConnectRetry expires. Only the connection we dial can do that:
+            // an accepted one would sit in Active, refuse the peer's next
+            // connection as a duplicate and later "dial" on an inbound link.
+            // Its FSM ends instead (Active → Idle, as Active's Event 18).
+            (Self::OpenSent(s), Input::ConnectionFailed) if cx.direction == Direction::Inbound => {
+                Self::Idle(s.connection_failed(cx).connect_failed(cx))
+            }
+            (Self::OpenSent(s), Input::ConnectionFailed) => Self::Active(s.connection_failed(cx)),
+            (Self::OpenConfirm(s), Input::ConnectionFailed) => Self::Idle(s.connection_failed(cx)),
+            (Self::Established(s), Input::ConnectionFailed) => Self::Idle(s.connection_failed(cx)),
         };
-        // A NOTIFICATION ends any connection and goes to the plugin.
-        if let (Delivery::None, Message::Notification(n)) = (delivery, msg) {
-            delivery = Delivery::Notification(n);
-        }
         delivery
     }
 
@@ -1027,40 +1102,12 @@ impl State {
 
     /// The TCP connection is up (Events 16, 17).
     pub fn connected(&mut self, cx: &mut Cx<'_>, hooks: &mut dyn OpenHooks) {
-        *self = match self.take() {
-            Self::Connect(s) => match s.connected(cx, hooks) {
-                Connected::OpenSent(s) => Self::OpenSent(s),
-                Connected::Delayed(s) => Self::Connect(s),
-            },
-            Self::Active(s) => match s.connected(cx, hooks) {
-                Connected::OpenSent(s) => Self::OpenSent(s),
-                Connected::Delayed(s) => Self::Active(s),
-            },
-            other => other,
-        };
+        self.step(cx, Input::Connected(hooks));
     }
 
     /// The TCP connection failed or closed (Event 18).
     pub fn connection_failed(&mut self, cx: &mut Cx<'_>) {
-        *self = match self.take() {
-            s @ Self::Idle(_) => s,
-            Self::Connect(s) => match s.connect_failed(cx) {
-                ConnectFailed::Idle(s) => Self::Idle(s),
-                ConnectFailed::Active(s) => Self::Active(s),
-            },
-            Self::Active(s) => Self::Idle(s.connect_failed(cx)),
-            // RFC 4271 §8.2.2 OpenSent, Event 18: Active, to dial again when
-            // ConnectRetry expires. Only the connection we dial can do that:
-            // an accepted one would sit in Active, refuse the peer's next
-            // connection as a duplicate and later "dial" on an inbound link.
-            // Its FSM ends instead (Active → Idle, as Active's Event 18).
-            Self::OpenSent(s) if cx.direction == Direction::Inbound => {
-                Self::Idle(s.connection_failed(cx).connect_failed(cx))
-            }
-            Self::OpenSent(s) => Self::Active(s.connection_failed(cx)),
-            Self::OpenConfirm(s) => Self::Idle(s.connection_failed(cx)),
-            Self::Established(s) => Self::Idle(s.connection_failed(cx)),
-        };
+        self.step(cx, Input::ConnectionFailed);
     }
 
     /// ManualStop (Event 2): Cease with `subcode` from OpenSent on.
@@ -1090,11 +1137,15 @@ impl State {
 
     /// Idle → Connect (dial) or, for a passive peer, Active.
     pub fn start(&mut self, cx: &mut Cx<'_>) {
-        *self = match self.take() {
-            Self::Idle(s) if cx.config.passive => Self::Active(s.start_passive(cx)),
-            Self::Idle(s) => Self::Connect(s.start(cx)),
-            other => other,
-        };
+        // In place: only the (small) Idle is moved, not the whole state.
+        if let Self::Idle(s) = self {
+            let s = core::mem::take(s);
+            *self = if cx.config.passive {
+                Self::Active(s.start_passive(cx))
+            } else {
+                Self::Connect(s.start(cx))
+            };
+        }
     }
 
     /// A connection the peer opened, in Active (its FSM starts here).
@@ -1103,10 +1154,7 @@ impl State {
             connect_retry: Instant::NEVER,
             delayed: None,
         };
-        match active.connected(cx, hooks) {
-            Connected::OpenSent(s) => Self::OpenSent(s),
-            Connected::Delayed(s) => Self::Active(s),
-        }
+        active.connected_as(cx, hooks, Self::OpenSent, Self::Active)
     }
 
     /// Restarts the hold timer of an OpenConfirm or Established connection
