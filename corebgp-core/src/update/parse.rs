@@ -34,22 +34,9 @@ pub struct Update<'a> {
     as_path_count: u32,
     as4_path_count: u32,
     origin: Option<Origin>,
-    as_path: Option<&'a [u8]>,
-    as4_path: Option<&'a [u8]>,
-    next_hop: Option<Ipv4Addr>,
-    med: Option<u32>,
-    local_pref: Option<u32>,
-    atomic_aggregate: bool,
-    aggregator: Option<Aggregator>,
-    as4_aggregator: Option<Aggregator>,
-    communities: Option<Communities<'a>>,
-    large_communities: Option<LargeCommunities<'a>>,
-    ext_communities: Option<ExtCommunities<'a>>,
-    ipv6_ext_communities: Option<Ipv6ExtCommunities<'a>>,
-    originator_id: Option<Ipv4Addr>,
-    cluster_list: Option<ClusterList<'a>>,
-    otc: Option<u32>,
-    aigp: Option<Aigp<'a>>,
+    /// The values of the other attributes kept (checked), by [`Slot`]:
+    /// typed on access, so a getter nobody calls costs nothing.
+    vals: [Option<&'a [u8]>; SLOTS],
     mp_reach: Option<MpReach<'a>>,
     mp_unreach: Option<MpUnreach<'a>>,
     seen: AttrSet,
@@ -101,29 +88,88 @@ const fn length(action: Action) -> Fail {
     (action, ErrorKind::Length)
 }
 
-/// AGGREGATOR or AS4_AGGREGATOR of `want` bytes whose AS is not 0;
-/// anything else is an attribute discard (RFC 7606 §7.7, RFC 6793 §6,
-/// RFC 7607 §2).
-fn checked_aggregator(v: &[u8], want: usize) -> Result<Aggregator, Fail> {
-    if v.len() != want {
-        return Err(length(Action::AttributeDiscard));
+/// Where [`Update`] keeps an attribute's value: an index into its `vals`.
+type Slot = usize;
+const AS_PATH: Slot = 0;
+const AS4_PATH: Slot = 1;
+const NEXT_HOP: Slot = 2;
+const MED: Slot = 3;
+const LOCAL_PREF: Slot = 4;
+const ATOMIC_AGGREGATE: Slot = 5;
+const AGGREGATOR: Slot = 6;
+const AS4_AGGREGATOR: Slot = 7;
+const COMMUNITIES: Slot = 8;
+const ORIGINATOR_ID: Slot = 9;
+const CLUSTER_LIST: Slot = 10;
+const EXT_COMMUNITIES: Slot = 11;
+const IPV6_EXT_COMMUNITIES: Slot = 12;
+const AIGP: Slot = 13;
+const LARGE_COMMUNITY: Slot = 14;
+const OTC: Slot = 15;
+const SLOTS: usize = 16;
+/// Checked, not kept (ATTR_SET).
+const NO_SLOT: Slot = SLOTS;
+
+/// The length an attribute must have (RFC 7606 §7 and the attribute RFCs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Len {
+    /// Exactly this many bytes.
+    Exact(u8),
+    /// A non-zero multiple of this many bytes.
+    Multiple(u8),
+    /// At least this many bytes.
+    AtLeast(u8),
+}
+
+/// How an attribute whose verdict follows from its flags and length alone
+/// is checked and kept: one code path for all of them. Packed in a word
+/// so that each caller passes a constant in a register.
+#[derive(Clone, Copy)]
+struct Rule(u32);
+
+impl Rule {
+    // Byte 0: the Optional and Transitive bits it must have (RFC 7606 §3 c);
+    // byte 1: the length's n; byte 2: the length's kind and the flags
+    // below; byte 3: the slot.
+    const EXACT: u32 = 0;
+    const MULTIPLE: u32 = 1;
+    const AT_LEAST: u32 = 2;
+    /// A wrong length is an attribute discard, not a treat-as-withdraw.
+    const DISCARD: u32 = 1 << 2;
+    /// An aggregator: an AS of 0 is an attribute discard (RFC 7607 §2).
+    const AGGREGATOR: u32 = 1 << 3;
+    /// Ignored (read as absent), whatever its flags, from an external peer
+    /// (RFC 7606 §7.5: LOCAL_PREF).
+    const IGNORE_EXTERNAL: u32 = 1 << 4;
+    /// Ignored, once its flags are right, between 4-octet speakers
+    /// (RFC 6793 §3: AS4_AGGREGATOR).
+    const IGNORE_FOUR_OCTET: u32 = 1 << 5;
+
+    const fn new(flags: u8, len: Len, on_len: Action, slot: Slot) -> Self {
+        let (kind, n) = match len {
+            Len::Exact(n) => (Self::EXACT, n),
+            Len::Multiple(n) => (Self::MULTIPLE, n),
+            Len::AtLeast(n) => (Self::AT_LEAST, n),
+        };
+        let discard = match on_len {
+            Action::AttributeDiscard => Self::DISCARD,
+            _ => 0,
+        };
+        Self(flags as u32 | (n as u32) << 8 | (kind | discard) << 16 | (slot as u32) << 24)
     }
-    let agg = Aggregator::parse(v).ok_or(length(Action::AttributeDiscard))?;
-    if agg.asn == 0 {
-        return Err((Action::AttributeDiscard, ErrorKind::MalformedOptional));
+
+    const fn with(self, flag: u32) -> Self {
+        Self(self.0 | flag << 16)
     }
-    Ok(agg)
+
+    const fn has(self, flag: u32) -> bool {
+        (self.0 >> 16) & flag != 0
+    }
 }
 
 #[inline(always)]
 fn u32_of(v: &[u8]) -> Option<u32> {
     <[u8; 4]>::try_from(v).ok().map(u32::from_be_bytes)
-}
-
-/// A non-empty list of `n`-byte entries.
-#[inline(always)]
-fn list_ok(v: &[u8], n: usize) -> bool {
-    !v.is_empty() && v.len().is_multiple_of(n)
 }
 
 impl<'a> Update<'a> {
@@ -179,22 +225,7 @@ impl<'a> Update<'a> {
             as_path_count: 0,
             as4_path_count: 0,
             origin: None,
-            as_path: None,
-            as4_path: None,
-            next_hop: None,
-            med: None,
-            local_pref: None,
-            atomic_aggregate: false,
-            aggregator: None,
-            as4_aggregator: None,
-            communities: None,
-            large_communities: None,
-            ext_communities: None,
-            ipv6_ext_communities: None,
-            originator_id: None,
-            cluster_list: None,
-            otc: None,
-            aigp: None,
+            vals: [None; SLOTS],
             mp_reach: None,
             mp_unreach: None,
             seen: AttrSet::EMPTY,
@@ -313,7 +344,10 @@ impl<'a> Update<'a> {
     #[cfg_attr(target_os = "none", inline(never))]
     fn attribute(&mut self, a: &RawAttribute<'a>) -> Result<(), Fail> {
         use Action::{AttributeDiscard as Discard, TreatAsWithdraw as Taw};
+        use Len::{AtLeast, Exact, Multiple};
         let v = a.value;
+        // Each arm calls `simple` with its own constant rule: on hosted
+        // targets, where `simple` is inlined, the checks fold per arm.
         match a.type_code {
             AttrType::ORIGIN => {
                 flags(a, WK)?;
@@ -322,6 +356,7 @@ impl<'a> Update<'a> {
                 let [o] = *v else { return Err(length(Taw)) };
                 let o = Origin::from_u8(o).ok_or((Taw, ErrorKind::InvalidOrigin))?;
                 self.origin = Some(o);
+                Ok(())
             }
             AttrType::AS_PATH => {
                 flags(a, WK)?;
@@ -333,83 +368,60 @@ impl<'a> Update<'a> {
                 if c.zero || (c.confed && self.cfg.peer == PeerType::External) {
                     return Err(malformed);
                 }
-                self.as_path = Some(v);
+                self.keep(AS_PATH, v);
                 self.as_path_count = c.count;
+                Ok(())
             }
-            AttrType::NEXT_HOP => {
-                flags(a, WK)?;
-                // RFC 7606 §7.3: length ≠ 4 → treat-as-withdraw (3/5). RFC 4760
-                // §3: without IPv4 NLRI the attribute is ignored, so a bad one
-                // is only discarded.
-                let Ok(nh) = <[u8; 4]>::try_from(v) else {
-                    let act = if self.sections.nlri.is_empty() {
+            // RFC 7606 §7.3: length ≠ 4 → treat-as-withdraw (3/5). RFC 4760
+            // §3: without IPv4 NLRI the attribute is ignored, so a bad one
+            // is only discarded.
+            AttrType::NEXT_HOP => self.simple(
+                a,
+                Rule::new(
+                    WK,
+                    Exact(4),
+                    if self.sections.nlri.is_empty() {
                         Discard
                     } else {
                         Taw
-                    };
-                    return Err(length(act));
-                };
-                self.next_hop = Some(Ipv4Addr::from(nh));
-            }
-            AttrType::MED => {
-                flags(a, ON)?;
-                // RFC 7606 §7.4.
-                self.med = Some(u32_of(v).ok_or(length(Taw))?);
-            }
-            AttrType::LOCAL_PREF => {
-                // RFC 7606 §7.5: from an external peer → attribute discard.
-                if self.cfg.peer == PeerType::External {
-                    self.discarded.insert(a.type_code);
-                    return Ok(());
-                }
-                flags(a, WK)?;
-                self.local_pref = Some(u32_of(v).ok_or(length(Taw))?);
-            }
+                    },
+                    NEXT_HOP,
+                ),
+            ),
+            // RFC 7606 §7.4.
+            AttrType::MED => self.simple(a, Rule::new(ON, Exact(4), Taw, MED)),
+            // RFC 7606 §7.5: from an external peer → attribute discard.
+            AttrType::LOCAL_PREF => self.simple(
+                a,
+                Rule::new(WK, Exact(4), Taw, LOCAL_PREF).with(Rule::IGNORE_EXTERNAL),
+            ),
+            // Well-known discretionary (RFC 4271 §5.1.6): flags 0x40.
+            // RFC 7606 §7.6: length ≠ 0 → attribute discard.
             AttrType::ATOMIC_AGGREGATE => {
-                // Well-known discretionary (RFC 4271 §5.1.6): flags 0x40.
-                flags(a, WK)?;
-                // RFC 7606 §7.6: length ≠ 0 → attribute discard.
-                if !v.is_empty() {
-                    return Err(length(Discard));
-                }
-                self.atomic_aggregate = true;
+                self.simple(a, Rule::new(WK, Exact(0), Discard, ATOMIC_AGGREGATE))
             }
-            AttrType::AGGREGATOR => {
-                flags(a, OT)?;
-                // RFC 7606 §7.7: length ≠ 6 (2-octet) / 8 (4-octet) → discard.
-                let want = if self.cfg.four_octet_as { 8 } else { 6 };
-                self.aggregator = Some(checked_aggregator(v, want)?);
-            }
-            AttrType::COMMUNITIES => {
-                flags(a, OT)?;
-                // RFC 7606 §7.8: not a non-zero multiple of 4 → treat-as-withdraw.
-                if !list_ok(v, 4) {
-                    return Err(length(Taw));
-                }
-                self.communities = Communities::new(v);
-            }
-            AttrType::ORIGINATOR_ID => {
-                flags(a, ON)?;
-                // RFC 7606 §7.9: length ≠ 4 → treat-as-withdraw.
-                self.originator_id = Some(Ipv4Addr::from_bits(u32_of(v).ok_or(length(Taw))?));
-            }
-            AttrType::CLUSTER_LIST => {
-                flags(a, ON)?;
-                // RFC 7606 §7.10: not a non-zero multiple of 4 → treat-as-withdraw.
-                if !list_ok(v, 4) {
-                    return Err(length(Taw));
-                }
-                self.cluster_list = ClusterList::new(v);
-            }
-            AttrType::MP_REACH_NLRI => self.decode_mp_reach(a)?,
-            AttrType::MP_UNREACH_NLRI => self.decode_mp_unreach(a)?,
+            // RFC 7606 §7.7: length ≠ 6 (2-octet) / 8 (4-octet) → discard.
+            AttrType::AGGREGATOR => self.simple(
+                a,
+                Rule::new(
+                    OT,
+                    Exact(if self.cfg.four_octet_as { 8 } else { 6 }),
+                    Discard,
+                    AGGREGATOR,
+                )
+                .with(Rule::AGGREGATOR),
+            ),
+            // RFC 7606 §7.8: not a non-zero multiple of 4 → treat-as-withdraw.
+            AttrType::COMMUNITIES => self.simple(a, Rule::new(OT, Multiple(4), Taw, COMMUNITIES)),
+            // RFC 7606 §7.9: length ≠ 4 → treat-as-withdraw.
+            AttrType::ORIGINATOR_ID => self.simple(a, Rule::new(ON, Exact(4), Taw, ORIGINATOR_ID)),
+            // RFC 7606 §7.10: not a non-zero multiple of 4 → treat-as-withdraw.
+            AttrType::CLUSTER_LIST => self.simple(a, Rule::new(ON, Multiple(4), Taw, CLUSTER_LIST)),
+            AttrType::MP_REACH_NLRI => self.decode_mp_reach(a),
+            AttrType::MP_UNREACH_NLRI => self.decode_mp_unreach(a),
+            // RFC 7606 §7.14: not a non-zero multiple of 8 → treat-as-withdraw.
             AttrType::EXTENDED_COMMUNITIES => {
-                flags(a, OT)?;
-                // RFC 7606 §7.14: not a non-zero multiple of 8 → treat-as-withdraw.
-                if !list_ok(v, 8) {
-                    return Err(length(Taw));
-                }
-                self.ext_communities = ExtCommunities::new(v);
+                self.simple(a, Rule::new(OT, Multiple(8), Taw, EXT_COMMUNITIES))
             }
             AttrType::AS4_PATH => {
                 flags(a, OT)?;
@@ -426,60 +438,85 @@ impl<'a> Update<'a> {
                 if c.confed || c.zero {
                     return Err(bad);
                 }
-                self.as4_path = Some(v);
+                self.keep(AS4_PATH, v);
                 self.as4_path_count = c.count;
+                Ok(())
             }
-            AttrType::AS4_AGGREGATOR => {
-                flags(a, OT)?;
-                if self.cfg.four_octet_as {
-                    self.discarded.insert(a.type_code);
-                    return Ok(());
-                }
-                // RFC 6793 §6: length ≠ 8 → attribute discard; RFC 7607: AS 0 too.
-                self.as4_aggregator = Some(checked_aggregator(v, 8)?);
-            }
+            // RFC 6793 §3: ignored between 4-octet speakers; §6: length ≠ 8
+            // → attribute discard; RFC 7607: AS 0 too.
+            AttrType::AS4_AGGREGATOR => self.simple(
+                a,
+                Rule::new(OT, Exact(8), Discard, AS4_AGGREGATOR)
+                    .with(Rule::AGGREGATOR | Rule::IGNORE_FOUR_OCTET),
+            ),
+            // RFC 7606 §7.15: not a non-zero multiple of 20 → treat-as-withdraw.
             AttrType::IPV6_EXTENDED_COMMUNITIES => {
-                flags(a, OT)?;
-                // RFC 7606 §7.15: not a non-zero multiple of 20 → treat-as-withdraw.
-                if !list_ok(v, 20) {
-                    return Err(length(Taw));
-                }
-                self.ipv6_ext_communities = Ipv6ExtCommunities::new(v);
+                self.simple(a, Rule::new(OT, Multiple(20), Taw, IPV6_EXT_COMMUNITIES))
             }
             AttrType::AIGP => {
                 flags(a, ON)?;
                 // RFC 7311 §3.4: a malformed AIGP is ignored, i.e. attribute discard.
-                let g = Aigp::parse(v).ok_or((Discard, ErrorKind::MalformedOptional))?;
-                self.aigp = Some(g);
+                Aigp::parse(v).ok_or((Discard, ErrorKind::MalformedOptional))?;
+                self.keep(AIGP, v);
+                Ok(())
             }
+            // RFC 8092 §6: not a non-zero multiple of 12 → treat-as-withdraw.
             AttrType::LARGE_COMMUNITY => {
-                flags(a, OT)?;
-                // RFC 8092 §6: not a non-zero multiple of 12 → treat-as-withdraw.
-                if !list_ok(v, 12) {
-                    return Err(length(Taw));
-                }
-                self.large_communities = LargeCommunities::new(v);
+                self.simple(a, Rule::new(OT, Multiple(12), Taw, LARGE_COMMUNITY))
             }
-            AttrType::OTC => {
-                flags(a, OT)?;
-                // RFC 9234 §5: length ≠ 4 → treat-as-withdraw.
-                self.otc = Some(u32_of(v).ok_or(length(Taw))?);
-            }
-            AttrType::ATTR_SET => {
-                flags(a, OT)?;
-                // RFC 7606 §7.16 / RFC 6368 §5: shorter than its Origin AS → treat-as-withdraw.
-                if v.len() < 4 {
-                    return Err(length(Taw));
-                }
-            }
+            // RFC 9234 §5: length ≠ 4 → treat-as-withdraw.
+            AttrType::OTC => self.simple(a, Rule::new(OT, Exact(4), Taw, OTC)),
+            // RFC 7606 §7.16 / RFC 6368 §5: shorter than its Origin AS → treat-as-withdraw.
+            AttrType::ATTR_SET => self.simple(a, Rule::new(OT, AtLeast(4), Taw, NO_SLOT)),
             _ if !a.flags.optional() => {
                 // RFC 4271 §6.3: an unrecognised well-known attribute → 3/2,
                 // data = the attribute; RFC 7606 does not relax this.
-                return Err((Action::SessionReset, ErrorKind::UnrecognizedWellKnown));
+                Err((Action::SessionReset, ErrorKind::UnrecognizedWellKnown))
             }
             // Optional attributes we do not decode: kept raw (RFC 4271 §5).
-            _ => {}
+            _ => Ok(()),
         }
+    }
+
+    /// Checks an attribute against its [`Rule`] and keeps its value.
+    // A call with a constant rule from each arm on bare-metal targets, one
+    // copy of the checks; inlined and specialised per arm on hosted ones,
+    // where the length checks fold to constants (no division).
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline(never))]
+    fn simple(&mut self, a: &RawAttribute<'a>, r: Rule) -> Result<(), Fail> {
+        let [want, n, _, slot] = r.0.to_le_bytes();
+        if r.has(Rule::IGNORE_EXTERNAL) && self.cfg.peer == PeerType::External {
+            self.discarded.insert(a.type_code);
+            return Ok(());
+        }
+        flags(a, want)?;
+        if r.has(Rule::IGNORE_FOUR_OCTET) && self.cfg.four_octet_as {
+            self.discarded.insert(a.type_code);
+            return Ok(());
+        }
+        let v = a.value;
+        let (l, n) = (v.len(), usize::from(n));
+        let ok = if r.has(Rule::MULTIPLE) {
+            l != 0 && l.is_multiple_of(n)
+        } else if r.has(Rule::AT_LEAST) {
+            l >= n
+        } else {
+            l == n
+        };
+        if !ok {
+            let action = if r.has(Rule::DISCARD) {
+                Action::AttributeDiscard
+            } else {
+                Action::TreatAsWithdraw
+            };
+            return Err(length(action));
+        }
+        // The AS before the 4-byte address (RFC 4271 §5.1.7).
+        if r.has(Rule::AGGREGATOR) && v.iter().rev().skip(4).all(|&b| b == 0) {
+            return Err((Action::AttributeDiscard, ErrorKind::MalformedOptional));
+        }
+        self.keep(usize::from(slot), v);
         Ok(())
     }
 
@@ -682,13 +719,13 @@ impl<'a> Update<'a> {
     /// The AS path: AS_PATH, merged with AS4_PATH when the peer is a
     /// 2-octet speaker (RFC 6793 §4.2.3).
     pub fn as_path(&self) -> Option<AsPath<'a>> {
-        let p = self.as_path?;
-        match self.as4_path {
+        let p = self.val(AS_PATH)?;
+        match self.val(AS4_PATH) {
             Some(p4)
                 // RFC 6793 §4.2.3: an AGGREGATOR whose AS is not AS_TRANS means
                 // AS4_PATH (and AS4_AGGREGATOR) are ignored; so does an
                 // AS4_PATH longer than AS_PATH.
-                if self.aggregator.is_none_or(|g| g.asn == AS_TRANS)
+                if self.aggregator_raw().is_none_or(|g| g.asn == AS_TRANS)
                     && self.as_path_count >= self.as4_path_count =>
             {
                 Some(AsPath::merged(p, self.as_path_count - self.as4_path_count, p4))
@@ -699,38 +736,40 @@ impl<'a> Update<'a> {
 
     /// AS_PATH as received (2- or 4-octet as negotiated), without AS4_PATH.
     pub fn as_path_raw(&self) -> Option<AsPath<'a>> {
-        self.as_path.map(|p| AsPath::new(p, self.cfg.four_octet_as))
+        self.val(AS_PATH)
+            .map(|p| AsPath::new(p, self.cfg.four_octet_as))
     }
 
     /// AS4_PATH as received (only from a 2-octet speaker).
     pub fn as4_path(&self) -> Option<AsPath<'a>> {
-        self.as4_path.map(|p| AsPath::new(p, true))
+        self.val(AS4_PATH).map(|p| AsPath::new(p, true))
     }
 
     /// NEXT_HOP.
     pub fn next_hop(&self) -> Option<Ipv4Addr> {
-        self.next_hop
+        self.u32_at(NEXT_HOP).map(Ipv4Addr::from_bits)
     }
 
     /// MULTI_EXIT_DISC.
     pub fn med(&self) -> Option<u32> {
-        self.med
+        self.u32_at(MED)
     }
 
     /// LOCAL_PREF.
     pub fn local_pref(&self) -> Option<u32> {
-        self.local_pref
+        self.u32_at(LOCAL_PREF)
     }
 
     /// Whether ATOMIC_AGGREGATE is present.
     pub fn atomic_aggregate(&self) -> bool {
-        self.atomic_aggregate
+        self.val(ATOMIC_AGGREGATE).is_some()
     }
 
     /// The aggregator: AGGREGATOR, or AS4_AGGREGATOR when AGGREGATOR carries
     /// AS_TRANS (RFC 6793 §4.2.3).
     pub fn aggregator(&self) -> Option<Aggregator> {
-        match (self.aggregator, self.as4_aggregator) {
+        let g4 = self.val(AS4_AGGREGATOR).and_then(Aggregator::parse);
+        match (self.aggregator_raw(), g4) {
             (Some(g), Some(g4)) if g.asn == AS_TRANS => Some(g4),
             (g, _) => g,
         }
@@ -738,42 +777,67 @@ impl<'a> Update<'a> {
 
     /// COMMUNITIES.
     pub fn communities(&self) -> Option<Communities<'a>> {
-        self.communities
+        self.val(COMMUNITIES).and_then(Communities::new)
     }
 
     /// LARGE_COMMUNITY.
     pub fn large_communities(&self) -> Option<LargeCommunities<'a>> {
-        self.large_communities
+        self.val(LARGE_COMMUNITY).and_then(LargeCommunities::new)
     }
 
     /// EXTENDED COMMUNITIES.
     pub fn ext_communities(&self) -> Option<ExtCommunities<'a>> {
-        self.ext_communities
+        self.val(EXT_COMMUNITIES).and_then(ExtCommunities::new)
     }
 
     /// IPv6 Address Specific Extended Communities.
     pub fn ipv6_ext_communities(&self) -> Option<Ipv6ExtCommunities<'a>> {
-        self.ipv6_ext_communities
+        self.val(IPV6_EXT_COMMUNITIES)
+            .and_then(Ipv6ExtCommunities::new)
     }
 
     /// ORIGINATOR_ID.
     pub fn originator_id(&self) -> Option<Ipv4Addr> {
-        self.originator_id
+        self.u32_at(ORIGINATOR_ID).map(Ipv4Addr::from_bits)
     }
 
     /// CLUSTER_LIST.
     pub fn cluster_list(&self) -> Option<ClusterList<'a>> {
-        self.cluster_list
+        self.val(CLUSTER_LIST).and_then(ClusterList::new)
     }
 
     /// Only to Customer (RFC 9234).
     pub fn otc(&self) -> Option<u32> {
-        self.otc
+        self.u32_at(OTC)
     }
 
     /// AIGP (RFC 7311).
     pub fn aigp(&self) -> Option<Aigp<'a>> {
-        self.aigp
+        self.val(AIGP).and_then(Aigp::parse)
+    }
+
+    /// Keeps the value of the attribute in `slot` (none for [`NO_SLOT`]).
+    #[inline(always)]
+    fn keep(&mut self, slot: Slot, v: &'a [u8]) {
+        if let Some(s) = self.vals.get_mut(slot) {
+            *s = Some(v);
+        }
+    }
+
+    /// The value kept in `slot`.
+    #[inline(always)]
+    fn val(&self, slot: Slot) -> Option<&'a [u8]> {
+        self.vals.get(slot).copied().flatten()
+    }
+
+    /// A kept 4-byte value as a number.
+    fn u32_at(&self, slot: Slot) -> Option<u32> {
+        self.val(slot).and_then(u32_of)
+    }
+
+    /// AGGREGATOR as received.
+    fn aggregator_raw(&self) -> Option<Aggregator> {
+        self.val(AGGREGATOR).and_then(Aggregator::parse)
     }
 
     /// Attributes this module does not decode, first occurrences only, with
