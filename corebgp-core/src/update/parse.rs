@@ -663,35 +663,20 @@ impl<'a> Update<'a> {
 
     /// Every announced route with its family: the NLRI field, then MP_REACH_NLRI.
     pub fn announced(&self) -> impl Iterator<Item = (AfiSafi, Nlri)> + 'a {
-        let ap = self.cfg.add_path_rx.contains(AfiSafi::IPV4_UNICAST);
-        let (fam, rest) = match &self.mp_reach {
-            Some(m) => (m.family, m.prefixes()),
-            None => (AfiSafi::IPV4_UNICAST, Prefixes::Other),
-        };
-        Routes {
-            family: AfiSafi::IPV4_UNICAST,
-            cur: Prefixes::V4(Ipv4Prefixes::new(self.sections.nlri, ap)),
-            next_family: fam,
-            next: rest,
-            remaining: self.announced_count(),
-        }
+        let mp = self.mp_reach.map(|m| (m.family, m.nlri, m.add_path));
+        Routes::new(&self.cfg, self.sections.nlri, mp, self.announced_count())
     }
 
     /// Every withdrawn route with its family: the Withdrawn Routes field,
     /// then MP_UNREACH_NLRI.
     pub fn withdrawals(&self) -> impl Iterator<Item = (AfiSafi, Nlri)> + 'a {
-        let ap = self.cfg.add_path_rx.contains(AfiSafi::IPV4_UNICAST);
-        let (fam, rest) = match &self.mp_unreach {
-            Some(m) => (m.family, m.prefixes()),
-            None => (AfiSafi::IPV4_UNICAST, Prefixes::Other),
-        };
-        Routes {
-            family: AfiSafi::IPV4_UNICAST,
-            cur: Prefixes::V4(Ipv4Prefixes::new(self.sections.withdrawn, ap)),
-            next_family: fam,
-            next: rest,
-            remaining: self.withdrawn_count(),
-        }
+        let mp = self.mp_unreach.map(|m| (m.family, m.withdrawn, m.add_path));
+        Routes::new(
+            &self.cfg,
+            self.sections.withdrawn,
+            mp,
+            self.withdrawn_count(),
+        )
     }
 
     /// Number of announced prefixes (NLRI field plus MP_REACH_NLRI).
@@ -853,14 +838,50 @@ impl<'a> Update<'a> {
 
 /// Two checked NLRI fields in turn, each with its family: what
 /// [`Update::announced`] and [`Update::withdrawals`] return. One iterator
-/// over [`Prefixes`] for both fields, rather than a chain of two iterator
-/// types, keeps one copy of the prefix decoding in an image.
+/// over plain fields for both, rather than a chain of two iterator types,
+/// keeps one copy of the prefix decoding in an image.
 struct Routes<'a> {
-    family: AfiSafi,
-    cur: Prefixes<'a>,
-    next_family: AfiSafi,
-    next: Prefixes<'a>,
+    cur: Field<'a>,
+    next: Field<'a>,
     remaining: usize,
+}
+
+/// One NLRI field to read: its family, what is left of it, and how to read it.
+#[derive(Clone, Copy)]
+struct Field<'a> {
+    family: AfiSafi,
+    rest: &'a [u8],
+    add_path: bool,
+    v6: bool,
+}
+
+impl<'a> Routes<'a> {
+    /// The IPv4 unicast field `v4`, then the MP field (family, NLRI,
+    /// ADD-PATH), whose NLRI are read only for the families decoded here.
+    fn new(
+        cfg: &UpdateConfig,
+        v4: &'a [u8],
+        mp: Option<(AfiSafi, &'a [u8], bool)>,
+        remaining: usize,
+    ) -> Self {
+        let (family, rest, add_path) = mp.unwrap_or((AfiSafi::IPV4_UNICAST, &[], false));
+        let v6 = family_is_v6(family);
+        Routes {
+            cur: Field {
+                family: AfiSafi::IPV4_UNICAST,
+                rest: v4,
+                add_path: cfg.add_path_rx.contains(AfiSafi::IPV4_UNICAST),
+                v6: false,
+            },
+            next: Field {
+                family,
+                rest: if v6.is_some() { rest } else { &[] },
+                add_path,
+                v6: v6 == Some(true),
+            },
+            remaining,
+        }
+    }
 }
 
 impl Iterator for Routes<'_> {
@@ -869,17 +890,19 @@ impl Iterator for Routes<'_> {
     #[inline]
     fn next(&mut self) -> Option<(AfiSafi, Nlri)> {
         loop {
+            let f = &mut self.cur;
             // A checked field has no malformed entry; were there one, the
             // field would end there, as with `Checked`.
-            if let Some(Ok(n)) = self.cur.next() {
+            if let Some((n, rest)) = nlri::read_entry(f.rest, f.add_path, f.v6) {
+                f.rest = rest;
                 self.remaining = self.remaining.saturating_sub(1);
-                return Some((self.family, n));
+                return Some((f.family, n));
             }
-            if matches!(self.next, Prefixes::Other) {
+            if self.next.rest.is_empty() {
                 return None;
             }
-            self.cur = core::mem::replace(&mut self.next, Prefixes::Other);
-            self.family = self.next_family;
+            self.cur = self.next;
+            self.next.rest = &[];
         }
     }
 
