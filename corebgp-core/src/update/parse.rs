@@ -417,8 +417,8 @@ impl<'a> Update<'a> {
             AttrType::ORIGINATOR_ID => self.simple(a, Rule::new(ON, Exact(4), Taw, ORIGINATOR_ID)),
             // RFC 7606 §7.10: not a non-zero multiple of 4 → treat-as-withdraw.
             AttrType::CLUSTER_LIST => self.simple(a, Rule::new(ON, Multiple(4), Taw, CLUSTER_LIST)),
-            AttrType::MP_REACH_NLRI => self.decode_mp_reach(a),
-            AttrType::MP_UNREACH_NLRI => self.decode_mp_unreach(a),
+            AttrType::MP_REACH_NLRI => self.decode_mp(a, true),
+            AttrType::MP_UNREACH_NLRI => self.decode_mp(a, false),
             // RFC 7606 §7.14: not a non-zero multiple of 8 → treat-as-withdraw.
             AttrType::EXTENDED_COMMUNITIES => {
                 self.simple(a, Rule::new(OT, Multiple(8), Taw, EXT_COMMUNITIES))
@@ -520,48 +520,73 @@ impl<'a> Update<'a> {
         Ok(())
     }
 
-    /// MP_REACH_NLRI (RFC 4760 §3, RFC 7606 §7.11). Errors are 3/9 Optional
-    /// Attribute Error, data = the attribute (RFC 4760 §7).
-    fn decode_mp_reach(&mut self, a: &RawAttribute<'a>) -> Result<(), Fail> {
-        let Some((&[a0, a1, safi], _)) = a.value.split_first_chunk::<3>() else {
+    /// MP_REACH_NLRI (RFC 4760 §3, RFC 7606 §7.11) if `reach`, else
+    /// MP_UNREACH_NLRI (RFC 4760 §4, RFC 7606 §7.12): one copy of the
+    /// family read and the NLRI check. Errors are 3/9 Optional Attribute
+    /// Error, data = the attribute (RFC 4760 §7).
+    fn decode_mp(&mut self, a: &RawAttribute<'a>, reach: bool) -> Result<(), Fail> {
+        let Some(MpUnreach {
+            family,
+            withdrawn: mut nlri,
+            add_path,
+        }) = MpUnreach::parse(a.value, &self.cfg)
+        else {
             // The family is unknown, so the NLRI cannot be located: RFC 7606 §3 j
             // → session reset; RFC 4760 §7: 3/9, data = the attribute.
             return Err((Action::SessionReset, ErrorKind::MalformedOptional));
         };
-        let family = AfiSafi::new(u16::from_be_bytes([a0, a1]).into(), safi.into());
         let disable = |kind| (Action::AfiSafiDisable(family), kind);
-        // RFC 7606 §7.11: a next hop overrunning the attribute → AFI/SAFI disable.
-        let mp = MpReach::parse(a.value, &self.cfg).ok_or(disable(ErrorKind::MalformedOptional))?;
-        if let Some(v6) = family_is_v6(family) {
-            // RFC 7606 §7.11: a next-hop length not valid for the family.
-            let ok = match mp.next_hop.len() {
-                4 => !v6,
-                // RFC 2545 §3: global, or global + link-local; RFC 8950 §3:
-                // an IPv6 next hop for IPv4 NLRI once negotiated.
-                16 | 32 => v6 || self.cfg.extended_next_hop.contains(family),
-                _ => false,
-            };
-            if !ok {
-                return Err(disable(ErrorKind::NextHopLength));
+        let v6 = family_is_v6(family);
+        let mut next_hop: &[u8] = &[];
+        if reach {
+            // RFC 7606 §7.11: a next hop overrunning the attribute → AFI/SAFI
+            // disable; RFC 4760 §3: then one Reserved octet, ignored.
+            let (nh, rest) = nlri
+                .split_first()
+                .and_then(|(&l, r)| r.split_at_checked(usize::from(l)))
+                .ok_or(disable(ErrorKind::MalformedOptional))?;
+            let (_, rest) = rest
+                .split_first()
+                .ok_or(disable(ErrorKind::MalformedOptional))?;
+            (next_hop, nlri) = (nh, rest);
+            if let Some(v6) = v6 {
+                // RFC 7606 §7.11: a next-hop length not valid for the family.
+                let ok = match nh.len() {
+                    4 => !v6,
+                    // RFC 2545 §3: global, or global + link-local; RFC 8950 §3:
+                    // an IPv6 next hop for IPv4 NLRI once negotiated.
+                    16 | 32 => v6 || self.cfg.extended_next_hop.contains(family),
+                    _ => false,
+                };
+                if !ok {
+                    return Err(disable(ErrorKind::NextHopLength));
+                }
             }
-            // RFC 7606 §5.3 / §7.11: malformed NLRI → AFI/SAFI disable.
-            self.mp_reach_count = nlri::validate(mp.nlri, v6, mp.add_path)
-                .map_err(|_| disable(ErrorKind::InvalidMpNlri))?;
         }
-        self.mp_reach = Some(mp);
-        flags(a, ON)
-    }
-
-    /// MP_UNREACH_NLRI (RFC 4760 §4, RFC 7606 §7.12); errors as for MP_REACH_NLRI.
-    fn decode_mp_unreach(&mut self, a: &RawAttribute<'a>) -> Result<(), Fail> {
-        let Some(mp) = MpUnreach::parse(a.value, &self.cfg) else {
-            return Err((Action::SessionReset, ErrorKind::MalformedOptional));
+        // RFC 7606 §5.3 / §7.11: malformed NLRI → AFI/SAFI disable. Other
+        // families' NLRI are not read.
+        let count = match v6 {
+            Some(v6) => {
+                nlri::validate(nlri, v6, add_path).map_err(|_| disable(ErrorKind::InvalidMpNlri))?
+            }
+            None => 0,
         };
-        if let Some(v6) = family_is_v6(mp.family) {
-            self.mp_unreach_count = nlri::validate(mp.withdrawn, v6, mp.add_path)
-                .map_err(|_| (Action::AfiSafiDisable(mp.family), ErrorKind::InvalidMpNlri))?;
+        if reach {
+            self.mp_reach_count = count;
+            self.mp_reach = Some(MpReach {
+                family,
+                next_hop,
+                nlri,
+                add_path,
+            });
+        } else {
+            self.mp_unreach_count = count;
+            self.mp_unreach = Some(MpUnreach {
+                family,
+                withdrawn: nlri,
+                add_path,
+            });
         }
-        self.mp_unreach = Some(mp);
         flags(a, ON)
     }
 
