@@ -419,7 +419,10 @@ pub(crate) fn read_entry(rest: &[u8], add_path: bool, v6: bool) -> Option<(Nlri,
     let n = (usize::from(len) + 7) >> 3;
     let (bytes, r) = r.split_at_checked(n)?;
     let mut o = [0u8; 16];
-    o.get_mut(..n)?.copy_from_slice(bytes);
+    // A byte loop: no length-mismatch path, no memcpy call for a few bytes.
+    for (d, s) in o.iter_mut().zip(bytes) {
+        *d = *s;
+    }
     // RFC 4271 §4.3: host bits are irrelevant; they are in the last byte.
     if let Some(last) = o.get_mut(n.wrapping_sub(1)) {
         *last &= 0xffu8 << ((8 - len % 8) % 8);
