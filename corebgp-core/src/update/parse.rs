@@ -31,8 +31,8 @@ pub struct Update<'a> {
     nlri_count: u32,
     mp_reach_count: u32,
     mp_unreach_count: u32,
-    as_path_count: u32,
-    as4_path_count: u32,
+    /// Path lengths (RFC 6793 §4.2.3 counting) of AS_PATH and AS4_PATH, by slot.
+    path_counts: [u32; 2],
     origin: Option<Origin>,
     /// The values of the other attributes kept (checked), by [`Slot`]:
     /// typed on access, so a getter nobody calls costs nothing.
@@ -222,8 +222,7 @@ impl<'a> Update<'a> {
             nlri_count,
             mp_reach_count: 0,
             mp_unreach_count: 0,
-            as_path_count: 0,
-            as4_path_count: 0,
+            path_counts: [0; 2],
             origin: None,
             vals: [None; SLOTS],
             mp_reach: None,
@@ -363,14 +362,15 @@ impl<'a> Update<'a> {
                 // RFC 7606 §7.2: malformed segments → treat-as-withdraw (3/11);
                 // RFC 7607 §2: AS 0 makes it malformed; RFC 5065 §5.2 / RFC 7606
                 // §7.2: confederation segments from an external peer too.
-                let malformed = (Taw, ErrorKind::MalformedAsPath);
-                let c = check_path(v, self.cfg.four_octet_as).ok_or(malformed)?;
-                if c.zero || (c.confed && self.cfg.peer == PeerType::External) {
-                    return Err(malformed);
-                }
-                self.keep(AS_PATH, v);
-                self.as_path_count = c.count;
-                Ok(())
+                let four = self.cfg.four_octet_as;
+                let external = self.cfg.peer == PeerType::External;
+                self.path(
+                    a,
+                    AS_PATH,
+                    four,
+                    external,
+                    (Taw, ErrorKind::MalformedAsPath),
+                )
             }
             // RFC 7606 §7.3: length ≠ 4 → treat-as-withdraw (3/5). RFC 4760
             // §3: without IPv4 NLRI the attribute is ignored, so a bad one
@@ -433,14 +433,13 @@ impl<'a> Update<'a> {
                 }
                 // RFC 6793 §6: malformed (as AS_PATH, or with confederation
                 // segments; RFC 7607: AS 0) → attribute discard.
-                let bad = (Discard, ErrorKind::MalformedOptional);
-                let c = check_path(v, true).ok_or(bad)?;
-                if c.confed || c.zero {
-                    return Err(bad);
-                }
-                self.keep(AS4_PATH, v);
-                self.as4_path_count = c.count;
-                Ok(())
+                self.path(
+                    a,
+                    AS4_PATH,
+                    true,
+                    true,
+                    (Discard, ErrorKind::MalformedOptional),
+                )
             }
             // RFC 6793 §3: ignored between 4-octet speakers; §6: length ≠ 8
             // → attribute discard; RFC 7607: AS 0 too.
@@ -476,6 +475,29 @@ impl<'a> Update<'a> {
             // Optional attributes we do not decode: kept raw (RFC 4271 §5).
             _ => Ok(()),
         }
+    }
+
+    /// Checks AS_PATH or AS4_PATH (`slot`) of `four`-octet ASes and keeps it
+    /// with its length: malformed (`bad`) on a structural error, AS 0, or a
+    /// confederation segment if `no_confed`.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn path(
+        &mut self,
+        a: &RawAttribute<'a>,
+        slot: Slot,
+        four: bool,
+        no_confed: bool,
+        bad: Fail,
+    ) -> Result<(), Fail> {
+        let c = check_path(a.value, four).ok_or(bad)?;
+        if c.zero || (c.confed && no_confed) {
+            return Err(bad);
+        }
+        self.keep(slot, a.value);
+        if let Some(n) = self.path_counts.get_mut(slot) {
+            *n = c.count;
+        }
+        Ok(())
     }
 
     /// Checks an attribute against its [`Rule`] and keeps its value.
@@ -736,9 +758,10 @@ impl<'a> Update<'a> {
                 // AS4_PATH (and AS4_AGGREGATOR) are ignored; so does an
                 // AS4_PATH longer than AS_PATH.
                 if self.aggregator_raw().is_none_or(|g| g.asn == AS_TRANS)
-                    && self.as_path_count >= self.as4_path_count =>
+                    && self.path_counts[AS_PATH] >= self.path_counts[AS4_PATH] =>
             {
-                Some(AsPath::merged(p, self.as_path_count - self.as4_path_count, p4))
+                let [n, n4] = self.path_counts;
+                Some(AsPath::merged(p, n - n4, p4))
             }
             _ => Some(AsPath::new(p, self.cfg.four_octet_as)),
         }
