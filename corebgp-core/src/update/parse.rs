@@ -810,23 +810,23 @@ impl<'a> Update<'a> {
 
     /// COMMUNITIES.
     pub fn communities(&self) -> Option<Communities<'a>> {
-        self.val(COMMUNITIES).and_then(Communities::new)
+        self.val(COMMUNITIES).map(Communities::of_checked)
     }
 
     /// LARGE_COMMUNITY.
     pub fn large_communities(&self) -> Option<LargeCommunities<'a>> {
-        self.val(LARGE_COMMUNITY).and_then(LargeCommunities::new)
+        self.val(LARGE_COMMUNITY).map(LargeCommunities::of_checked)
     }
 
     /// EXTENDED COMMUNITIES.
     pub fn ext_communities(&self) -> Option<ExtCommunities<'a>> {
-        self.val(EXT_COMMUNITIES).and_then(ExtCommunities::new)
+        self.val(EXT_COMMUNITIES).map(ExtCommunities::of_checked)
     }
 
     /// IPv6 Address Specific Extended Communities.
     pub fn ipv6_ext_communities(&self) -> Option<Ipv6ExtCommunities<'a>> {
         self.val(IPV6_EXT_COMMUNITIES)
-            .and_then(Ipv6ExtCommunities::new)
+            .map(Ipv6ExtCommunities::of_checked)
     }
 
     /// ORIGINATOR_ID.
@@ -836,7 +836,7 @@ impl<'a> Update<'a> {
 
     /// CLUSTER_LIST.
     pub fn cluster_list(&self) -> Option<ClusterList<'a>> {
-        self.val(CLUSTER_LIST).and_then(ClusterList::new)
+        self.val(CLUSTER_LIST).map(ClusterList::of_checked)
     }
 
     /// Only to Customer (RFC 9234).
