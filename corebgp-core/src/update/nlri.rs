@@ -400,6 +400,48 @@ fn split_entry(rest: &[u8], add_path: bool, v6: bool) -> Result<(Nlri, &[u8]), P
     Ok((Nlri { path_id, prefix }, rest))
 }
 
+/// Reads one entry (path identifier if `add_path`, then an IPv4 or IPv6
+/// prefix) off the front of a checked field; `None` at its end (or at a
+/// malformed entry). One byte-wise read for both families: the IPv4 address
+/// is the first four bytes of the IPv6 one.
+#[inline(always)]
+pub(crate) fn read_entry(rest: &[u8], add_path: bool, v6: bool) -> Option<(Nlri, &[u8])> {
+    let (path_id, rest) = if add_path {
+        let (id, r) = rest.split_first_chunk::<4>()?;
+        (Some(u32::from_be_bytes(*id)), r)
+    } else {
+        (None, rest)
+    };
+    let (&len, r) = rest.split_first()?;
+    if len > if v6 { 128 } else { 32 } {
+        return None;
+    }
+    let n = (usize::from(len) + 7) >> 3;
+    let (bytes, r) = r.split_at_checked(n)?;
+    let mut o = [0u8; 16];
+    // A byte loop: no length-mismatch path, no memcpy call for a few bytes.
+    for (d, s) in o.iter_mut().zip(bytes) {
+        *d = *s;
+    }
+    // RFC 4271 §4.3: host bits are irrelevant; they are in the last byte.
+    if let Some(last) = o.get_mut(n.wrapping_sub(1)) {
+        *last &= 0xffu8 << ((8 - len % 8) % 8);
+    }
+    let prefix = if v6 {
+        Prefix::V6(Ipv6Prefix {
+            addr: Ipv6Addr::from(o),
+            len,
+        })
+    } else {
+        let [a, b, c, d, ..] = o;
+        Prefix::V4(Ipv4Prefix {
+            addr: Ipv4Addr::new(a, b, c, d),
+            len,
+        })
+    };
+    Some((Nlri { path_id, prefix }, r))
+}
+
 /// An NLRI iterator over a field already checked by
 /// [`Update::parse`](super::Update::parse): yields the entries themselves
 /// (it would stop at a malformed entry, which a checked field has none of).

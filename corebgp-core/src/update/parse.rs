@@ -31,25 +31,12 @@ pub struct Update<'a> {
     nlri_count: u32,
     mp_reach_count: u32,
     mp_unreach_count: u32,
-    as_path_count: u32,
-    as4_path_count: u32,
+    /// Path lengths (RFC 6793 §4.2.3 counting) of AS_PATH and AS4_PATH, by slot.
+    path_counts: [u32; 2],
     origin: Option<Origin>,
-    as_path: Option<&'a [u8]>,
-    as4_path: Option<&'a [u8]>,
-    next_hop: Option<Ipv4Addr>,
-    med: Option<u32>,
-    local_pref: Option<u32>,
-    atomic_aggregate: bool,
-    aggregator: Option<Aggregator>,
-    as4_aggregator: Option<Aggregator>,
-    communities: Option<Communities<'a>>,
-    large_communities: Option<LargeCommunities<'a>>,
-    ext_communities: Option<ExtCommunities<'a>>,
-    ipv6_ext_communities: Option<Ipv6ExtCommunities<'a>>,
-    originator_id: Option<Ipv4Addr>,
-    cluster_list: Option<ClusterList<'a>>,
-    otc: Option<u32>,
-    aigp: Option<Aigp<'a>>,
+    /// The values of the other attributes kept (checked), by [`Slot`]:
+    /// typed on access, so a getter nobody calls costs nothing.
+    vals: [Option<&'a [u8]>; SLOTS],
     mp_reach: Option<MpReach<'a>>,
     mp_unreach: Option<MpUnreach<'a>>,
     seen: AttrSet,
@@ -101,29 +88,88 @@ const fn length(action: Action) -> Fail {
     (action, ErrorKind::Length)
 }
 
-/// AGGREGATOR or AS4_AGGREGATOR of `want` bytes whose AS is not 0;
-/// anything else is an attribute discard (RFC 7606 §7.7, RFC 6793 §6,
-/// RFC 7607 §2).
-fn checked_aggregator(v: &[u8], want: usize) -> Result<Aggregator, Fail> {
-    if v.len() != want {
-        return Err(length(Action::AttributeDiscard));
+/// Where [`Update`] keeps an attribute's value: an index into its `vals`.
+type Slot = usize;
+const AS_PATH: Slot = 0;
+const AS4_PATH: Slot = 1;
+const NEXT_HOP: Slot = 2;
+const MED: Slot = 3;
+const LOCAL_PREF: Slot = 4;
+const ATOMIC_AGGREGATE: Slot = 5;
+const AGGREGATOR: Slot = 6;
+const AS4_AGGREGATOR: Slot = 7;
+const COMMUNITIES: Slot = 8;
+const ORIGINATOR_ID: Slot = 9;
+const CLUSTER_LIST: Slot = 10;
+const EXT_COMMUNITIES: Slot = 11;
+const IPV6_EXT_COMMUNITIES: Slot = 12;
+const AIGP: Slot = 13;
+const LARGE_COMMUNITY: Slot = 14;
+const OTC: Slot = 15;
+const SLOTS: usize = 16;
+/// Checked, not kept (ATTR_SET).
+const NO_SLOT: Slot = SLOTS;
+
+/// The length an attribute must have (RFC 7606 §7 and the attribute RFCs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Len {
+    /// Exactly this many bytes.
+    Exact(u8),
+    /// A non-zero multiple of this many bytes.
+    Multiple(u8),
+    /// At least this many bytes.
+    AtLeast(u8),
+}
+
+/// How an attribute whose verdict follows from its flags and length alone
+/// is checked and kept: one code path for all of them. Packed in a word
+/// so that each caller passes a constant in a register.
+#[derive(Clone, Copy)]
+struct Rule(u32);
+
+impl Rule {
+    // Byte 0: the Optional and Transitive bits it must have (RFC 7606 §3 c);
+    // byte 1: the length's n; byte 2: the length's kind and the flags
+    // below; byte 3: the slot.
+    const EXACT: u32 = 0;
+    const MULTIPLE: u32 = 1;
+    const AT_LEAST: u32 = 2;
+    /// A wrong length is an attribute discard, not a treat-as-withdraw.
+    const DISCARD: u32 = 1 << 2;
+    /// An aggregator: an AS of 0 is an attribute discard (RFC 7607 §2).
+    const AGGREGATOR: u32 = 1 << 3;
+    /// Ignored (read as absent), whatever its flags, from an external peer
+    /// (RFC 7606 §7.5: LOCAL_PREF).
+    const IGNORE_EXTERNAL: u32 = 1 << 4;
+    /// Ignored, once its flags are right, between 4-octet speakers
+    /// (RFC 6793 §3: AS4_AGGREGATOR).
+    const IGNORE_FOUR_OCTET: u32 = 1 << 5;
+
+    const fn new(flags: u8, len: Len, on_len: Action, slot: Slot) -> Self {
+        let (kind, n) = match len {
+            Len::Exact(n) => (Self::EXACT, n),
+            Len::Multiple(n) => (Self::MULTIPLE, n),
+            Len::AtLeast(n) => (Self::AT_LEAST, n),
+        };
+        let discard = match on_len {
+            Action::AttributeDiscard => Self::DISCARD,
+            _ => 0,
+        };
+        Self(flags as u32 | (n as u32) << 8 | (kind | discard) << 16 | (slot as u32) << 24)
     }
-    let agg = Aggregator::parse(v).ok_or(length(Action::AttributeDiscard))?;
-    if agg.asn == 0 {
-        return Err((Action::AttributeDiscard, ErrorKind::MalformedOptional));
+
+    const fn with(self, flag: u32) -> Self {
+        Self(self.0 | flag << 16)
     }
-    Ok(agg)
+
+    const fn has(self, flag: u32) -> bool {
+        (self.0 >> 16) & flag != 0
+    }
 }
 
 #[inline(always)]
 fn u32_of(v: &[u8]) -> Option<u32> {
     <[u8; 4]>::try_from(v).ok().map(u32::from_be_bytes)
-}
-
-/// A non-empty list of `n`-byte entries.
-#[inline(always)]
-fn list_ok(v: &[u8], n: usize) -> bool {
-    !v.is_empty() && v.len().is_multiple_of(n)
 }
 
 impl<'a> Update<'a> {
@@ -176,25 +222,9 @@ impl<'a> Update<'a> {
             nlri_count,
             mp_reach_count: 0,
             mp_unreach_count: 0,
-            as_path_count: 0,
-            as4_path_count: 0,
+            path_counts: [0; 2],
             origin: None,
-            as_path: None,
-            as4_path: None,
-            next_hop: None,
-            med: None,
-            local_pref: None,
-            atomic_aggregate: false,
-            aggregator: None,
-            as4_aggregator: None,
-            communities: None,
-            large_communities: None,
-            ext_communities: None,
-            ipv6_ext_communities: None,
-            originator_id: None,
-            cluster_list: None,
-            otc: None,
-            aigp: None,
+            vals: [None; SLOTS],
             mp_reach: None,
             mp_unreach: None,
             seen: AttrSet::EMPTY,
@@ -313,7 +343,10 @@ impl<'a> Update<'a> {
     #[cfg_attr(target_os = "none", inline(never))]
     fn attribute(&mut self, a: &RawAttribute<'a>) -> Result<(), Fail> {
         use Action::{AttributeDiscard as Discard, TreatAsWithdraw as Taw};
+        use Len::{AtLeast, Exact, Multiple};
         let v = a.value;
+        // Each arm calls `simple` with its own constant rule: on hosted
+        // targets, where `simple` is inlined, the checks fold per arm.
         match a.type_code {
             AttrType::ORIGIN => {
                 flags(a, WK)?;
@@ -322,94 +355,73 @@ impl<'a> Update<'a> {
                 let [o] = *v else { return Err(length(Taw)) };
                 let o = Origin::from_u8(o).ok_or((Taw, ErrorKind::InvalidOrigin))?;
                 self.origin = Some(o);
+                Ok(())
             }
             AttrType::AS_PATH => {
                 flags(a, WK)?;
                 // RFC 7606 §7.2: malformed segments → treat-as-withdraw (3/11);
                 // RFC 7607 §2: AS 0 makes it malformed; RFC 5065 §5.2 / RFC 7606
                 // §7.2: confederation segments from an external peer too.
-                let malformed = (Taw, ErrorKind::MalformedAsPath);
-                let c = check_path(v, self.cfg.four_octet_as).ok_or(malformed)?;
-                if c.zero || (c.confed && self.cfg.peer == PeerType::External) {
-                    return Err(malformed);
-                }
-                self.as_path = Some(v);
-                self.as_path_count = c.count;
+                let four = self.cfg.four_octet_as;
+                let external = self.cfg.peer == PeerType::External;
+                self.path(
+                    a,
+                    AS_PATH,
+                    four,
+                    external,
+                    (Taw, ErrorKind::MalformedAsPath),
+                )
             }
-            AttrType::NEXT_HOP => {
-                flags(a, WK)?;
-                // RFC 7606 §7.3: length ≠ 4 → treat-as-withdraw (3/5). RFC 4760
-                // §3: without IPv4 NLRI the attribute is ignored, so a bad one
-                // is only discarded.
-                let Ok(nh) = <[u8; 4]>::try_from(v) else {
-                    let act = if self.sections.nlri.is_empty() {
+            // RFC 7606 §7.3: length ≠ 4 → treat-as-withdraw (3/5). RFC 4760
+            // §3: without IPv4 NLRI the attribute is ignored, so a bad one
+            // is only discarded.
+            AttrType::NEXT_HOP => self.simple(
+                a,
+                Rule::new(
+                    WK,
+                    Exact(4),
+                    if self.sections.nlri.is_empty() {
                         Discard
                     } else {
                         Taw
-                    };
-                    return Err(length(act));
-                };
-                self.next_hop = Some(Ipv4Addr::from(nh));
-            }
-            AttrType::MED => {
-                flags(a, ON)?;
-                // RFC 7606 §7.4.
-                self.med = Some(u32_of(v).ok_or(length(Taw))?);
-            }
-            AttrType::LOCAL_PREF => {
-                // RFC 7606 §7.5: from an external peer → attribute discard.
-                if self.cfg.peer == PeerType::External {
-                    self.discarded.insert(a.type_code);
-                    return Ok(());
-                }
-                flags(a, WK)?;
-                self.local_pref = Some(u32_of(v).ok_or(length(Taw))?);
-            }
+                    },
+                    NEXT_HOP,
+                ),
+            ),
+            // RFC 7606 §7.4.
+            AttrType::MED => self.simple(a, Rule::new(ON, Exact(4), Taw, MED)),
+            // RFC 7606 §7.5: from an external peer → attribute discard.
+            AttrType::LOCAL_PREF => self.simple(
+                a,
+                Rule::new(WK, Exact(4), Taw, LOCAL_PREF).with(Rule::IGNORE_EXTERNAL),
+            ),
+            // Well-known discretionary (RFC 4271 §5.1.6): flags 0x40.
+            // RFC 7606 §7.6: length ≠ 0 → attribute discard.
             AttrType::ATOMIC_AGGREGATE => {
-                // Well-known discretionary (RFC 4271 §5.1.6): flags 0x40.
-                flags(a, WK)?;
-                // RFC 7606 §7.6: length ≠ 0 → attribute discard.
-                if !v.is_empty() {
-                    return Err(length(Discard));
-                }
-                self.atomic_aggregate = true;
+                self.simple(a, Rule::new(WK, Exact(0), Discard, ATOMIC_AGGREGATE))
             }
-            AttrType::AGGREGATOR => {
-                flags(a, OT)?;
-                // RFC 7606 §7.7: length ≠ 6 (2-octet) / 8 (4-octet) → discard.
-                let want = if self.cfg.four_octet_as { 8 } else { 6 };
-                self.aggregator = Some(checked_aggregator(v, want)?);
-            }
-            AttrType::COMMUNITIES => {
-                flags(a, OT)?;
-                // RFC 7606 §7.8: not a non-zero multiple of 4 → treat-as-withdraw.
-                if !list_ok(v, 4) {
-                    return Err(length(Taw));
-                }
-                self.communities = Communities::new(v);
-            }
-            AttrType::ORIGINATOR_ID => {
-                flags(a, ON)?;
-                // RFC 7606 §7.9: length ≠ 4 → treat-as-withdraw.
-                self.originator_id = Some(Ipv4Addr::from_bits(u32_of(v).ok_or(length(Taw))?));
-            }
-            AttrType::CLUSTER_LIST => {
-                flags(a, ON)?;
-                // RFC 7606 §7.10: not a non-zero multiple of 4 → treat-as-withdraw.
-                if !list_ok(v, 4) {
-                    return Err(length(Taw));
-                }
-                self.cluster_list = ClusterList::new(v);
-            }
-            AttrType::MP_REACH_NLRI => self.decode_mp_reach(a)?,
-            AttrType::MP_UNREACH_NLRI => self.decode_mp_unreach(a)?,
+            // RFC 7606 §7.7: length ≠ 6 (2-octet) / 8 (4-octet) → discard.
+            AttrType::AGGREGATOR => self.simple(
+                a,
+                Rule::new(
+                    OT,
+                    Exact(if self.cfg.four_octet_as { 8 } else { 6 }),
+                    Discard,
+                    AGGREGATOR,
+                )
+                .with(Rule::AGGREGATOR),
+            ),
+            // RFC 7606 §7.8: not a non-zero multiple of 4 → treat-as-withdraw.
+            AttrType::COMMUNITIES => self.simple(a, Rule::new(OT, Multiple(4), Taw, COMMUNITIES)),
+            // RFC 7606 §7.9: length ≠ 4 → treat-as-withdraw.
+            AttrType::ORIGINATOR_ID => self.simple(a, Rule::new(ON, Exact(4), Taw, ORIGINATOR_ID)),
+            // RFC 7606 §7.10: not a non-zero multiple of 4 → treat-as-withdraw.
+            AttrType::CLUSTER_LIST => self.simple(a, Rule::new(ON, Multiple(4), Taw, CLUSTER_LIST)),
+            AttrType::MP_REACH_NLRI => self.decode_mp(a, true),
+            AttrType::MP_UNREACH_NLRI => self.decode_mp(a, false),
+            // RFC 7606 §7.14: not a non-zero multiple of 8 → treat-as-withdraw.
             AttrType::EXTENDED_COMMUNITIES => {
-                flags(a, OT)?;
-                // RFC 7606 §7.14: not a non-zero multiple of 8 → treat-as-withdraw.
-                if !list_ok(v, 8) {
-                    return Err(length(Taw));
-                }
-                self.ext_communities = ExtCommunities::new(v);
+                self.simple(a, Rule::new(OT, Multiple(8), Taw, EXT_COMMUNITIES))
             }
             AttrType::AS4_PATH => {
                 flags(a, OT)?;
@@ -421,110 +433,182 @@ impl<'a> Update<'a> {
                 }
                 // RFC 6793 §6: malformed (as AS_PATH, or with confederation
                 // segments; RFC 7607: AS 0) → attribute discard.
-                let bad = (Discard, ErrorKind::MalformedOptional);
-                let c = check_path(v, true).ok_or(bad)?;
-                if c.confed || c.zero {
-                    return Err(bad);
-                }
-                self.as4_path = Some(v);
-                self.as4_path_count = c.count;
+                self.path(
+                    a,
+                    AS4_PATH,
+                    true,
+                    true,
+                    (Discard, ErrorKind::MalformedOptional),
+                )
             }
-            AttrType::AS4_AGGREGATOR => {
-                flags(a, OT)?;
-                if self.cfg.four_octet_as {
-                    self.discarded.insert(a.type_code);
-                    return Ok(());
-                }
-                // RFC 6793 §6: length ≠ 8 → attribute discard; RFC 7607: AS 0 too.
-                self.as4_aggregator = Some(checked_aggregator(v, 8)?);
-            }
+            // RFC 6793 §3: ignored between 4-octet speakers; §6: length ≠ 8
+            // → attribute discard; RFC 7607: AS 0 too.
+            AttrType::AS4_AGGREGATOR => self.simple(
+                a,
+                Rule::new(OT, Exact(8), Discard, AS4_AGGREGATOR)
+                    .with(Rule::AGGREGATOR | Rule::IGNORE_FOUR_OCTET),
+            ),
+            // RFC 7606 §7.15: not a non-zero multiple of 20 → treat-as-withdraw.
             AttrType::IPV6_EXTENDED_COMMUNITIES => {
-                flags(a, OT)?;
-                // RFC 7606 §7.15: not a non-zero multiple of 20 → treat-as-withdraw.
-                if !list_ok(v, 20) {
-                    return Err(length(Taw));
-                }
-                self.ipv6_ext_communities = Ipv6ExtCommunities::new(v);
+                self.simple(a, Rule::new(OT, Multiple(20), Taw, IPV6_EXT_COMMUNITIES))
             }
             AttrType::AIGP => {
                 flags(a, ON)?;
                 // RFC 7311 §3.4: a malformed AIGP is ignored, i.e. attribute discard.
-                let g = Aigp::parse(v).ok_or((Discard, ErrorKind::MalformedOptional))?;
-                self.aigp = Some(g);
+                Aigp::parse(v).ok_or((Discard, ErrorKind::MalformedOptional))?;
+                self.keep(AIGP, v);
+                Ok(())
             }
+            // RFC 8092 §6: not a non-zero multiple of 12 → treat-as-withdraw.
             AttrType::LARGE_COMMUNITY => {
-                flags(a, OT)?;
-                // RFC 8092 §6: not a non-zero multiple of 12 → treat-as-withdraw.
-                if !list_ok(v, 12) {
-                    return Err(length(Taw));
-                }
-                self.large_communities = LargeCommunities::new(v);
+                self.simple(a, Rule::new(OT, Multiple(12), Taw, LARGE_COMMUNITY))
             }
-            AttrType::OTC => {
-                flags(a, OT)?;
-                // RFC 9234 §5: length ≠ 4 → treat-as-withdraw.
-                self.otc = Some(u32_of(v).ok_or(length(Taw))?);
-            }
-            AttrType::ATTR_SET => {
-                flags(a, OT)?;
-                // RFC 7606 §7.16 / RFC 6368 §5: shorter than its Origin AS → treat-as-withdraw.
-                if v.len() < 4 {
-                    return Err(length(Taw));
-                }
-            }
+            // RFC 9234 §5: length ≠ 4 → treat-as-withdraw.
+            AttrType::OTC => self.simple(a, Rule::new(OT, Exact(4), Taw, OTC)),
+            // RFC 7606 §7.16 / RFC 6368 §5: shorter than its Origin AS → treat-as-withdraw.
+            AttrType::ATTR_SET => self.simple(a, Rule::new(OT, AtLeast(4), Taw, NO_SLOT)),
             _ if !a.flags.optional() => {
                 // RFC 4271 §6.3: an unrecognised well-known attribute → 3/2,
                 // data = the attribute; RFC 7606 does not relax this.
-                return Err((Action::SessionReset, ErrorKind::UnrecognizedWellKnown));
+                Err((Action::SessionReset, ErrorKind::UnrecognizedWellKnown))
             }
             // Optional attributes we do not decode: kept raw (RFC 4271 §5).
-            _ => {}
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks AS_PATH or AS4_PATH (`slot`) of `four`-octet ASes and keeps it
+    /// with its length: malformed (`bad`) on a structural error, AS 0, or a
+    /// confederation segment if `no_confed`.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn path(
+        &mut self,
+        a: &RawAttribute<'a>,
+        slot: Slot,
+        four: bool,
+        no_confed: bool,
+        bad: Fail,
+    ) -> Result<(), Fail> {
+        let c = check_path(a.value, four).ok_or(bad)?;
+        if c.zero || (c.confed && no_confed) {
+            return Err(bad);
+        }
+        self.keep(slot, a.value);
+        if let Some(n) = self.path_counts.get_mut(slot) {
+            *n = c.count;
         }
         Ok(())
     }
 
-    /// MP_REACH_NLRI (RFC 4760 §3, RFC 7606 §7.11). Errors are 3/9 Optional
-    /// Attribute Error, data = the attribute (RFC 4760 §7).
-    fn decode_mp_reach(&mut self, a: &RawAttribute<'a>) -> Result<(), Fail> {
-        let Some((&[a0, a1, safi], _)) = a.value.split_first_chunk::<3>() else {
+    /// Checks an attribute against its [`Rule`] and keeps its value.
+    // A call with a constant rule from each arm on bare-metal targets, one
+    // copy of the checks; inlined and specialised per arm on hosted ones,
+    // where the length checks fold to constants (no division).
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline(never))]
+    fn simple(&mut self, a: &RawAttribute<'a>, r: Rule) -> Result<(), Fail> {
+        let [want, n, _, slot] = r.0.to_le_bytes();
+        if r.has(Rule::IGNORE_EXTERNAL) && self.cfg.peer == PeerType::External {
+            self.discarded.insert(a.type_code);
+            return Ok(());
+        }
+        flags(a, want)?;
+        if r.has(Rule::IGNORE_FOUR_OCTET) && self.cfg.four_octet_as {
+            self.discarded.insert(a.type_code);
+            return Ok(());
+        }
+        let v = a.value;
+        let (l, n) = (v.len(), usize::from(n));
+        let ok = if r.has(Rule::MULTIPLE) {
+            l != 0 && l.is_multiple_of(n)
+        } else if r.has(Rule::AT_LEAST) {
+            l >= n
+        } else {
+            l == n
+        };
+        if !ok {
+            let action = if r.has(Rule::DISCARD) {
+                Action::AttributeDiscard
+            } else {
+                Action::TreatAsWithdraw
+            };
+            return Err(length(action));
+        }
+        // The AS before the 4-byte address (RFC 4271 §5.1.7).
+        if r.has(Rule::AGGREGATOR) && v.iter().rev().skip(4).all(|&b| b == 0) {
+            return Err((Action::AttributeDiscard, ErrorKind::MalformedOptional));
+        }
+        self.keep(usize::from(slot), v);
+        Ok(())
+    }
+
+    /// MP_REACH_NLRI (RFC 4760 §3, RFC 7606 §7.11) if `reach`, else
+    /// MP_UNREACH_NLRI (RFC 4760 §4, RFC 7606 §7.12): one copy of the
+    /// family read and the NLRI check. Errors are 3/9 Optional Attribute
+    /// Error, data = the attribute (RFC 4760 §7).
+    fn decode_mp(&mut self, a: &RawAttribute<'a>, reach: bool) -> Result<(), Fail> {
+        let Some(MpUnreach {
+            family,
+            withdrawn: mut nlri,
+            add_path,
+        }) = MpUnreach::parse(a.value, &self.cfg)
+        else {
             // The family is unknown, so the NLRI cannot be located: RFC 7606 §3 j
             // → session reset; RFC 4760 §7: 3/9, data = the attribute.
             return Err((Action::SessionReset, ErrorKind::MalformedOptional));
         };
-        let family = AfiSafi::new(u16::from_be_bytes([a0, a1]).into(), safi.into());
         let disable = |kind| (Action::AfiSafiDisable(family), kind);
-        // RFC 7606 §7.11: a next hop overrunning the attribute → AFI/SAFI disable.
-        let mp = MpReach::parse(a.value, &self.cfg).ok_or(disable(ErrorKind::MalformedOptional))?;
-        if let Some(v6) = family_is_v6(family) {
-            // RFC 7606 §7.11: a next-hop length not valid for the family.
-            let ok = match mp.next_hop.len() {
-                4 => !v6,
-                // RFC 2545 §3: global, or global + link-local; RFC 8950 §3:
-                // an IPv6 next hop for IPv4 NLRI once negotiated.
-                16 | 32 => v6 || self.cfg.extended_next_hop.contains(family),
-                _ => false,
-            };
-            if !ok {
-                return Err(disable(ErrorKind::NextHopLength));
+        let v6 = family_is_v6(family);
+        let mut next_hop: &[u8] = &[];
+        if reach {
+            // RFC 7606 §7.11: a next hop overrunning the attribute → AFI/SAFI
+            // disable; RFC 4760 §3: then one Reserved octet, ignored.
+            let (nh, rest) = nlri
+                .split_first()
+                .and_then(|(&l, r)| r.split_at_checked(usize::from(l)))
+                .ok_or(disable(ErrorKind::MalformedOptional))?;
+            let (_, rest) = rest
+                .split_first()
+                .ok_or(disable(ErrorKind::MalformedOptional))?;
+            (next_hop, nlri) = (nh, rest);
+            if let Some(v6) = v6 {
+                // RFC 7606 §7.11: a next-hop length not valid for the family.
+                let ok = match nh.len() {
+                    4 => !v6,
+                    // RFC 2545 §3: global, or global + link-local; RFC 8950 §3:
+                    // an IPv6 next hop for IPv4 NLRI once negotiated.
+                    16 | 32 => v6 || self.cfg.extended_next_hop.contains(family),
+                    _ => false,
+                };
+                if !ok {
+                    return Err(disable(ErrorKind::NextHopLength));
+                }
             }
-            // RFC 7606 §5.3 / §7.11: malformed NLRI → AFI/SAFI disable.
-            self.mp_reach_count = nlri::validate(mp.nlri, v6, mp.add_path)
-                .map_err(|_| disable(ErrorKind::InvalidMpNlri))?;
         }
-        self.mp_reach = Some(mp);
-        flags(a, ON)
-    }
-
-    /// MP_UNREACH_NLRI (RFC 4760 §4, RFC 7606 §7.12); errors as for MP_REACH_NLRI.
-    fn decode_mp_unreach(&mut self, a: &RawAttribute<'a>) -> Result<(), Fail> {
-        let Some(mp) = MpUnreach::parse(a.value, &self.cfg) else {
-            return Err((Action::SessionReset, ErrorKind::MalformedOptional));
+        // RFC 7606 §5.3 / §7.11: malformed NLRI → AFI/SAFI disable. Other
+        // families' NLRI are not read.
+        let count = match v6 {
+            Some(v6) => {
+                nlri::validate(nlri, v6, add_path).map_err(|_| disable(ErrorKind::InvalidMpNlri))?
+            }
+            None => 0,
         };
-        if let Some(v6) = family_is_v6(mp.family) {
-            self.mp_unreach_count = nlri::validate(mp.withdrawn, v6, mp.add_path)
-                .map_err(|_| (Action::AfiSafiDisable(mp.family), ErrorKind::InvalidMpNlri))?;
+        if reach {
+            self.mp_reach_count = count;
+            self.mp_reach = Some(MpReach {
+                family,
+                next_hop,
+                nlri,
+                add_path,
+            });
+        } else {
+            self.mp_unreach_count = count;
+            self.mp_unreach = Some(MpUnreach {
+                family,
+                withdrawn: nlri,
+                add_path,
+            });
         }
-        self.mp_unreach = Some(mp);
         flags(a, ON)
     }
 
@@ -626,35 +710,20 @@ impl<'a> Update<'a> {
 
     /// Every announced route with its family: the NLRI field, then MP_REACH_NLRI.
     pub fn announced(&self) -> impl Iterator<Item = (AfiSafi, Nlri)> + 'a {
-        let ap = self.cfg.add_path_rx.contains(AfiSafi::IPV4_UNICAST);
-        let (fam, rest) = match &self.mp_reach {
-            Some(m) => (m.family, m.prefixes()),
-            None => (AfiSafi::IPV4_UNICAST, Prefixes::Other),
-        };
-        Routes {
-            family: AfiSafi::IPV4_UNICAST,
-            cur: Prefixes::V4(Ipv4Prefixes::new(self.sections.nlri, ap)),
-            next_family: fam,
-            next: rest,
-            remaining: self.announced_count(),
-        }
+        let mp = self.mp_reach.map(|m| (m.family, m.nlri, m.add_path));
+        Routes::new(&self.cfg, self.sections.nlri, mp, self.announced_count())
     }
 
     /// Every withdrawn route with its family: the Withdrawn Routes field,
     /// then MP_UNREACH_NLRI.
     pub fn withdrawals(&self) -> impl Iterator<Item = (AfiSafi, Nlri)> + 'a {
-        let ap = self.cfg.add_path_rx.contains(AfiSafi::IPV4_UNICAST);
-        let (fam, rest) = match &self.mp_unreach {
-            Some(m) => (m.family, m.prefixes()),
-            None => (AfiSafi::IPV4_UNICAST, Prefixes::Other),
-        };
-        Routes {
-            family: AfiSafi::IPV4_UNICAST,
-            cur: Prefixes::V4(Ipv4Prefixes::new(self.sections.withdrawn, ap)),
-            next_family: fam,
-            next: rest,
-            remaining: self.withdrawn_count(),
-        }
+        let mp = self.mp_unreach.map(|m| (m.family, m.withdrawn, m.add_path));
+        Routes::new(
+            &self.cfg,
+            self.sections.withdrawn,
+            mp,
+            self.withdrawn_count(),
+        )
     }
 
     /// Number of announced prefixes (NLRI field plus MP_REACH_NLRI).
@@ -682,16 +751,17 @@ impl<'a> Update<'a> {
     /// The AS path: AS_PATH, merged with AS4_PATH when the peer is a
     /// 2-octet speaker (RFC 6793 §4.2.3).
     pub fn as_path(&self) -> Option<AsPath<'a>> {
-        let p = self.as_path?;
-        match self.as4_path {
+        let p = self.val(AS_PATH)?;
+        match self.val(AS4_PATH) {
             Some(p4)
                 // RFC 6793 §4.2.3: an AGGREGATOR whose AS is not AS_TRANS means
                 // AS4_PATH (and AS4_AGGREGATOR) are ignored; so does an
                 // AS4_PATH longer than AS_PATH.
-                if self.aggregator.is_none_or(|g| g.asn == AS_TRANS)
-                    && self.as_path_count >= self.as4_path_count =>
+                if self.aggregator_raw().is_none_or(|g| g.asn == AS_TRANS)
+                    && self.path_counts[AS_PATH] >= self.path_counts[AS4_PATH] =>
             {
-                Some(AsPath::merged(p, self.as_path_count - self.as4_path_count, p4))
+                let [n, n4] = self.path_counts;
+                Some(AsPath::merged(p, n - n4, p4))
             }
             _ => Some(AsPath::new(p, self.cfg.four_octet_as)),
         }
@@ -699,38 +769,40 @@ impl<'a> Update<'a> {
 
     /// AS_PATH as received (2- or 4-octet as negotiated), without AS4_PATH.
     pub fn as_path_raw(&self) -> Option<AsPath<'a>> {
-        self.as_path.map(|p| AsPath::new(p, self.cfg.four_octet_as))
+        self.val(AS_PATH)
+            .map(|p| AsPath::new(p, self.cfg.four_octet_as))
     }
 
     /// AS4_PATH as received (only from a 2-octet speaker).
     pub fn as4_path(&self) -> Option<AsPath<'a>> {
-        self.as4_path.map(|p| AsPath::new(p, true))
+        self.val(AS4_PATH).map(|p| AsPath::new(p, true))
     }
 
     /// NEXT_HOP.
     pub fn next_hop(&self) -> Option<Ipv4Addr> {
-        self.next_hop
+        self.u32_at(NEXT_HOP).map(Ipv4Addr::from_bits)
     }
 
     /// MULTI_EXIT_DISC.
     pub fn med(&self) -> Option<u32> {
-        self.med
+        self.u32_at(MED)
     }
 
     /// LOCAL_PREF.
     pub fn local_pref(&self) -> Option<u32> {
-        self.local_pref
+        self.u32_at(LOCAL_PREF)
     }
 
     /// Whether ATOMIC_AGGREGATE is present.
     pub fn atomic_aggregate(&self) -> bool {
-        self.atomic_aggregate
+        self.val(ATOMIC_AGGREGATE).is_some()
     }
 
     /// The aggregator: AGGREGATOR, or AS4_AGGREGATOR when AGGREGATOR carries
     /// AS_TRANS (RFC 6793 §4.2.3).
     pub fn aggregator(&self) -> Option<Aggregator> {
-        match (self.aggregator, self.as4_aggregator) {
+        let g4 = self.val(AS4_AGGREGATOR).and_then(Aggregator::parse);
+        match (self.aggregator_raw(), g4) {
             (Some(g), Some(g4)) if g.asn == AS_TRANS => Some(g4),
             (g, _) => g,
         }
@@ -738,42 +810,67 @@ impl<'a> Update<'a> {
 
     /// COMMUNITIES.
     pub fn communities(&self) -> Option<Communities<'a>> {
-        self.communities
+        self.val(COMMUNITIES).map(Communities::of_checked)
     }
 
     /// LARGE_COMMUNITY.
     pub fn large_communities(&self) -> Option<LargeCommunities<'a>> {
-        self.large_communities
+        self.val(LARGE_COMMUNITY).map(LargeCommunities::of_checked)
     }
 
     /// EXTENDED COMMUNITIES.
     pub fn ext_communities(&self) -> Option<ExtCommunities<'a>> {
-        self.ext_communities
+        self.val(EXT_COMMUNITIES).map(ExtCommunities::of_checked)
     }
 
     /// IPv6 Address Specific Extended Communities.
     pub fn ipv6_ext_communities(&self) -> Option<Ipv6ExtCommunities<'a>> {
-        self.ipv6_ext_communities
+        self.val(IPV6_EXT_COMMUNITIES)
+            .map(Ipv6ExtCommunities::of_checked)
     }
 
     /// ORIGINATOR_ID.
     pub fn originator_id(&self) -> Option<Ipv4Addr> {
-        self.originator_id
+        self.u32_at(ORIGINATOR_ID).map(Ipv4Addr::from_bits)
     }
 
     /// CLUSTER_LIST.
     pub fn cluster_list(&self) -> Option<ClusterList<'a>> {
-        self.cluster_list
+        self.val(CLUSTER_LIST).map(ClusterList::of_checked)
     }
 
     /// Only to Customer (RFC 9234).
     pub fn otc(&self) -> Option<u32> {
-        self.otc
+        self.u32_at(OTC)
     }
 
     /// AIGP (RFC 7311).
     pub fn aigp(&self) -> Option<Aigp<'a>> {
-        self.aigp
+        self.val(AIGP).and_then(Aigp::parse)
+    }
+
+    /// Keeps the value of the attribute in `slot` (none for [`NO_SLOT`]).
+    #[inline(always)]
+    fn keep(&mut self, slot: Slot, v: &'a [u8]) {
+        if let Some(s) = self.vals.get_mut(slot) {
+            *s = Some(v);
+        }
+    }
+
+    /// The value kept in `slot`.
+    #[inline(always)]
+    fn val(&self, slot: Slot) -> Option<&'a [u8]> {
+        self.vals.get(slot).copied().flatten()
+    }
+
+    /// A kept 4-byte value as a number.
+    fn u32_at(&self, slot: Slot) -> Option<u32> {
+        self.val(slot).and_then(u32_of)
+    }
+
+    /// AGGREGATOR as received.
+    fn aggregator_raw(&self) -> Option<Aggregator> {
+        self.val(AGGREGATOR).and_then(Aggregator::parse)
     }
 
     /// Attributes this module does not decode, first occurrences only, with
@@ -789,14 +886,50 @@ impl<'a> Update<'a> {
 
 /// Two checked NLRI fields in turn, each with its family: what
 /// [`Update::announced`] and [`Update::withdrawals`] return. One iterator
-/// over [`Prefixes`] for both fields, rather than a chain of two iterator
-/// types, keeps one copy of the prefix decoding in an image.
+/// over plain fields for both, rather than a chain of two iterator types,
+/// keeps one copy of the prefix decoding in an image.
 struct Routes<'a> {
-    family: AfiSafi,
-    cur: Prefixes<'a>,
-    next_family: AfiSafi,
-    next: Prefixes<'a>,
+    cur: Field<'a>,
+    next: Field<'a>,
     remaining: usize,
+}
+
+/// One NLRI field to read: its family, what is left of it, and how to read it.
+#[derive(Clone, Copy)]
+struct Field<'a> {
+    family: AfiSafi,
+    rest: &'a [u8],
+    add_path: bool,
+    v6: bool,
+}
+
+impl<'a> Routes<'a> {
+    /// The IPv4 unicast field `v4`, then the MP field (family, NLRI,
+    /// ADD-PATH), whose NLRI are read only for the families decoded here.
+    fn new(
+        cfg: &UpdateConfig,
+        v4: &'a [u8],
+        mp: Option<(AfiSafi, &'a [u8], bool)>,
+        remaining: usize,
+    ) -> Self {
+        let (family, rest, add_path) = mp.unwrap_or((AfiSafi::IPV4_UNICAST, &[], false));
+        let v6 = family_is_v6(family);
+        Routes {
+            cur: Field {
+                family: AfiSafi::IPV4_UNICAST,
+                rest: v4,
+                add_path: cfg.add_path_rx.contains(AfiSafi::IPV4_UNICAST),
+                v6: false,
+            },
+            next: Field {
+                family,
+                rest: if v6.is_some() { rest } else { &[] },
+                add_path,
+                v6: v6 == Some(true),
+            },
+            remaining,
+        }
+    }
 }
 
 impl Iterator for Routes<'_> {
@@ -805,17 +938,19 @@ impl Iterator for Routes<'_> {
     #[inline]
     fn next(&mut self) -> Option<(AfiSafi, Nlri)> {
         loop {
+            let f = &mut self.cur;
             // A checked field has no malformed entry; were there one, the
             // field would end there, as with `Checked`.
-            if let Some(Ok(n)) = self.cur.next() {
+            if let Some((n, rest)) = nlri::read_entry(f.rest, f.add_path, f.v6) {
+                f.rest = rest;
                 self.remaining = self.remaining.saturating_sub(1);
-                return Some((self.family, n));
+                return Some((f.family, n));
             }
-            if matches!(self.next, Prefixes::Other) {
+            if self.next.rest.is_empty() {
                 return None;
             }
-            self.cur = core::mem::replace(&mut self.next, Prefixes::Other);
-            self.family = self.next_family;
+            self.cur = self.next;
+            self.next.rest = &[];
         }
     }
 

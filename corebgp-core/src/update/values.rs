@@ -489,6 +489,13 @@ macro_rules! chunk_view {
                     _ => None,
                 }
             }
+            /// A view of a value already checked to be a multiple of the
+            /// entry size (what [`Update`](super::Update) keeps): no check,
+            /// no branch in the getter.
+            #[inline]
+            pub(crate) fn of_checked(value: &'a [u8]) -> Self {
+                Self(value.as_chunks::<$n>().0)
+            }
             /// Number of entries.
             pub const fn len(&self) -> usize {
                 self.0.len()
