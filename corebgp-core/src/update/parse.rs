@@ -46,15 +46,25 @@ pub struct Update<'a> {
     discard: Option<UpdateError<'a>>,
 }
 
+/// The approach a failed attribute check calls for. An AFI/SAFI disable,
+/// which carries the family, is noted by `decode_mp` itself: one byte, so
+/// that a [`Fail`] is returned in a register rather than through memory.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Discard,
+    Withdraw,
+    Reset,
+}
+
 /// An attribute's verdict before it is dressed as an [`UpdateError`]: two
 /// bytes to return from every check, one place that builds the error.
-type Fail = (Action, ErrorKind);
+type Fail = (Verdict, ErrorKind);
 
 /// The [`UpdateError`] of a failed attribute check. The subcode follows from
 /// the kind (RFC 4271 §6.3); the data is the attribute, except for 3/11
 /// Malformed AS_PATH, which RFC 4271 §6.3 sends without data.
 #[inline(never)]
-fn attr_error<'a>(a: &RawAttribute<'a>, (action, kind): Fail) -> UpdateError<'a> {
+fn attr_error<'a>(a: &RawAttribute<'a>, action: Action, kind: ErrorKind) -> UpdateError<'a> {
     let subcode = match kind {
         ErrorKind::Flags => UpdateSubcode::AttributeFlagsError,
         ErrorKind::Length => UpdateSubcode::AttributeLengthError,
@@ -78,13 +88,13 @@ fn flags(a: &RawAttribute<'_>, want: u8) -> Result<(), Fail> {
     if a.flags.0 & (AttrFlags::OPTIONAL | AttrFlags::TRANSITIVE) == want {
         Ok(())
     } else {
-        Err((Action::TreatAsWithdraw, ErrorKind::Flags))
+        Err((Verdict::Withdraw, ErrorKind::Flags))
     }
 }
 
 /// RFC 4271 §6.3: 3/5 Attribute Length Error, data = the attribute.
 #[inline(always)]
-const fn length(action: Action) -> Fail {
+const fn length(action: Verdict) -> Fail {
     (action, ErrorKind::Length)
 }
 
@@ -145,14 +155,14 @@ impl Rule {
     /// (RFC 6793 §3: AS4_AGGREGATOR).
     const IGNORE_FOUR_OCTET: u32 = 1 << 5;
 
-    const fn new(flags: u8, len: Len, on_len: Action, slot: Slot) -> Self {
+    const fn new(flags: u8, len: Len, on_len: Verdict, slot: Slot) -> Self {
         let (kind, n) = match len {
             Len::Exact(n) => (Self::EXACT, n),
             Len::Multiple(n) => (Self::MULTIPLE, n),
             Len::AtLeast(n) => (Self::AT_LEAST, n),
         };
         let discard = match on_len {
-            Action::AttributeDiscard => Self::DISCARD,
+            Verdict::Discard => Self::DISCARD,
             _ => 0,
         };
         Self(flags as u32 | (n as u32) << 8 | (kind | discard) << 16 | (slot as u32) << 24)
@@ -267,12 +277,13 @@ impl<'a> Update<'a> {
                 u.discarded.insert(t);
                 continue;
             }
-            if let Err(f) = u.attribute(&a) {
-                let e = attr_error(&a, f);
-                if e.action == Action::SessionReset {
-                    return Err(e);
-                }
-                u.note(e);
+            if let Err((verdict, kind)) = u.attribute(&a) {
+                let action = match verdict {
+                    Verdict::Discard => Action::AttributeDiscard,
+                    Verdict::Withdraw => Action::TreatAsWithdraw,
+                    Verdict::Reset => return Err(attr_error(&a, Action::SessionReset, kind)),
+                };
+                u.note(attr_error(&a, action, kind));
             }
         }
 
@@ -342,8 +353,8 @@ impl<'a> Update<'a> {
     #[cfg_attr(not(target_os = "none"), inline(always))]
     #[cfg_attr(target_os = "none", inline(never))]
     fn attribute(&mut self, a: &RawAttribute<'a>) -> Result<(), Fail> {
-        use Action::{AttributeDiscard as Discard, TreatAsWithdraw as Taw};
         use Len::{AtLeast, Exact, Multiple};
+        use Verdict::{Discard, Withdraw as Taw};
         let v = a.value;
         // Each arm calls `simple` with its own constant rule: on hosted
         // targets, where `simple` is inlined, the checks fold per arm.
@@ -470,7 +481,7 @@ impl<'a> Update<'a> {
             _ if !a.flags.optional() => {
                 // RFC 4271 §6.3: an unrecognised well-known attribute → 3/2,
                 // data = the attribute; RFC 7606 does not relax this.
-                Err((Action::SessionReset, ErrorKind::UnrecognizedWellKnown))
+                Err((Verdict::Reset, ErrorKind::UnrecognizedWellKnown))
             }
             // Optional attributes we do not decode: kept raw (RFC 4271 §5).
             _ => Ok(()),
@@ -528,15 +539,15 @@ impl<'a> Update<'a> {
         };
         if !ok {
             let action = if r.has(Rule::DISCARD) {
-                Action::AttributeDiscard
+                Verdict::Discard
             } else {
-                Action::TreatAsWithdraw
+                Verdict::Withdraw
             };
             return Err(length(action));
         }
         // The AS before the 4-byte address (RFC 4271 §5.1.7).
         if r.has(Rule::AGGREGATOR) && v.iter().rev().skip(4).all(|&b| b == 0) {
-            return Err((Action::AttributeDiscard, ErrorKind::MalformedOptional));
+            return Err((Verdict::Discard, ErrorKind::MalformedOptional));
         }
         self.keep(usize::from(slot), v);
         Ok(())
@@ -549,15 +560,35 @@ impl<'a> Update<'a> {
     fn decode_mp(&mut self, a: &RawAttribute<'a>, reach: bool) -> Result<(), Fail> {
         let Some(MpUnreach {
             family,
-            withdrawn: mut nlri,
+            withdrawn: nlri,
             add_path,
         }) = MpUnreach::parse(a.value, &self.cfg)
         else {
             // The family is unknown, so the NLRI cannot be located: RFC 7606 §3 j
             // → session reset; RFC 4760 §7: 3/9, data = the attribute.
-            return Err((Action::SessionReset, ErrorKind::MalformedOptional));
+            return Err((Verdict::Reset, ErrorKind::MalformedOptional));
         };
-        let disable = |kind| (Action::AfiSafiDisable(family), kind);
+        match self.mp_nlri(family, nlri, add_path, reach) {
+            Ok(()) => flags(a, ON),
+            // Noted here, where the family is known: a [`Fail`] stays small.
+            Err(kind) => {
+                self.note(attr_error(a, Action::AfiSafiDisable(family), kind));
+                Ok(())
+            }
+        }
+    }
+
+    /// The rest of [`decode_mp`](Self::decode_mp) once the family is read:
+    /// checks and keeps the next hop (if `reach`) and the NLRI of `family`;
+    /// `Err` is an AFI/SAFI-disable error.
+    #[inline(always)]
+    fn mp_nlri(
+        &mut self,
+        family: AfiSafi,
+        mut nlri: &'a [u8],
+        add_path: bool,
+        reach: bool,
+    ) -> Result<(), ErrorKind> {
         let v6 = family_is_v6(family);
         let mut next_hop: &[u8] = &[];
         if reach {
@@ -566,10 +597,8 @@ impl<'a> Update<'a> {
             let (nh, rest) = nlri
                 .split_first()
                 .and_then(|(&l, r)| r.split_at_checked(usize::from(l)))
-                .ok_or(disable(ErrorKind::MalformedOptional))?;
-            let (_, rest) = rest
-                .split_first()
-                .ok_or(disable(ErrorKind::MalformedOptional))?;
+                .ok_or(ErrorKind::MalformedOptional)?;
+            let (_, rest) = rest.split_first().ok_or(ErrorKind::MalformedOptional)?;
             (next_hop, nlri) = (nh, rest);
             if let Some(v6) = v6 {
                 // RFC 7606 §7.11: a next-hop length not valid for the family.
@@ -581,16 +610,14 @@ impl<'a> Update<'a> {
                     _ => false,
                 };
                 if !ok {
-                    return Err(disable(ErrorKind::NextHopLength));
+                    return Err(ErrorKind::NextHopLength);
                 }
             }
         }
         // RFC 7606 §5.3 / §7.11: malformed NLRI → AFI/SAFI disable. Other
         // families' NLRI are not read.
         let count = match v6 {
-            Some(v6) => {
-                nlri::validate(nlri, v6, add_path).map_err(|_| disable(ErrorKind::InvalidMpNlri))?
-            }
+            Some(v6) => nlri::validate(nlri, v6, add_path).map_err(|_| ErrorKind::InvalidMpNlri)?,
             None => 0,
         };
         if reach {
@@ -609,7 +636,7 @@ impl<'a> Update<'a> {
                 add_path,
             });
         }
-        flags(a, ON)
+        Ok(())
     }
 
     // ---- verdicts ----
