@@ -248,24 +248,33 @@ pub(crate) fn split_v6(rest: &[u8]) -> Result<(Ipv6Prefix, &[u8]), PrefixError> 
     ))
 }
 
-/// Checks an NLRI field and counts its entries.
-pub(crate) fn validate(mut rest: &[u8], ipv6: bool, add_path: bool) -> Result<u32, PrefixError> {
+/// What [`validate`] returns for a malformed field (RFC 7606 §5.3): a
+/// count no field reaches, each entry taking at least a byte.
+pub(crate) const MALFORMED: u32 = u32::MAX;
+
+/// Checks an NLRI field and counts its entries; [`MALFORMED`] if it is not
+/// well formed. A bare count rather than a `Result`: it comes back in a
+/// register on 32-bit targets, not through memory.
+pub(crate) fn validate(rest: &[u8], ipv6: bool, add_path: bool) -> u32 {
+    count(rest, ipv6, add_path).unwrap_or(MALFORMED)
+}
+
+#[inline(always)]
+fn count(mut rest: &[u8], ipv6: bool, add_path: bool) -> Option<u32> {
     let max = if ipv6 { 128 } else { 32 };
     let mut n = 0u32;
     while !rest.is_empty() {
         if add_path {
-            rest = split_path_id(rest)?.1;
+            rest = rest.get(4..)?;
         }
-        let (&len, r) = rest.split_first().ok_or(PrefixError::Truncated)?;
+        let (&len, r) = rest.split_first()?;
         if len > max {
-            return Err(PrefixError::Length);
+            return None;
         }
-        rest = r
-            .get(usize::from(len).div_ceil(8)..)
-            .ok_or(PrefixError::Truncated)?;
+        rest = r.get(usize::from(len).div_ceil(8)..)?;
         n += 1;
     }
-    Ok(n)
+    Some(n)
 }
 
 macro_rules! prefix_iter {

@@ -221,10 +221,11 @@ impl<'a> Update<'a> {
                 NotificationData::EMPTY,
             )
         };
-        let withdrawn_count =
-            nlri::validate(sections.withdrawn, false, add_path_v4).map_err(|_| field_err())?;
-        let nlri_count =
-            nlri::validate(sections.nlri, false, add_path_v4).map_err(|_| field_err())?;
+        let withdrawn_count = nlri::validate(sections.withdrawn, false, add_path_v4);
+        let nlri_count = nlri::validate(sections.nlri, false, add_path_v4);
+        if withdrawn_count == nlri::MALFORMED || nlri_count == nlri::MALFORMED {
+            return Err(field_err());
+        }
         let mut u = Update {
             sections,
             cfg: *cfg,
@@ -617,7 +618,10 @@ impl<'a> Update<'a> {
         // RFC 7606 §5.3 / §7.11: malformed NLRI → AFI/SAFI disable. Other
         // families' NLRI are not read.
         let count = match v6 {
-            Some(v6) => nlri::validate(nlri, v6, add_path).map_err(|_| ErrorKind::InvalidMpNlri)?,
+            Some(v6) => match nlri::validate(nlri, v6, add_path) {
+                nlri::MALFORMED => return Err(ErrorKind::InvalidMpNlri),
+                n => n,
+            },
             None => 0,
         };
         if reach {
