@@ -10,7 +10,7 @@ use super::values::{
     AS_TRANS, Aggregator, Aigp, AsPath, ClusterList, Communities, ExtCommunities,
     Ipv6ExtCommunities, LargeCommunities, MpReach, MpUnreach, Origin, check_path, family_is_v6,
 };
-use crate::wire::{AfiSafi, NotificationData, UpdateSections, UpdateSubcode};
+use crate::wire::{AfiSafi, Notification, NotificationCode, NotificationData, UpdateSections};
 
 const WK: u8 = AttrFlags::TRANSITIVE;
 const OT: u8 = AttrFlags::OPTIONAL | AttrFlags::TRANSITIVE;
@@ -60,25 +60,37 @@ enum Verdict {
 /// bytes to return from every check, one place that builds the error.
 type Fail = (Verdict, ErrorKind);
 
-/// The [`UpdateError`] of a failed attribute check. The subcode follows from
-/// the kind (RFC 4271 §6.3); the data is the attribute, except for 3/11
-/// Malformed AS_PATH, which RFC 4271 §6.3 sends without data.
-#[inline(never)]
-fn attr_error<'a>(a: &RawAttribute<'a>, action: Action, kind: ErrorKind) -> UpdateError<'a> {
-    let subcode = match kind {
-        ErrorKind::Flags => UpdateSubcode::AttributeFlagsError,
-        ErrorKind::Length => UpdateSubcode::AttributeLengthError,
-        ErrorKind::InvalidOrigin => UpdateSubcode::InvalidOriginAttribute,
-        ErrorKind::MalformedAsPath => UpdateSubcode::MalformedAsPath,
-        ErrorKind::UnrecognizedWellKnown => UpdateSubcode::UnrecognizedWellKnownAttribute,
-        _ => UpdateSubcode::OptionalAttributeError,
+/// The [`UpdateError`] of an error of `kind` found in attribute type `t`
+/// (`raw`: the whole attribute), or in no attribute for the kinds that
+/// concern none. The subcode follows from the kind (RFC 4271 §6.3), and so
+/// does the data: the attribute, except for 3/11 Malformed AS_PATH, which
+/// RFC 4271 §6.3 sends without data, and 3/3 Missing Well-known Attribute,
+/// whose data is the type code. One builder for every error of the
+/// decoder: each site passes four words.
+// Outlined on bare-metal targets (one copy of the stores); hosted targets
+// inline it, as they did `UpdateError::new`, for decode speed.
+#[cfg_attr(target_os = "none", inline(never))]
+fn update_error<'a>(action: Action, kind: ErrorKind, t: u8, raw: &'a [u8]) -> UpdateError<'a> {
+    let type_code = match kind {
+        ErrorKind::SectionLengths | ErrorKind::AttributeList | ErrorKind::InvalidNetworkField => {
+            None
+        }
+        _ => Some(t),
     };
-    let data = if kind == ErrorKind::MalformedAsPath {
-        NotificationData::EMPTY
-    } else {
-        NotificationData::Borrowed(a.raw)
+    let data = match kind {
+        ErrorKind::MalformedAsPath => NotificationData::EMPTY,
+        ErrorKind::MissingWellKnown => NotificationData::byte(t),
+        _ => NotificationData::Borrowed(raw),
     };
-    UpdateError::new(action, kind, Some(a.type_code), subcode, data)
+    UpdateError {
+        action,
+        kind,
+        type_code,
+        notification: Notification {
+            code: NotificationCode::Update(kind.subcode()),
+            data,
+        },
+    }
 }
 
 /// RFC 7606 §3 c: Optional/Transitive bits in conflict → treat-as-withdraw;
@@ -192,15 +204,8 @@ impl<'a> Update<'a> {
     /// [`attribute_discard`](Self::attribute_discard).
     pub fn parse(body: &'a [u8], cfg: &UpdateConfig) -> Result<Self, UpdateError<'a>> {
         // RFC 7606 §3 a / RFC 4271 §6.3: section overruns → 3/1.
-        let sections = UpdateSections::parse(body).map_err(|_| {
-            UpdateError::new(
-                Action::SessionReset,
-                ErrorKind::SectionLengths,
-                None,
-                UpdateSubcode::MalformedAttributeList,
-                NotificationData::EMPTY,
-            )
-        })?;
+        let sections = UpdateSections::parse(body)
+            .map_err(|_| update_error(Action::SessionReset, ErrorKind::SectionLengths, 0, &[]))?;
         Self::from_sections(sections, cfg)
     }
 
@@ -212,19 +217,15 @@ impl<'a> Update<'a> {
         let add_path_v4 = cfg.add_path_rx.contains(AfiSafi::IPV4_UNICAST);
         // RFC 7606 §5.3: a syntax error in the IPv4 fields → session reset;
         // RFC 4271 §6.3: 3/10 Invalid Network Field.
-        let field_err = || {
-            UpdateError::new(
-                Action::SessionReset,
-                ErrorKind::InvalidNetworkField,
-                None,
-                UpdateSubcode::InvalidNetworkField,
-                NotificationData::EMPTY,
-            )
-        };
         let withdrawn_count = nlri::validate(sections.withdrawn, false, add_path_v4);
         let nlri_count = nlri::validate(sections.nlri, false, add_path_v4);
         if withdrawn_count == nlri::MALFORMED || nlri_count == nlri::MALFORMED {
-            return Err(field_err());
+            return Err(update_error(
+                Action::SessionReset,
+                ErrorKind::InvalidNetworkField,
+                0,
+                &[],
+            ));
         }
         let mut u = Update {
             sections,
@@ -251,13 +252,7 @@ impl<'a> Update<'a> {
                 // RFC 7606 §4: a cut header or an overrun → treat-as-withdraw,
                 // the NLRI field located by the Total Path Attribute Length.
                 // RFC 4271 §6.3 fallback: 3/1 Malformed Attribute List.
-                u.note(UpdateError::new(
-                    Action::TreatAsWithdraw,
-                    ErrorKind::AttributeList,
-                    None,
-                    UpdateSubcode::MalformedAttributeList,
-                    NotificationData::EMPTY,
-                ));
+                u.note(Action::TreatAsWithdraw, ErrorKind::AttributeList, 0, &[]);
                 broken = true;
                 break;
             };
@@ -267,12 +262,11 @@ impl<'a> Update<'a> {
                 // RFC 7606 §3 g: a second MP_REACH/MP_UNREACH → 3/1 reset; any
                 // other repeated attribute: keep the first, discard the rest.
                 if t == AttrType::MP_REACH_NLRI || t == AttrType::MP_UNREACH_NLRI {
-                    return Err(UpdateError::new(
+                    return Err(update_error(
                         Action::SessionReset,
                         ErrorKind::DuplicateMpAttribute,
-                        Some(t),
-                        UpdateSubcode::MalformedAttributeList,
-                        NotificationData::EMPTY,
+                        t,
+                        &[],
                     ));
                 }
                 u.discarded.insert(t);
@@ -282,9 +276,11 @@ impl<'a> Update<'a> {
                 let action = match verdict {
                     Verdict::Discard => Action::AttributeDiscard,
                     Verdict::Withdraw => Action::TreatAsWithdraw,
-                    Verdict::Reset => return Err(attr_error(&a, Action::SessionReset, kind)),
+                    Verdict::Reset => {
+                        return Err(update_error(Action::SessionReset, kind, t, a.raw));
+                    }
                 };
-                u.note(attr_error(&a, action, kind));
+                u.note(action, kind, t, a.raw);
             }
         }
 
@@ -303,13 +299,7 @@ impl<'a> Update<'a> {
                 None
             };
             if let Some(t) = missing {
-                u.note(UpdateError::new(
-                    Action::TreatAsWithdraw,
-                    ErrorKind::MissingWellKnown,
-                    Some(t),
-                    UpdateSubcode::MissingWellKnownAttribute,
-                    NotificationData::byte(t),
-                ));
+                u.note(Action::TreatAsWithdraw, ErrorKind::MissingWellKnown, t, &[]);
             }
         }
         if !reachable {
@@ -328,14 +318,14 @@ impl<'a> Update<'a> {
         Ok(u)
     }
 
+    /// Keeps the first error of each action (see [`update_error`] for
+    /// the arguments); a discarded attribute also goes to `discarded`.
     #[inline]
-    fn note(&mut self, e: UpdateError<'a>) {
+    fn note(&mut self, action: Action, kind: ErrorKind, t: u8, raw: &'a [u8]) {
         // One store of the error, into the slot its action picks.
-        let slot = match e.action {
+        let slot = match action {
             Action::AttributeDiscard => {
-                if let Some(t) = e.type_code {
-                    self.discarded.insert(t);
-                }
+                self.discarded.insert(t);
                 &mut self.discard
             }
             Action::TreatAsWithdraw => &mut self.withdraw,
@@ -344,7 +334,9 @@ impl<'a> Update<'a> {
             Action::AfiSafiDisable(_) => &mut self.disable[1],
             Action::SessionReset => return,
         };
-        slot.get_or_insert(e);
+        if slot.is_none() {
+            *slot = Some(update_error(action, kind, t, raw));
+        }
     }
 
     /// Checks and stores one attribute (first occurrence).
@@ -573,7 +565,7 @@ impl<'a> Update<'a> {
             Ok(()) => flags(a, ON),
             // Noted here, where the family is known: a [`Fail`] stays small.
             Err(kind) => {
-                self.note(attr_error(a, Action::AfiSafiDisable(family), kind));
+                self.note(Action::AfiSafiDisable(family), kind, a.type_code, a.raw);
                 Ok(())
             }
         }
