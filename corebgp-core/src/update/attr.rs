@@ -226,6 +226,18 @@ impl AttrSet {
         a | b | c | d | e | f | g | h == 0
     }
 
+    /// The lowest of the type codes below 32 set in `wanted` (a mask, bit
+    /// `t` for type `t`) that is not in the set.
+    #[inline]
+    pub(crate) const fn first_absent(&self, wanted: u32) -> Option<u8> {
+        let absent = wanted & !self.0[0];
+        if absent == 0 {
+            None
+        } else {
+            Some(absent.trailing_zeros() as u8)
+        }
+    }
+
     /// The set without `type_code`.
     pub(crate) fn without(mut self, type_code: u8) -> Self {
         if let Some(word) = self.0.get_mut(usize::from(type_code >> 5)) {
