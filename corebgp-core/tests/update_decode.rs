@@ -80,6 +80,39 @@ fn end_of_rib_markers() {
     );
 }
 
+/// Only IPv4 unicast, by value, gets the empty-UPDATE marker and the NLRI
+/// field: IPv4 multicast, and an unregistered AFI numbered like IPv4's
+/// neighbours, go into the MP attributes.
+#[test]
+fn only_ipv4_unicast_uses_the_rfc4271_fields() {
+    let mut buf = [0u8; 64];
+    for (family, afi, safi) in [
+        (AfiSafi::IPV4_MULTICAST, 1u16, 2u8),
+        (AfiSafi::new(Afi::Unknown(3), Safi::Unicast), 3, 1),
+        (AfiSafi::new(Afi::Ipv4, Safi::Unknown(3)), 1, 3),
+    ] {
+        let n = encode_end_of_rib(&mut buf, family).unwrap();
+        let [a0, a1] = afi.to_be_bytes();
+        assert_eq!(&buf[19..n], &[0, 0, 0, 6, 0x80, 15, 3, a0, a1, safi][..]);
+        assert_eq!(end_of_rib(&buf[19..n]), Some(family));
+    }
+    // An IPv4 next hop for IPv4 multicast: MP_REACH_NLRI, not NEXT_HOP.
+    let attrs = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(&[]),
+        next_hop: Some(NextHop::V4(Ipv4Addr::new(192, 0, 2, 1))),
+        ..Default::default()
+    };
+    let mut b = UpdateBuilder::new(&mut buf, &UpdateConfig::default()).unwrap();
+    let routes = [Nlri::new(v4("10.0.0.0/8"))];
+    assert_eq!(b.announce(&attrs, AfiSafi::IPV4_MULTICAST, &routes), Ok(1));
+    let n = b.finish().unwrap();
+    let u = Update::parse(&buf[19..n], &UpdateConfig::default()).unwrap();
+    assert_eq!(u.nlri().len(), 0);
+    assert_eq!(u.mp_reach().map(|m| m.family), Some(AfiSafi::IPV4_MULTICAST));
+    assert_eq!(u.announced().collect::<Vec<_>>().len(), 1);
+}
+
 #[test]
 fn gobgp_ipv6_with_link_local_next_hop() {
     // MP_REACH_NLRI first with the extended-length flag (GoBGP style), next hop

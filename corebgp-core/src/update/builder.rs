@@ -10,7 +10,9 @@ use super::values::{
     AS_TRANS, Aggregator, AsSegment, Community, ExtCommunity, Ipv6ExtCommunity, LargeCommunity,
     NextHop, Origin, SegmentType,
 };
-use crate::wire::{Afi, AfiSafi, EncodeError, HEADER_LEN, MessageType, Writer, encode_header};
+use crate::wire::{
+    Afi, AfiSafi, EncodeError, HEADER_LEN, MessageType, Safi, Writer, encode_header,
+};
 
 /// Why the builder refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -543,7 +545,7 @@ impl<'b> UpdateBuilder<'b> {
         }
         let v6 = family.afi == Afi::Ipv6;
         let ap = self.cfg.add_path_tx.contains(family);
-        let classic_nh = match (family == AfiSafi::IPV4_UNICAST, attrs.next_hop) {
+        let classic_nh = match (is_ipv4_unicast(family), attrs.next_hop) {
             (true, Some(NextHop::V4(a))) => Some(a),
             _ => None,
         };
@@ -642,12 +644,19 @@ impl<'b> UpdateBuilder<'b> {
     }
 }
 
+/// Whether `family` is IPv4 unicast, as `==` would say. A pattern rather
+/// than the derived `PartialEq`, which an image may keep as a call: a
+/// constant family then folds, and the code for the others goes.
+const fn is_ipv4_unicast(family: AfiSafi) -> bool {
+    matches!((family.afi, family.safi), (Afi::Ipv4, Safi::Unicast))
+}
+
 /// Writes the End-of-RIB marker of `family` (RFC 4724 §2): an empty UPDATE
 /// for IPv4 unicast, an UPDATE with an empty MP_UNREACH_NLRI otherwise.
 pub fn encode_end_of_rib(buf: &mut [u8], family: AfiSafi) -> Result<usize, BuildError> {
     let cfg = UpdateConfig::new();
     let mut b = UpdateBuilder::new(buf, &cfg)?;
-    if family != AfiSafi::IPV4_UNICAST {
+    if !is_ipv4_unicast(family) {
         b.withdraw_mp::<Prefix>(family, &[])?;
     }
     b.finish()
