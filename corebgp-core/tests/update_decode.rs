@@ -109,7 +109,10 @@ fn only_ipv4_unicast_uses_the_rfc4271_fields() {
     let n = b.finish().unwrap();
     let u = Update::parse(&buf[19..n], &UpdateConfig::default()).unwrap();
     assert_eq!(u.nlri().len(), 0);
-    assert_eq!(u.mp_reach().map(|m| m.family), Some(AfiSafi::IPV4_MULTICAST));
+    assert_eq!(
+        u.mp_reach().map(|m| m.family),
+        Some(AfiSafi::IPV4_MULTICAST)
+    );
     assert_eq!(u.announced().collect::<Vec<_>>().len(), 1);
 }
 

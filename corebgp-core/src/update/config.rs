@@ -14,11 +14,16 @@ impl Families {
     /// All four families.
     pub const ALL: Self = Self(0b1111);
 
-    const fn bit(family: AfiSafi) -> u8 {
+    /// The bit of IPv6 unicast; IPv6 multicast's is above it, the IPv4
+    /// families' below.
+    pub(crate) const IPV6_UNICAST_BIT: u8 = 4;
+
+    /// The family's bit in the set; 0 for the families not decoded here.
+    pub(crate) const fn bit(family: AfiSafi) -> u8 {
         match (family.afi, family.safi) {
             (Afi::Ipv4, Safi::Unicast) => 1,
             (Afi::Ipv4, Safi::Multicast) => 2,
-            (Afi::Ipv6, Safi::Unicast) => 4,
+            (Afi::Ipv6, Safi::Unicast) => Self::IPV6_UNICAST_BIT,
             (Afi::Ipv6, Safi::Multicast) => 8,
             _ => 0,
         }

@@ -3,7 +3,7 @@
 
 use core::net::{Ipv4Addr, Ipv6Addr};
 
-use super::config::UpdateConfig;
+use super::config::{Families, UpdateConfig};
 use super::nlri::{Ipv4Prefixes, Ipv6Prefixes, Prefixes};
 use crate::wire::{Afi, AfiSafi, Safi};
 
@@ -631,11 +631,12 @@ impl NextHop {
 
 /// Whether the family's NLRI is IPv4 (`Some(false)`), IPv6 (`Some(true)`),
 /// or not decoded here (`None`).
+// Through the bit `Families` gives each of the four families: one copy of
+// the family match in an image.
 pub(crate) const fn family_is_v6(f: AfiSafi) -> Option<bool> {
-    match (f.afi, f.safi) {
-        (Afi::Ipv4, Safi::Unicast | Safi::Multicast) => Some(false),
-        (Afi::Ipv6, Safi::Unicast | Safi::Multicast) => Some(true),
-        _ => None,
+    match Families::bit(f) {
+        0 => None,
+        b => Some(b >= Families::IPV6_UNICAST_BIT),
     }
 }
 
@@ -719,5 +720,26 @@ impl<'a> MpUnreach<'a> {
     /// The withdrawn prefixes (IPv4/IPv6 unicast and multicast).
     pub fn prefixes(&self) -> Prefixes<'a> {
         prefixes_of(self.family, self.withdrawn, self.add_path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Read through `Families::bit`: the four families, and no other.
+    #[test]
+    fn family_is_v6_for_the_four_families_only() {
+        for (f, want) in [
+            (AfiSafi::IPV4_UNICAST, Some(false)),
+            (AfiSafi::IPV4_MULTICAST, Some(false)),
+            (AfiSafi::IPV6_UNICAST, Some(true)),
+            (AfiSafi::IPV6_MULTICAST, Some(true)),
+            (AfiSafi::new(Afi::Ipv6, Safi::MplsVpn), None),
+            (AfiSafi::new(Afi::L2vpn, Safi::Evpn), None),
+            (AfiSafi::new(Afi::Unknown(3), Safi::Unicast), None),
+        ] {
+            assert_eq!(family_is_v6(f), want, "{f:?}");
+        }
     }
 }
