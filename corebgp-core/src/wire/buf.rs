@@ -150,6 +150,32 @@ impl<'b> Writer<'b> {
     }
 }
 
+/// The first `len` bytes of `buf`, for a message of that length, split after
+/// its fixed head of `N` bytes (`len >= N`): encoders store the head whole
+/// and copy the variable part, with one bounds check for the message.
+#[inline]
+pub(crate) fn message_out<const N: usize>(
+    buf: &mut [u8],
+    len: usize,
+) -> Result<(&mut [u8; N], &mut [u8]), EncodeError> {
+    let available = buf.len();
+    buf.get_mut(..len)
+        .and_then(|m| m.split_first_chunk_mut::<N>())
+        .ok_or(EncodeError::BufferTooSmall {
+            needed: len,
+            available,
+        })
+}
+
+/// Copies `src` to the front of `dst`; callers size `dst` to fit, so the
+/// check folds away without a panic path.
+#[inline]
+pub(crate) fn copy(dst: &mut [u8], src: &[u8]) {
+    if let Some(d) = dst.get_mut(..src.len()) {
+        d.copy_from_slice(src);
+    }
+}
+
 /// Fails early, before writing, when `needed` bytes do not fit.
 #[inline]
 pub(crate) fn check_room(buf: &[u8], needed: usize) -> Result<(), EncodeError> {

@@ -1,6 +1,7 @@
 //! The stream framer: TCP bytes in, whole BGP messages out.
 
 use super::header::{HEADER_LEN, Header, HeaderError, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN};
+use super::message::{Message, MessageError};
 
 /// Turns a TCP byte stream into whole messages.
 ///
@@ -104,6 +105,26 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Framer<B> {
     // code cost more flash (spills across awaits) than the call.
     #[inline(never)]
     pub fn next_message(&mut self) -> Option<Result<&[u8], HeaderError>> {
+        Some(self.next_frame()?.map(|(_, m)| m))
+    }
+
+    /// The next whole message decoded ([`Message::parse`] with
+    /// [`Framer::max_message_len`]), a header or body error, or `None` when
+    /// more bytes are needed. The header is checked once, here, rather than
+    /// again by [`Message::parse`].
+    // Out of line: see `next_message`.
+    #[inline(never)]
+    pub fn next_decoded(&mut self) -> Option<Result<Message<'_>, MessageError<'_>>> {
+        Some(match self.next_frame()? {
+            Ok((h, msg)) => {
+                Message::parse_body(h.msg_type, msg.get(HEADER_LEN..).unwrap_or(&[]), msg)
+            }
+            Err(e) => Err(MessageError::Header(e)),
+        })
+    }
+
+    #[inline(always)]
+    fn next_frame(&mut self) -> Option<Result<(Header, &[u8]), HeaderError>> {
         if let Some(e) = self.failed {
             return Some(Err(e));
         }
@@ -127,7 +148,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Framer<B> {
             self.start = 0;
             self.end = 0;
         }
-        self.buf.as_ref().get(start..start + len).map(Ok)
+        let msg = self.buf.as_ref().get(start..start + len)?;
+        Some(Ok((header, msg)))
     }
 }
 

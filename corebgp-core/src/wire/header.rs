@@ -167,24 +167,48 @@ impl Header {
     }
 }
 
+/// The first `N` bytes of a message of `len` bytes: the header, then zeros
+/// for the caller's fixed fields. Built whole and stored at once, which is
+/// smaller than field-by-field bounds-checked writes.
+#[inline]
+pub(crate) fn head<const N: usize>(len: u16, ty: MessageType) -> [u8; N] {
+    const { assert!(N >= HEADER_LEN) };
+    let mut h = [0; N];
+    let [hi, lo] = len.to_be_bytes();
+    if let Some((marker, [l0, l1, t, ..])) = h.split_first_chunk_mut::<16>() {
+        *marker = MARKER;
+        (*l0, *l1, *t) = (hi, lo, ty as u8);
+    }
+    h
+}
+
 pub(crate) fn write_header(w: &mut Writer<'_>, len: u16, ty: MessageType) {
-    w.put(&MARKER);
-    w.u16(len);
-    w.u8(ty as u8);
+    w.put(&head::<HEADER_LEN>(len, ty));
 }
 
 /// Writes a header for a message of `len` bytes (header included).
 pub fn encode_header(buf: &mut [u8], len: u16, ty: MessageType) -> Result<usize, EncodeError> {
-    let mut w = Writer::new(buf);
-    write_header(&mut w, len, ty);
-    w.finish()
+    put_head(buf, &head::<HEADER_LEN>(len, ty))
 }
 
 /// Writes a KEEPALIVE (19 bytes).
 pub fn encode_keepalive(buf: &mut [u8]) -> Result<usize, EncodeError> {
-    let mut w = Writer::new(buf);
-    w.put(&KEEPALIVE);
-    w.finish()
+    put_head(buf, &KEEPALIVE)
+}
+
+/// Stores `bytes` at the front of `buf`, or reports that they do not fit.
+fn put_head(buf: &mut [u8], bytes: &[u8; HEADER_LEN]) -> Result<usize, EncodeError> {
+    let available = buf.len();
+    match buf.first_chunk_mut::<HEADER_LEN>() {
+        Some(dst) => {
+            *dst = *bytes;
+            Ok(HEADER_LEN)
+        }
+        None => Err(EncodeError::BufferTooSmall {
+            needed: HEADER_LEN,
+            available,
+        }),
+    }
 }
 
 #[cfg(test)]

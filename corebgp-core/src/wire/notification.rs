@@ -1,9 +1,10 @@
 //! NOTIFICATION messages (RFC 4271 §4.5, §6) with every error code and
 //! subcode registered at IANA, and shutdown communications (RFC 9003).
 
-use super::header::{HEADER_LEN, MAX_MESSAGE_LEN, MessageType, write_header};
+use super::buf::{copy, message_out};
+use super::header::{HEADER_LEN, MAX_MESSAGE_LEN, MessageType, head};
 use super::types::open_enum;
-use super::{EncodeError, Reader, Writer};
+use super::{EncodeError, Reader};
 
 open_enum! {
     /// Message Header Error subcodes (RFC 4271 §4.5).
@@ -453,13 +454,12 @@ impl<'a> Notification<'a> {
         let data = self.data.as_bytes();
         let data = data.get(..room.min(data.len())).unwrap_or(&[]);
         let len = HEADER_LEN + 2 + data.len();
-        super::buf::check_room(buf, len)?;
-        let mut w = Writer::new(buf);
-        write_header(&mut w, len as u16, MessageType::Notification);
-        w.u8(self.code.code());
-        w.u8(self.code.subcode());
-        w.put(data);
-        w.finish()
+        let (fixed, rest) = message_out::<{ HEADER_LEN + 2 }>(buf, len)?;
+        let mut h = head(len as u16, MessageType::Notification);
+        (h[19], h[20]) = (self.code.code(), self.code.subcode());
+        *fixed = h;
+        copy(rest, data);
+        Ok(len)
     }
 
     /// Writes a Cease (subcode 2 or 4 in practice) whose data is the RFC 9003
@@ -473,14 +473,12 @@ impl<'a> Notification<'a> {
             return Err(EncodeError::FieldTooLong);
         }
         let len = HEADER_LEN + 3 + message.len();
-        super::buf::check_room(buf, len)?;
-        let mut w = Writer::new(buf);
-        write_header(&mut w, len as u16, MessageType::Notification);
-        w.u8(6);
-        w.u8(subcode.to_raw());
-        w.u8(message.len() as u8);
-        w.put(message.as_bytes());
-        w.finish()
+        let (fixed, rest) = message_out::<{ HEADER_LEN + 3 }>(buf, len)?;
+        let mut h = head(len as u16, MessageType::Notification);
+        (h[19], h[20], h[21]) = (6, subcode.to_raw(), message.len() as u8);
+        *fixed = h;
+        copy(rest, message.as_bytes());
+        Ok(len)
     }
 }
 

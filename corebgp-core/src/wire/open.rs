@@ -473,17 +473,18 @@ fn write_open(
     w.u16(b.hold_time);
     w.u32(b.bgp_id.to_bits());
     if extended {
-        w.u8(255);
-        w.u8(PARAM_EXTENDED_LENGTH);
+        // Non-Ext OP Len and Non-Ext OP Type both 255 (RFC 9072 §2).
+        w.u16(u16::from_be_bytes([255, PARAM_EXTENDED_LENGTH]));
         w.u16((3 + caps) as u16);
         w.u8(PARAM_CAPABILITIES);
         w.u16(caps as u16);
-    } else if caps > 0 {
-        w.u8((2 + caps) as u8);
-        w.u8(PARAM_CAPABILITIES);
-        w.u8(caps as u8);
     } else {
-        w.u8(0);
+        // Opt Parm Len: 0 without capabilities.
+        w.u8(params as u8);
+        if caps > 0 {
+            w.u8(PARAM_CAPABILITIES);
+            w.u8(caps as u8);
+        }
     }
     let pos = w.pos();
     w.finish()?;
