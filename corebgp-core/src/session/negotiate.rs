@@ -192,25 +192,11 @@ impl Advertised {
     }
 }
 
-/// Appends the entries of a list capability; `false`, with nothing
-/// appended, when the value is not a whole number of valid entries.
-fn push_list<T: ListItem>(out: &mut Vec<T, MAX_FAMILIES>, v: &[u8]) -> bool {
-    if !v.len().is_multiple_of(T::LEN) {
-        return false;
-    }
-    let before = out.len();
-    for chunk in v.chunks_exact(T::LEN) {
-        match T::read(chunk) {
-            Some(e) => {
-                let _ = out.push(e);
-            }
-            None => {
-                out.truncate(before);
-                return false;
-            }
-        }
-    }
-    true
+/// A family from its AFI and SAFI as sent. Out of line: multiprotocol,
+/// ADD-PATH and extended next hop entries share it.
+#[inline(never)]
+fn family(afi: [u8; 2], safi: u8) -> AfiSafi {
+    AfiSafi::new(Afi::from_raw(u16::from_be_bytes(afi)), Safi::from_raw(safi))
 }
 
 /// What negotiation needs of one side's capabilities, gathered in one pass
@@ -240,10 +226,7 @@ impl Summary {
                 let Ok([a, b, _, safi]) = <[u8; 4]>::try_from(v) else {
                     return false;
                 };
-                let f = AfiSafi::new(
-                    Afi::from_raw(u16::from_be_bytes([a, b])),
-                    Safi::from_raw(safi),
-                );
+                let f = family([a, b], safi);
                 if !self.adv.families.contains(&f) {
                     let _ = self.adv.families.push(f);
                 }
@@ -292,9 +275,42 @@ impl Summary {
                     self.graceful_restart = Some(u16::from_be_bytes(head) & 0x0fff);
                 }
             }
-            CapabilityCode::AddPath => return push_list(&mut self.adv.add_path, v),
+            // RFC 7911 §4: AFI, SAFI and Send/Receive (1 to 3) per entry.
+            // Both lists are decoded by hand, through one `family`: the
+            // generic `ListItem` readers, once per entry type, cost more.
+            // Nothing of a malformed list is kept.
+            CapabilityCode::AddPath => {
+                let (entries, []) = v.as_chunks::<4>() else {
+                    return false;
+                };
+                let list = &mut self.adv.add_path;
+                let before = list.len();
+                for &[a, b, safi, d] in entries {
+                    let Some(direction) = AddPathDirection::from_u8(d) else {
+                        list.truncate(before);
+                        return false;
+                    };
+                    let _ = list.push(AddPathEntry {
+                        family: family([a, b], safi),
+                        direction,
+                    });
+                }
+            }
+            // RFC 8950 §3: AFI, a two-byte SAFI (at most 255, as `Safi`
+            // holds), next hop AFI per entry; checked whole first.
             CapabilityCode::ExtendedNextHop => {
-                return push_list(&mut self.adv.extended_next_hop, v);
+                let (entries, []) = v.as_chunks::<6>() else {
+                    return false;
+                };
+                if entries.iter().any(|&[_, _, safi_high, ..]| safi_high != 0) {
+                    return false;
+                }
+                for &[a, b, _, safi, na, nb] in entries {
+                    let _ = self.adv.extended_next_hop.push(ExtendedNextHopEntry {
+                        family: family([a, b], safi),
+                        next_hop_afi: Afi::from_raw(u16::from_be_bytes([na, nb])),
+                    });
+                }
             }
             CapabilityCode::LongLivedGracefulRestart => {
                 return v.len().is_multiple_of(LlgrEntry::LEN);
@@ -622,7 +638,7 @@ mod tests {
 
     #[test]
     fn summary_add_checks_as_is_well_formed() {
-        let values: [&[u8]; 15] = [
+        let values: [&[u8]; 17] = [
             &[],
             &[0],
             &[0, 1],
@@ -638,6 +654,9 @@ mod tests {
             &[2, b'r', b'1', 1, b'x', 0],
             &[5, b'a'],
             &[0, 1, 1, 3, 0, 2, 1, 4],
+            // Unknown AFIs and SAFIs and every direction, kept as sent.
+            &[0x40, 4, 0x47, 1, 0, 25, 0x85, 2, 0x12, 0x34, 0xff, 3],
+            &[0x40, 4, 0, 0x47, 0x12, 0x34, 0, 2, 0, 0xff, 0, 1],
         ];
         for code in 0..=255u8 {
             for value in values {
@@ -648,8 +667,51 @@ mod tests {
                     // Nothing of a malformed list is kept.
                     assert!(s.adv.add_path.is_empty() && s.adv.extended_next_hop.is_empty());
                 }
+                // The entries kept are the typed decoder's, in order.
+                let (mut add_path, mut next_hop) = (Vec::<_, 8>::new(), Vec::<_, 8>::new());
+                match raw.parse() {
+                    Ok(Capability::AddPath(l)) => add_path.extend(l),
+                    Ok(Capability::ExtendedNextHop(l)) => next_hop.extend(l),
+                    Ok(Capability::MultiProtocol(f)) => assert_eq!(s.adv.families, [f]),
+                    _ => {}
+                }
+                assert_eq!(s.adv.add_path, add_path, "{code} {value:?}");
+                assert_eq!(s.adv.extended_next_hop, next_hop, "{code} {value:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_malformed_list_keeps_the_entries_of_earlier_ones() {
+        let mut s = Summary::default();
+        let good = RawCapability {
+            code: 69,
+            value: &[0, 1, 1, 3],
+        };
+        assert!(s.add(&good));
+        assert!(!s.add(&RawCapability {
+            code: 69,
+            value: &[0, 2, 1, 1, 0, 2, 1, 0]
+        }));
+        let good = RawCapability {
+            code: 5,
+            value: &[0, 1, 0, 1, 0, 2],
+        };
+        assert!(s.add(&good));
+        assert!(!s.add(&RawCapability {
+            code: 5,
+            value: &[0, 2, 0, 1, 0, 2, 0, 2, 1, 1, 0, 2]
+        }));
+        let ap = AddPathEntry {
+            family: AfiSafi::IPV4_UNICAST,
+            direction: AddPathDirection::Both,
+        };
+        assert_eq!(s.adv.add_path, [ap]);
+        let nh = ExtendedNextHopEntry {
+            family: AfiSafi::IPV4_UNICAST,
+            next_hop_afi: Afi::Ipv6,
+        };
+        assert_eq!(s.adv.extended_next_hop, [nh]);
     }
 
     #[test]
