@@ -87,6 +87,19 @@ impl CapabilitySet {
     #[inline(always)]
     pub fn push(&mut self, cap: &Capability<'_>) -> Result<(), CapabilitySetFull> {
         let n = 2 + cap.value_len();
+        // A short one (all but lists and names) is encoded on the stack and
+        // appended by the one out-of-line copy: a handful of stores per call
+        // rather than a resize and its checks.
+        let mut short = [0; 8];
+        if let Some(dst) = short.get_mut(..n) {
+            if !cap.write(dst) {
+                return Err(CapabilitySetFull);
+            }
+            return self
+                .bytes
+                .extend_from_slice(dst)
+                .map_err(|_| CapabilitySetFull);
+        }
         let start = self.bytes.len();
         self.bytes
             .resize(start + n, 0)
@@ -803,6 +816,42 @@ mod tests {
         // 255 of 256 bytes used: a 2-byte header no longer fits.
         assert_eq!(set.push_raw(2, &[]), Err(CapabilitySetFull));
         assert_eq!(set.as_bytes().len(), 255);
+    }
+
+    #[test]
+    fn push_appends_short_and_long_capabilities_whole_or_not_at_all() {
+        use crate::wire::List;
+        let entries = [
+            AddPathEntry {
+                family: AfiSafi::IPV4_UNICAST,
+                direction: AddPathDirection::Both,
+            },
+            AddPathEntry {
+                family: AfiSafi::IPV6_UNICAST,
+                direction: AddPathDirection::Send,
+            },
+        ];
+        // 6 bytes (encoded on the stack) and 10 (encoded in place).
+        let short = Capability::MultiProtocol(AfiSafi::IPV6_UNICAST);
+        let long = Capability::AddPath(List::Items(&entries));
+        let mut set = CapabilitySet::new();
+        set.push_raw(1, &[0; 244]).unwrap();
+        set.push(&short).unwrap();
+        let at = set.as_bytes().len();
+        assert_eq!(at, 252);
+        assert_eq!(&set.as_bytes()[246..], &[1, 4, 0, 2, 0, 1]);
+        // 4 bytes left: neither fits, and the set is as it was.
+        assert_eq!(set.push(&short), Err(CapabilitySetFull));
+        assert_eq!(set.push(&long), Err(CapabilitySetFull));
+        assert_eq!(set.as_bytes().len(), at);
+        set.push(&Capability::RouteRefresh).unwrap();
+        set.push(&Capability::ExtendedMessage).unwrap();
+        assert_eq!(&set.as_bytes()[at..], &[2, 0, 6, 0]);
+        assert_eq!(set.push(&Capability::RouteRefresh), Err(CapabilitySetFull));
+
+        let mut set = CapabilitySet::new();
+        set.push(&long).unwrap();
+        assert_eq!(set.as_bytes(), &[69, 8, 0, 1, 1, 3, 0, 2, 1, 2]);
     }
 
     #[test]
