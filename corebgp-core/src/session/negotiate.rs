@@ -120,13 +120,12 @@ impl CapabilitySet {
     /// does not check the value against the capability's RFC.
     pub fn push_raw(&mut self, code: u8, value: &[u8]) -> Result<(), CapabilitySetFull> {
         let len = u8::try_from(value.len()).map_err(|_| CapabilitySetFull)?;
-        let start = self.bytes.len();
-        if self.bytes.extend_from_slice(&[code, len]).is_err()
-            || self.bytes.extend_from_slice(value).is_err()
-        {
-            self.bytes.truncate(start);
+        // Room checked once for both parts, so neither append can fail.
+        if MAX_CAPABILITIES_LEN - self.bytes.len() < 2 + value.len() {
             return Err(CapabilitySetFull);
         }
+        let _ = self.bytes.extend_from_slice(&[code, len]);
+        let _ = self.bytes.extend_from_slice(value);
         Ok(())
     }
 
@@ -820,6 +819,15 @@ mod tests {
         // 255 of 256 bytes used: a 2-byte header no longer fits.
         assert_eq!(set.push_raw(2, &[]), Err(CapabilitySetFull));
         assert_eq!(set.as_bytes().len(), 255);
+        // A TLV that fills the set exactly fits; one byte more does not,
+        // and leaves no header behind.
+        let mut set = CapabilitySet::new();
+        set.push_raw(1, &[0; 248]).unwrap();
+        assert_eq!(set.push_raw(3, &[7; 5]), Err(CapabilitySetFull));
+        assert_eq!(set.as_bytes().len(), 250);
+        set.push_raw(3, &[7; 4]).unwrap();
+        assert_eq!(&set.as_bytes()[250..], &[3, 4, 7, 7, 7, 7]);
+        assert_eq!(set.push_raw(2, &[]), Err(CapabilitySetFull));
     }
 
     #[test]
