@@ -87,6 +87,19 @@ impl CapabilitySet {
     #[inline(always)]
     pub fn push(&mut self, cap: &Capability<'_>) -> Result<(), CapabilitySetFull> {
         let n = 2 + cap.value_len();
+        // A short one (all but lists and names) is encoded on the stack and
+        // appended by the one out-of-line copy: a handful of stores per call
+        // rather than a resize and its checks.
+        let mut short = [0; 8];
+        if let Some(dst) = short.get_mut(..n) {
+            if !cap.write(dst) {
+                return Err(CapabilitySetFull);
+            }
+            return self
+                .bytes
+                .extend_from_slice(dst)
+                .map_err(|_| CapabilitySetFull);
+        }
         let start = self.bytes.len();
         self.bytes
             .resize(start + n, 0)
@@ -107,13 +120,12 @@ impl CapabilitySet {
     /// does not check the value against the capability's RFC.
     pub fn push_raw(&mut self, code: u8, value: &[u8]) -> Result<(), CapabilitySetFull> {
         let len = u8::try_from(value.len()).map_err(|_| CapabilitySetFull)?;
-        let start = self.bytes.len();
-        if self.bytes.extend_from_slice(&[code, len]).is_err()
-            || self.bytes.extend_from_slice(value).is_err()
-        {
-            self.bytes.truncate(start);
+        // Room checked once for both parts, so neither append can fail.
+        if MAX_CAPABILITIES_LEN - self.bytes.len() < 2 + value.len() {
             return Err(CapabilitySetFull);
         }
+        let _ = self.bytes.extend_from_slice(&[code, len]);
+        let _ = self.bytes.extend_from_slice(value);
         Ok(())
     }
 
@@ -192,25 +204,11 @@ impl Advertised {
     }
 }
 
-/// Appends the entries of a list capability; `false`, with nothing
-/// appended, when the value is not a whole number of valid entries.
-fn push_list<T: ListItem>(out: &mut Vec<T, MAX_FAMILIES>, v: &[u8]) -> bool {
-    if !v.len().is_multiple_of(T::LEN) {
-        return false;
-    }
-    let before = out.len();
-    for chunk in v.chunks_exact(T::LEN) {
-        match T::read(chunk) {
-            Some(e) => {
-                let _ = out.push(e);
-            }
-            None => {
-                out.truncate(before);
-                return false;
-            }
-        }
-    }
-    true
+/// A family from its AFI and SAFI as sent. Out of line: multiprotocol,
+/// ADD-PATH and extended next hop entries share it.
+#[inline(never)]
+fn family(afi: [u8; 2], safi: u8) -> AfiSafi {
+    AfiSafi::new(Afi::from_raw(u16::from_be_bytes(afi)), Safi::from_raw(safi))
 }
 
 /// What negotiation needs of one side's capabilities, gathered in one pass
@@ -240,10 +238,7 @@ impl Summary {
                 let Ok([a, b, _, safi]) = <[u8; 4]>::try_from(v) else {
                     return false;
                 };
-                let f = AfiSafi::new(
-                    Afi::from_raw(u16::from_be_bytes([a, b])),
-                    Safi::from_raw(safi),
-                );
+                let f = family([a, b], safi);
                 if !self.adv.families.contains(&f) {
                     let _ = self.adv.families.push(f);
                 }
@@ -292,9 +287,42 @@ impl Summary {
                     self.graceful_restart = Some(u16::from_be_bytes(head) & 0x0fff);
                 }
             }
-            CapabilityCode::AddPath => return push_list(&mut self.adv.add_path, v),
+            // RFC 7911 §4: AFI, SAFI and Send/Receive (1 to 3) per entry.
+            // Both lists are decoded by hand, through one `family`: the
+            // generic `ListItem` readers, once per entry type, cost more.
+            // Nothing of a malformed list is kept.
+            CapabilityCode::AddPath => {
+                let (entries, []) = v.as_chunks::<4>() else {
+                    return false;
+                };
+                let list = &mut self.adv.add_path;
+                let before = list.len();
+                for &[a, b, safi, d] in entries {
+                    let Some(direction) = AddPathDirection::from_u8(d) else {
+                        list.truncate(before);
+                        return false;
+                    };
+                    let _ = list.push(AddPathEntry {
+                        family: family([a, b], safi),
+                        direction,
+                    });
+                }
+            }
+            // RFC 8950 §3: AFI, a two-byte SAFI (at most 255, as `Safi`
+            // holds), next hop AFI per entry; checked whole first.
             CapabilityCode::ExtendedNextHop => {
-                return push_list(&mut self.adv.extended_next_hop, v);
+                let (entries, []) = v.as_chunks::<6>() else {
+                    return false;
+                };
+                if entries.iter().any(|&[_, _, safi_high, ..]| safi_high != 0) {
+                    return false;
+                }
+                for &[a, b, _, safi, na, nb] in entries {
+                    let _ = self.adv.extended_next_hop.push(ExtendedNextHopEntry {
+                        family: family([a, b], safi),
+                        next_hop_afi: Afi::from_raw(u16::from_be_bytes([na, nb])),
+                    });
+                }
             }
             CapabilityCode::LongLivedGracefulRestart => {
                 return v.len().is_multiple_of(LlgrEntry::LEN);
@@ -368,27 +396,18 @@ impl Negotiated {
     /// the hold time is 0. The same instant as `now + hold_duration()`, in
     /// whole milliseconds: `Duration` arithmetic at each timer restart cost
     /// flash.
+    #[inline(always)]
     pub(crate) fn hold_deadline(&self, now: Instant) -> Instant {
-        self.timer_deadline(now, false)
+        timer_deadline(self.hold_time, false, now)
     }
 
     /// When the KeepaliveTimer started at `now` expires, [`Instant::NEVER`]
     /// when the hold time is 0: `now + keepalive_interval()`, in whole
     /// milliseconds (a third of the hold time, rounded down as the
     /// `Duration` division and its conversion to milliseconds do).
+    #[inline(always)]
     pub(crate) fn keepalive_deadline(&self, now: Instant) -> Instant {
-        self.timer_deadline(now, true)
-    }
-
-    /// The hold (or, with `third`, the keepalive) deadline. One out-of-line
-    /// body for both: they differ only in the division.
-    #[inline(never)]
-    fn timer_deadline(&self, now: Instant, third: bool) -> Instant {
-        if self.hold_time == 0 {
-            return Instant::NEVER;
-        }
-        let ms = u32::from(self.hold_time) * 1000;
-        now.add_millis(u64::from(if third { ms / 3 } else { ms }))
+        timer_deadline(self.hold_time, true, now)
     }
 
     /// Hold time as a duration, `None` when 0.
@@ -511,9 +530,7 @@ pub fn check_open<'a>(
     // strict mode, is a Role Mismatch.
     if let Some(our_role) = config.role {
         match peer_role {
-            Some(r) if Some(r) != our_role.expected_peer_role() => {
-                return Err(OpenError::RoleMismatch);
-            }
+            Some(r) if !roles_match(our_role, r) => return Err(OpenError::RoleMismatch),
             None if config.strict_role => return Err(OpenError::RoleMismatch),
             _ => {}
         }
@@ -563,6 +580,28 @@ pub fn check_open<'a>(
         }
     }
     Ok(n)
+}
+
+/// The hold (or, with `third`, the keepalive) deadline for a hold time of
+/// `hold_time` seconds. One out-of-line body for both: they differ only in
+/// the division. `now` comes last so that all three arguments travel in
+/// registers on a 32-bit core (a 64-bit argument takes an even pair).
+#[inline(never)]
+fn timer_deadline(hold_time: u16, third: bool, now: Instant) -> Instant {
+    if hold_time == 0 {
+        return Instant::NEVER;
+    }
+    let ms = u32::from(hold_time) * 1000;
+    now.add_millis(u64::from(if third { ms / 3 } else { ms }))
+}
+
+/// RFC 9234 §4.2's table (Provider–Customer, Route Server–Route Server
+/// Client, Peer–Peer): `Some(theirs) == ours.expected_peer_role()`, on the
+/// registry values. The first three pairs sum to 3 and Peer to Peer is 4 + 4,
+/// so no table of roles (and no unknown role) is needed.
+fn roles_match(ours: Role, theirs: Role) -> bool {
+    let o = u16::from(ours.to_raw());
+    matches!((o, o + u16::from(theirs.to_raw())), (0..=3, 3) | (4, 8))
 }
 
 /// RFC 7911 §4 for one family: we receive paths if we said Receive and
@@ -615,7 +654,7 @@ mod tests {
 
     #[test]
     fn summary_add_checks_as_is_well_formed() {
-        let values: [&[u8]; 15] = [
+        let values: [&[u8]; 17] = [
             &[],
             &[0],
             &[0, 1],
@@ -631,6 +670,9 @@ mod tests {
             &[2, b'r', b'1', 1, b'x', 0],
             &[5, b'a'],
             &[0, 1, 1, 3, 0, 2, 1, 4],
+            // Unknown AFIs and SAFIs and every direction, kept as sent.
+            &[0x40, 4, 0x47, 1, 0, 25, 0x85, 2, 0x12, 0x34, 0xff, 3],
+            &[0x40, 4, 0, 0x47, 0x12, 0x34, 0, 2, 0, 0xff, 0, 1],
         ];
         for code in 0..=255u8 {
             for value in values {
@@ -641,8 +683,51 @@ mod tests {
                     // Nothing of a malformed list is kept.
                     assert!(s.adv.add_path.is_empty() && s.adv.extended_next_hop.is_empty());
                 }
+                // The entries kept are the typed decoder's, in order.
+                let (mut add_path, mut next_hop) = (Vec::<_, 8>::new(), Vec::<_, 8>::new());
+                match raw.parse() {
+                    Ok(Capability::AddPath(l)) => add_path.extend(l),
+                    Ok(Capability::ExtendedNextHop(l)) => next_hop.extend(l),
+                    Ok(Capability::MultiProtocol(f)) => assert_eq!(s.adv.families, [f]),
+                    _ => {}
+                }
+                assert_eq!(s.adv.add_path, add_path, "{code} {value:?}");
+                assert_eq!(s.adv.extended_next_hop, next_hop, "{code} {value:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_malformed_list_keeps_the_entries_of_earlier_ones() {
+        let mut s = Summary::default();
+        let good = RawCapability {
+            code: 69,
+            value: &[0, 1, 1, 3],
+        };
+        assert!(s.add(&good));
+        assert!(!s.add(&RawCapability {
+            code: 69,
+            value: &[0, 2, 1, 1, 0, 2, 1, 0]
+        }));
+        let good = RawCapability {
+            code: 5,
+            value: &[0, 1, 0, 1, 0, 2],
+        };
+        assert!(s.add(&good));
+        assert!(!s.add(&RawCapability {
+            code: 5,
+            value: &[0, 2, 0, 1, 0, 2, 0, 2, 1, 1, 0, 2]
+        }));
+        let ap = AddPathEntry {
+            family: AfiSafi::IPV4_UNICAST,
+            direction: AddPathDirection::Both,
+        };
+        assert_eq!(s.adv.add_path, [ap]);
+        let nh = ExtendedNextHopEntry {
+            family: AfiSafi::IPV4_UNICAST,
+            next_hop_afi: Afi::Ipv6,
+        };
+        assert_eq!(s.adv.extended_next_hop, [nh]);
     }
 
     #[test]
@@ -676,6 +761,20 @@ mod tests {
                 n.keepalive_deadline(now).deadline(),
                 n.keepalive_interval().map(|k| now + k)
             );
+        }
+    }
+
+    #[test]
+    fn roles_match_the_rfc_9234_table() {
+        for ours in 0..=255 {
+            for theirs in 0..=255 {
+                let (ours, theirs) = (Role::from_raw(ours), Role::from_raw(theirs));
+                assert_eq!(
+                    roles_match(ours, theirs),
+                    Some(theirs) == ours.expected_peer_role(),
+                    "{ours:?} {theirs:?}"
+                );
+            }
         }
     }
 
@@ -720,6 +819,51 @@ mod tests {
         // 255 of 256 bytes used: a 2-byte header no longer fits.
         assert_eq!(set.push_raw(2, &[]), Err(CapabilitySetFull));
         assert_eq!(set.as_bytes().len(), 255);
+        // A TLV that fills the set exactly fits; one byte more does not,
+        // and leaves no header behind.
+        let mut set = CapabilitySet::new();
+        set.push_raw(1, &[0; 248]).unwrap();
+        assert_eq!(set.push_raw(3, &[7; 5]), Err(CapabilitySetFull));
+        assert_eq!(set.as_bytes().len(), 250);
+        set.push_raw(3, &[7; 4]).unwrap();
+        assert_eq!(&set.as_bytes()[250..], &[3, 4, 7, 7, 7, 7]);
+        assert_eq!(set.push_raw(2, &[]), Err(CapabilitySetFull));
+    }
+
+    #[test]
+    fn push_appends_short_and_long_capabilities_whole_or_not_at_all() {
+        use crate::wire::List;
+        let entries = [
+            AddPathEntry {
+                family: AfiSafi::IPV4_UNICAST,
+                direction: AddPathDirection::Both,
+            },
+            AddPathEntry {
+                family: AfiSafi::IPV6_UNICAST,
+                direction: AddPathDirection::Send,
+            },
+        ];
+        // 6 bytes (encoded on the stack) and 10 (encoded in place).
+        let short = Capability::MultiProtocol(AfiSafi::IPV6_UNICAST);
+        let long = Capability::AddPath(List::Items(&entries));
+        let mut set = CapabilitySet::new();
+        set.push_raw(1, &[0; 244]).unwrap();
+        set.push(&short).unwrap();
+        let at = set.as_bytes().len();
+        assert_eq!(at, 252);
+        assert_eq!(&set.as_bytes()[246..], &[1, 4, 0, 2, 0, 1]);
+        // 4 bytes left: neither fits, and the set is as it was.
+        assert_eq!(set.push(&short), Err(CapabilitySetFull));
+        assert_eq!(set.push(&long), Err(CapabilitySetFull));
+        assert_eq!(set.as_bytes().len(), at);
+        set.push(&Capability::RouteRefresh).unwrap();
+        set.push(&Capability::ExtendedMessage).unwrap();
+        assert_eq!(&set.as_bytes()[at..], &[2, 0, 6, 0]);
+        assert_eq!(set.push(&Capability::RouteRefresh), Err(CapabilitySetFull));
+
+        let mut set = CapabilitySet::new();
+        set.push(&long).unwrap();
+        assert_eq!(set.as_bytes(), &[69, 8, 0, 1, 1, 3, 0, 2, 1, 2]);
     }
 
     #[test]
