@@ -2,7 +2,8 @@
 //! connections, owned connections for the driver, socket tuning.
 
 use core::cell::{Cell, RefCell};
-use core::future::poll_fn;
+use core::future::{Future, poll_fn};
+use core::pin::pin;
 use core::task::Poll;
 
 use embassy_net::tcp::{AcceptError, Error as TcpError, State, TcpSocket};
@@ -343,9 +344,16 @@ impl ErrorType for Connection<'_, '_> {
     type Error = TcpError;
 }
 
+// Read and write poll a fresh socket future on every poll rather than
+// await one: embassy-net's are stateless `poll_fn`s (cancel-safe, ready on
+// the poll that finds data or room), so this behaves the same and saves
+// the flash of two state machines of our own.
 impl Read for Connection<'_, '_> {
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, TcpError> {
-        self.socket()?.read(buf).await
+    fn read(&mut self, buf: &mut [u8]) -> impl Future<Output = Result<usize, TcpError>> {
+        poll_fn(move |cx| match self.socket.as_mut() {
+            Some(s) => pin!(s.read(buf)).poll(cx),
+            None => Poll::Ready(Err(TcpError::ConnectionReset)),
+        })
     }
 }
 
@@ -356,8 +364,11 @@ impl ReadReady for Connection<'_, '_> {
 }
 
 impl Write for Connection<'_, '_> {
-    async fn write(&mut self, buf: &[u8]) -> Result<usize, TcpError> {
-        self.socket()?.write(buf).await
+    fn write(&mut self, buf: &[u8]) -> impl Future<Output = Result<usize, TcpError>> {
+        poll_fn(move |cx| match self.socket.as_mut() {
+            Some(s) => pin!(s.write(buf)).poll(cx),
+            None => Poll::Ready(Err(TcpError::ConnectionReset)),
+        })
     }
 
     async fn flush(&mut self) -> Result<(), TcpError> {
