@@ -389,24 +389,29 @@ pub(crate) fn tune(socket: &mut TcpSocket<'_>, t: &SocketTuning) {
     socket.set_hop_limit(t.hop_limit);
 }
 
-/// Resets the connection and waits (bounded) until the RST left. States
-/// that send no RST (nothing synchronised yet, or already closed) are not
-/// waited for: smoltcp would keep `flush` pending there.
+/// Resets the connection and waits (bounded) until the RST left.
 async fn abort(socket: &mut TcpSocket<'_>) {
+    if reset(socket) {
+        let _ = with_timeout(CLOSE_LINGER, socket.flush()).await;
+    }
+}
+
+/// Resets the connection; whether an RST is to be waited for. States that
+/// send none (nothing synchronised yet, or already closed) are not: smoltcp
+/// would keep `flush` pending there.
+fn reset(socket: &mut TcpSocket<'_>) -> bool {
     let sends_rst = !matches!(
         socket.state(),
         State::Closed | State::Listen | State::SynSent | State::TimeWait
     );
     socket.abort();
-    if sends_rst {
-        let _ = with_timeout(CLOSE_LINGER, socket.flush()).await;
-    }
+    sends_rst
 }
 
 /// Finishes the socket's previous connection so that it can listen or
 /// connect again (smoltcp refuses both unless `Closed`): a closing
 /// connection gets [`CLOSE_LINGER`] to deliver its queued bytes and FIN and
-/// to see the peer's FIN, then whatever is left is reset.
+/// to see the peer's FIN, then whatever is left is reset (as [`abort`]).
 pub(crate) async fn reclaim(socket: &mut TcpSocket<'_>) {
     match socket.state() {
         State::Closed => return,
@@ -417,15 +422,22 @@ pub(crate) async fn reclaim(socket: &mut TcpSocket<'_>) {
         _ => {}
     }
     socket.close(); // no-op when already closing
-    let graceful = async {
-        if socket.flush().await.is_err() {
+    // Two bounded waits, the graceful close then the RST, through one
+    // `with_timeout` (one timer future on flash, not two).
+    let mut graceful = true;
+    loop {
+        let wait = async {
+            if socket.flush().await.is_ok() && graceful {
+                let mut sink = [0u8; 64];
+                while let Ok(1..) = socket.read(&mut sink).await {}
+            }
+        };
+        let _ = with_timeout(CLOSE_LINGER, wait).await;
+        if !graceful || !reset(socket) {
             return;
         }
-        let mut sink = [0u8; 64];
-        while let Ok(1..) = socket.read(&mut sink).await {}
-    };
-    let _ = with_timeout(CLOSE_LINGER, graceful).await;
-    abort(socket).await;
+        graceful = false;
+    }
 }
 
 /// Listens on `port` until one of `peers` connects; resets everyone else.
