@@ -13,8 +13,8 @@
 //! reading waits, which pushes back on the peer through TCP.
 
 use core::future::{Future, poll_fn};
-use core::pin::pin;
-use core::task::Poll;
+use core::pin::{Pin, pin};
+use core::task::{Context, Poll};
 
 use embedded_io_async::{Read, Write};
 
@@ -180,20 +180,9 @@ fn step_ev<T>(dir: Direction, r: Result<Step, ()>, wrote_something: bool) -> Ev<
     }
 }
 
-/// Completes when the outbox has an UPDATE, if the session can take one.
-async fn ready_if<O: Outbox>(outbox: &O, can_take: bool) {
-    if can_take {
-        outbox.ready().await
-    } else {
-        core::future::pending().await
-    }
-}
-
-async fn sleep_opt<C: Clock>(clock: &C, t: Option<Instant>) {
-    match t {
-        Some(t) => clock.sleep_until(t).await,
-        None => core::future::pending().await,
-    }
+/// Polls an optional future (one that is not there never completes).
+fn ready<F: Future<Output = ()>>(f: Pin<&mut Option<F>>, cx: &mut Context<'_>) -> bool {
+    f.as_pin_mut().is_some_and(|f| f.poll(cx).is_ready())
 }
 
 /// Records that writes wait (RFC 9687 send hold timer) or moved.
@@ -262,10 +251,10 @@ async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
                 in_bytes::<M>(peer, tx, *fwd),
             );
             let (n0, n1) = (!b0.is_empty(), !b1.is_empty());
-            let mut s = pin!(sleep_opt(clock, peer.poll_timeout()));
+            let mut s = pin!(peer.poll_timeout().map(|t| clock.sleep_until(t)));
             let mut w0 = pin!(io_step(c0.as_deref_mut(), b0, None));
             let mut w1 = pin!(io_step(c1.as_deref_mut(), b1, None));
-            let mut ob = pin!(ready_if(outbox, can_take));
+            let mut ob = pin!(can_take.then(|| outbox.ready()));
             poll_fn(|cx| {
                 if let Poll::Ready(r) = w0.as_mut().poll(cx) {
                     return Poll::Ready(step_ev::<()>(Direction::Outbound, r, n0));
@@ -275,10 +264,10 @@ async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
                 {
                     return Poll::Ready(step_ev(Direction::Inbound, r, n1));
                 }
-                if ob.as_mut().poll(cx).is_ready() {
+                if ready(ob.as_mut(), cx) {
                     return Poll::Ready(Ev::Outbox);
                 }
-                if s.as_mut().poll(cx).is_ready() {
+                if ready(s.as_mut(), cx) {
                     return Poll::Ready(Ev::Timer);
                 }
                 Poll::Pending
@@ -594,15 +583,9 @@ pub async fn run<K, C, P, O, S, M>(
                 .unzip();
             let mut io0 = pin!(io_step(t0, b0, r0));
             let mut io1 = pin!(io_step(t1, b1, r1));
-            let mut sl = pin!(sleep_opt(clock, deadline));
-            let mut acc = pin!(async {
-                if accepting {
-                    connector.accept().await
-                } else {
-                    core::future::pending().await
-                }
-            });
-            let mut ob = pin!(ready_if(outbox, can_take));
+            let mut sl = pin!(deadline.map(|t| clock.sleep_until(t)));
+            let mut acc = pin!(accepting.then(|| connector.accept()));
+            let mut ob = pin!(can_take.then(|| outbox.ready()));
             poll_fn(|cx| {
                 if stopping.is_none()
                     && let Poll::Ready(sub) = shutdown.as_mut().poll(cx)
@@ -623,14 +606,15 @@ pub async fn run<K, C, P, O, S, M>(
                     return Poll::Ready(Ev::Dialed(t));
                 }
                 if M::ACCEPTS
-                    && let Poll::Ready(t) = acc.as_mut().poll(cx)
+                    && let Some(f) = acc.as_mut().as_pin_mut()
+                    && let Poll::Ready(t) = f.poll(cx)
                 {
                     return Poll::Ready(Ev::Accepted(t));
                 }
-                if ob.as_mut().poll(cx).is_ready() {
+                if ready(ob.as_mut(), cx) {
                     return Poll::Ready(Ev::Outbox);
                 }
-                if sl.as_mut().poll(cx).is_ready() {
+                if ready(sl.as_mut(), cx) {
                     return Poll::Ready(Ev::Timer);
                 }
                 Poll::Pending
