@@ -91,9 +91,9 @@ enum Ev<T> {
     Dialed(Option<T>),
     Accepted(T),
     Read(Direction, usize),
-    ReadFailed(Direction),
     Wrote(Direction, usize),
-    WriteFailed(Direction),
+    /// A read or a write failed, or the peer closed the connection.
+    Failed(Direction),
     Outbox,
 }
 
@@ -147,37 +147,54 @@ fn in_bytes<'x, M: PeerMode>(peer: &'x Peer<M>, tx: &'x [u8], fwd: Option<Fwd>) 
     }
 }
 
-/// One step of I/O on a connection: write what is pending if anything is,
-/// else read into `read` (none while a plugin holds a received message).
-async fn io_step<T: Read + Write>(
-    t: Option<&mut T>,
-    to_write: &[u8],
-    read: Option<&mut [u8]>,
-) -> Result<Step, ()> {
+/// The I/O of one connection for one wait: a write if anything is
+/// pending, else a read into `read` (none while a plugin holds a received
+/// message). Two optional futures, at most one there: no state machine
+/// around them.
+#[allow(clippy::type_complexity)]
+fn io<'x, T: Read + Write>(
+    t: Option<&'x mut T>,
+    to_write: &'x [u8],
+    read: Option<&'x mut [u8]>,
+) -> (
+    Option<impl Future<Output = Result<usize, T::Error>> + 'x>,
+    Option<impl Future<Output = Result<usize, T::Error>> + 'x>,
+) {
     match (t, read) {
-        (Some(t), _) if !to_write.is_empty() => {
-            t.write(to_write).await.map(Step::Wrote).map_err(drop)
-        }
-        (Some(t), Some(buf)) if !buf.is_empty() => match t.read(buf).await {
-            Ok(0) | Err(_) => Err(()),
-            Ok(n) => Ok(Step::Read(n)),
-        },
-        _ => core::future::pending().await,
+        (Some(t), _) if !to_write.is_empty() => (Some(t.write(to_write)), None),
+        (Some(t), Some(buf)) if !buf.is_empty() => (None, Some(t.read(buf))),
+        _ => (None, None),
     }
 }
 
-enum Step {
-    Wrote(usize),
-    Read(usize),
-}
-
-fn step_ev<T>(dir: Direction, r: Result<Step, ()>, wrote_something: bool) -> Ev<T> {
-    match r {
-        Ok(Step::Wrote(n)) => Ev::Wrote(dir, n),
-        Ok(Step::Read(n)) => Ev::Read(dir, n),
-        Err(()) if wrote_something => Ev::WriteFailed(dir),
-        Err(()) => Ev::ReadFailed(dir),
+/// Polls the futures of [`io`] on `dir`.
+fn poll_io<T, E, W, R>(
+    dir: Direction,
+    w: Pin<&mut Option<W>>,
+    r: Pin<&mut Option<R>>,
+    cx: &mut Context<'_>,
+) -> Poll<Ev<T>>
+where
+    W: Future<Output = Result<usize, E>>,
+    R: Future<Output = Result<usize, E>>,
+{
+    if let Some(f) = w.as_pin_mut()
+        && let Poll::Ready(res) = f.poll(cx)
+    {
+        return Poll::Ready(match res {
+            Ok(n) => Ev::Wrote(dir, n),
+            Err(_) => Ev::Failed(dir),
+        });
     }
+    if let Some(f) = r.as_pin_mut()
+        && let Poll::Ready(res) = f.poll(cx)
+    {
+        return Poll::Ready(match res {
+            Ok(0) | Err(_) => Ev::Failed(dir),
+            Ok(n) => Ev::Read(dir, n),
+        });
+    }
+    Poll::Pending
 }
 
 /// Polls an optional future (one that is not there never completes).
@@ -250,19 +267,22 @@ async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
                 to_write(peer, tx, *fwd, Direction::Outbound),
                 in_bytes::<M>(peer, tx, *fwd),
             );
-            let (n0, n1) = (!b0.is_empty(), !b1.is_empty());
             let mut s = pin!(peer.poll_timeout().map(|t| clock.sleep_until(t)));
-            let mut w0 = pin!(io_step(c0.as_deref_mut(), b0, None));
-            let mut w1 = pin!(io_step(c1.as_deref_mut(), b1, None));
+            let (w0, r0) = io(c0.as_deref_mut(), b0, None);
+            let (w1, r1) = io(c1.as_deref_mut(), b1, None);
+            let (mut w0, mut r0, mut w1, mut r1) = (pin!(w0), pin!(r0), pin!(w1), pin!(r1));
             let mut ob = pin!(can_take.then(|| outbox.ready()));
             poll_fn(|cx| {
-                if let Poll::Ready(r) = w0.as_mut().poll(cx) {
-                    return Poll::Ready(step_ev::<()>(Direction::Outbound, r, n0));
+                if let Poll::Ready(ev) =
+                    poll_io::<(), _, _, _>(Direction::Outbound, w0.as_mut(), r0.as_mut(), cx)
+                {
+                    return Poll::Ready(ev);
                 }
                 if M::ACCEPTS
-                    && let Poll::Ready(r) = w1.as_mut().poll(cx)
+                    && let Poll::Ready(ev) =
+                        poll_io(Direction::Inbound, w1.as_mut(), r1.as_mut(), cx)
                 {
-                    return Poll::Ready(step_ev(Direction::Inbound, r, n1));
+                    return Poll::Ready(ev);
                 }
                 if ready(ob.as_mut(), cx) {
                     return Poll::Ready(Ev::Outbox);
@@ -276,7 +296,7 @@ async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
         };
         match ev {
             Ev::Wrote(d, n) => wrote(peer, fwd, d, n),
-            Ev::WriteFailed(d) | Ev::ReadFailed(d) => {
+            Ev::Failed(d) => {
                 peer.connection_failed(clock.now(), d);
                 return;
             }
@@ -574,15 +594,15 @@ pub async fn run<K, C, P, O, S, M>(
                 to_write(peer, tx, fwd, Direction::Outbound),
                 in_bytes::<M>(peer, tx, fwd),
             );
-            let (n0, n1) = (!b0.is_empty(), !b1.is_empty());
             let (t0, r0) = o.as_mut().map(|c| (&mut c.t, c.framer.read_buf())).unzip();
             let (t1, r1) = i
                 .as_mut()
                 .filter(|_| M::ACCEPTS)
                 .map(|c| (&mut c.t, c.framer.read_buf()))
                 .unzip();
-            let mut io0 = pin!(io_step(t0, b0, r0));
-            let mut io1 = pin!(io_step(t1, b1, r1));
+            let (w0, r0) = io(t0, b0, r0);
+            let (w1, r1) = io(t1, b1, r1);
+            let (mut w0, mut r0, mut w1, mut r1) = (pin!(w0), pin!(r0), pin!(w1), pin!(r1));
             let mut sl = pin!(deadline.map(|t| clock.sleep_until(t)));
             let mut acc = pin!(accepting.then(|| connector.accept()));
             let mut ob = pin!(can_take.then(|| outbox.ready()));
@@ -592,13 +612,15 @@ pub async fn run<K, C, P, O, S, M>(
                 {
                     return Poll::Ready(Ev::Shutdown(sub));
                 }
-                if let Poll::Ready(r) = io0.as_mut().poll(cx) {
-                    return Poll::Ready(step_ev(Direction::Outbound, r, n0));
+                if let Poll::Ready(ev) = poll_io(Direction::Outbound, w0.as_mut(), r0.as_mut(), cx)
+                {
+                    return Poll::Ready(ev);
                 }
                 if M::ACCEPTS
-                    && let Poll::Ready(r) = io1.as_mut().poll(cx)
+                    && let Poll::Ready(ev) =
+                        poll_io(Direction::Inbound, w1.as_mut(), r1.as_mut(), cx)
                 {
-                    return Poll::Ready(step_ev(Direction::Inbound, r, n1));
+                    return Poll::Ready(ev);
                 }
                 if let Some(f) = dial.as_mut().as_pin_mut()
                     && let Poll::Ready(t) = f.poll(cx)
@@ -660,7 +682,7 @@ pub async fn run<K, C, P, O, S, M>(
                 }
             }
             Ev::Wrote(d, n) => wrote(peer, &mut fwd, d, n),
-            Ev::WriteFailed(d) | Ev::ReadFailed(d) => {
+            Ev::Failed(d) => {
                 if let Some(io) = slot(&mut conns, d).take() {
                     give_back(&mut pool, io.framer.into_inner());
                 }
