@@ -287,15 +287,18 @@ where
 
     /// Queues one whole UPDATE message (header included), waiting while
     /// the channel is full.
-    pub async fn send(&self, msg: &[u8]) -> Result<(), WriteError> {
+    ///
+    /// A plain `poll_fn` rather than an `async fn`: no state machine of its
+    /// own on flash.
+    pub fn send<'s>(&'s self, msg: &[u8]) -> impl Future<Output = Result<(), WriteError>>
+    where
+        M: 's,
+    {
         let len_ok =
             msg.get(16..18) == Some(&(msg.len() as u16).to_be_bytes()[..]) && msg.len() >= 23;
-        if !len_ok
-            || msg.get(18) != Some(&(MessageType::Update as u8))
-            || msg.len() > u16::MAX as usize
-        {
-            return Err(WriteError::NotAnUpdate);
-        }
+        let update = len_ok
+            && msg.get(18) == Some(&(MessageType::Update as u8))
+            && msg.len() <= u16::MAX as usize;
         // One writer at a time waits for room, so a large message is not
         // starved by a stream of small ones: a mutex in the channel's own
         // state, taken in the same poll that waits for room.
@@ -303,7 +306,13 @@ where
             ch: &*self.channel,
             held: false,
         };
-        poll_fn(|cx| {
+        poll_fn(move |cx| {
+            // The whole guard moves into the future (not copies of its
+            // fields), so dropping the future passes the turn on.
+            let turn = &mut turn;
+            if !update {
+                return Poll::Ready(Err(WriteError::NotAnUpdate));
+            }
             turn.ch.with(|s| {
                 if !turn.held {
                     if s.writing {
@@ -313,26 +322,30 @@ where
                     s.writing = true;
                     turn.held = true;
                 }
-                if !s.open || s.generation != self.generation {
-                    return Poll::Ready(Err(WriteError::Closed));
-                }
-                if msg.len() > s.max_len {
-                    return Poll::Ready(Err(WriteError::TooLong {
+                let res = if !s.open || s.generation != self.generation {
+                    Err(WriteError::Closed)
+                } else if msg.len() > s.max_len {
+                    Err(WriteError::TooLong {
                         len: msg.len(),
                         max: s.max_len,
-                    }));
-                }
-                if N - s.len < msg.len() {
+                    })
+                } else if N - s.len < msg.len() {
                     s.writer.register(cx.waker());
                     return Poll::Pending;
-                }
-                s.push(msg);
-                s.messages += 1;
-                s.reader.wake();
-                Poll::Ready(Ok(()))
+                } else {
+                    s.push(msg);
+                    s.messages += 1;
+                    s.reader.wake();
+                    Ok(())
+                };
+                // Done: the turn passes on now, not when the future is
+                // dropped.
+                turn.held = false;
+                s.writing = false;
+                s.turn.wake();
+                Poll::Ready(res)
             })
         })
-        .await
     }
 }
 
@@ -447,7 +460,10 @@ mod tests {
         assert_eq!(ch.queued(), 1);
         let mut buf = [0u8; 100];
         assert_eq!(ch.take(&mut buf), Some(60));
-        assert!(futures_poll(small.as_mut()).is_pending(), "still the large one's turn");
+        assert!(
+            futures_poll(small.as_mut()).is_pending(),
+            "still the large one's turn"
+        );
         assert_eq!(futures_poll(large.as_mut()), Poll::Ready(Ok(())));
         assert!(futures_poll(small.as_mut()).is_pending(), "80 + 23 > 100");
         assert_eq!(ch.take(&mut buf), Some(80));
@@ -456,7 +472,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread", start_paused = true)]
-    async fn a_cancelled_or_failed_send_passes_the_turn_on() {
+    async fn a_cancelled_finished_or_failed_send_passes_the_turn_on() {
         let ch: UpdateChannel<NoopRawMutex, 100> = UpdateChannel::new();
         ch.open(4096);
         let (a, b) = (ch.writer().unwrap(), ch.writer().unwrap());
@@ -472,7 +488,8 @@ mod tests {
         assert_eq!(ch.take(&mut buf), Some(90));
         let next = core::pin::pin!(b.send(&m23));
         assert_eq!(futures_poll(next), Poll::Ready(Ok(())), "the turn is free");
-        // A turn that ends in an error is passed on too.
+        // A turn that ends in an error is passed on too, and so is one whose
+        // finished future is not dropped yet (`failing`, the `next` above).
         let m101 = update(101);
         let failing = core::pin::pin!(a.send(&m101));
         let too_long = Err(WriteError::TooLong { len: 101, max: 100 });
