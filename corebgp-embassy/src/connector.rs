@@ -169,8 +169,9 @@ impl<const MSG: usize, const OUT: usize, const CONNS: usize> Default
 
 /// Runs one configured peer on corebgp-core's shared driver
 /// ([`corebgp_core::driver::run`]) with an [`EmbassyClock`], until
-/// `shutdown` completes with the Cease subcode to send; starts the peer
-/// first if it was not started.
+/// `shutdown` completes with the Cease subcode to send; starts the peer,
+/// if it was not started, when called (the driver's future is returned
+/// as is: no state machine around it on flash).
 ///
 /// `peer` is a [`Peer`] (dials and accepts) or a [`Peer::dial_only`]
 /// (smaller, for a peer that only dials: give it an
@@ -180,25 +181,15 @@ impl<const MSG: usize, const OUT: usize, const CONNS: usize> Default
 /// Serve several peers from one task without allocation by joining their
 /// `run_peer` futures (and the [`crate::Listener`]'s `run`) with
 /// `embassy_futures::join`.
-pub async fn run_peer<
-    's,
-    'a,
-    I,
-    M,
-    P,
-    O,
-    S,
-    const MSG: usize,
-    const OUT: usize,
-    const CONNS: usize,
->(
+pub fn run_peer<'s, 'a, I, M, P, O, S, const MSG: usize, const OUT: usize, const CONNS: usize>(
     peer: &mut Peer<M>,
     connector: &EmbassyConnector<'s, 'a, I>,
     plugin: &mut P,
     outbox: &O,
     buffers: &mut SessionBuffers<MSG, OUT, CONNS>,
     shutdown: S,
-) where
+) -> impl Future<Output = ()>
+where
     I: Accept<'s, 'a>,
     M: PeerMode,
     P: LocalPlugin,
@@ -217,5 +208,4 @@ pub async fn run_peer<
         buffers.buffers(),
         shutdown,
     )
-    .await
 }
