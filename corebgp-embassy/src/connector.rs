@@ -10,9 +10,8 @@ use corebgp_core::session::{DialOnly, Peer, PeerMode};
 use corebgp_core::wire::CeaseSubcode;
 
 use crate::EmbassyClock;
-use crate::fmt::debug;
 use crate::listener::Inbound;
-use crate::socket::{ActivePeer, Connection, Socket};
+use crate::socket::{ActivePeer, Connection, Socket, dial};
 
 /// How the driver of one peer gets its connections: dials with its own
 /// [`Socket`] (active), takes what a [`crate::Listener`] accepted for it
@@ -92,15 +91,8 @@ impl<'s, 'a> EmbassyConnector<'s, 'a> {
 impl<'s, 'a: 's, I: Accept<'s, 'a>> Connector for EmbassyConnector<'s, 'a, I> {
     type Transport = Connection<'s, 'a>;
 
-    async fn connect(&self) -> Option<Connection<'s, 'a>> {
-        let (socket, peer) = self.active.as_ref()?;
-        match socket.connect(peer).await {
-            Ok(c) => Some(c),
-            Err(_e) => {
-                debug!("dial {} failed: {}", peer.remote, _e);
-                None
-            }
-        }
+    fn connect(&self) -> impl Future<Output = Option<Connection<'s, 'a>>> {
+        dial(self.active.as_ref().map(|(s, p)| (*s, p)), Result::ok)
     }
 
     async fn accept(&self) -> Connection<'s, 'a> {

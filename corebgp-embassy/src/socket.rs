@@ -240,26 +240,43 @@ impl<'a> Socket<'a> {
     /// Active open: waits for the socket's previous connection to finish
     /// closing, tunes it, connects to `peer` (bounded by its connect
     /// timeout).
-    pub async fn connect<'s>(&'s self, peer: &ActivePeer) -> Result<Connection<'s, 'a>, Error> {
-        let mut conn = self.lend(peer.remote).ok_or(Error::SocketBusy)?;
-        let socket = conn.socket.as_mut().ok_or(Error::SocketBusy)?;
-        reclaim(socket).await;
-        tune(socket, &peer.tuning);
-        match with_timeout(peer.connect_timeout, socket.connect(peer.remote)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                debug!("connect to {} failed: {}", peer.remote, e);
-                return Err(Error::Connect(e)); // the guard aborts and returns the socket
-            }
-            Err(_) => {
-                debug!("connect to {} timed out", peer.remote);
-                return Err(Error::ConnectTimeout);
-            }
-        }
-        conn.local = socket.local_endpoint();
-        info!("connected to {}", peer.remote);
-        Ok(conn)
+    pub fn connect<'s>(
+        &'s self,
+        peer: &ActivePeer,
+    ) -> impl Future<Output = Result<Connection<'s, 'a>, Error>> {
+        dial(Some((self, peer)), |r| r)
     }
+}
+
+/// [`Socket::connect`] with `active`'s socket ([`Error::SocketBusy`]
+/// without one), its result handed to `out`: the connector's dial is this
+/// future itself, not one more state machine around `connect`.
+pub(crate) async fn dial<'s, 'a, R>(
+    active: Option<(&'s Socket<'a>, &ActivePeer)>,
+    out: impl FnOnce(Result<Connection<'s, 'a>, Error>) -> R,
+) -> R {
+    let Some((home, peer)) = active else {
+        return out(Err(Error::SocketBusy));
+    };
+    let Some(mut conn) = home.lend(peer.remote) else {
+        return out(Err(Error::SocketBusy));
+    };
+    let Some(socket) = conn.socket.as_mut() else {
+        return out(Err(Error::SocketBusy));
+    };
+    reclaim(socket).await;
+    tune(socket, &peer.tuning);
+    let err = match with_timeout(peer.connect_timeout, socket.connect(peer.remote)).await {
+        Ok(Ok(())) => {
+            conn.local = socket.local_endpoint();
+            info!("connected to {}", peer.remote);
+            return out(Ok(conn));
+        }
+        Ok(Err(e)) => Error::Connect(e),
+        Err(_) => Error::ConnectTimeout,
+    };
+    debug!("connect to {} failed: {}", peer.remote, err);
+    out(Err(err)) // dropping the guard aborts and returns the socket
 }
 
 /// A connection: the socket taken out of its [`Socket`], owned by the driver
