@@ -324,33 +324,6 @@ fn take_outbox<O: Outbox, M: PeerMode>(
     }
 }
 
-/// Runs `fut` (a plugin hook) while [`service`] keeps the session alive.
-async fn with_service<F: Future, C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
-    fut: F,
-    peer: &mut Peer<M>,
-    clock: &C,
-    outbox: &O,
-    tx: &mut [u8],
-    fwd: &mut Option<Fwd>,
-    conns: [Option<&mut T>; 2],
-) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut svc = pin!(service(peer, clock, outbox, tx, fwd, conns));
-    // Once the service returns (the main loop has work), only the plugin
-    // is waited for.
-    let mut serviced = false;
-    poll_fn(|cx| {
-        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-            return Poll::Ready(v);
-        }
-        if !serviced && svc.as_mut().poll(cx).is_ready() {
-            serviced = true;
-        }
-        Poll::Pending
-    })
-    .await
-}
-
 /// Tells the plugin what happened (CoreBGP's hooks, in order), closing the
 /// outbox when a session goes down. Returns what the connection that just
 /// reached Established negotiated, for `on_established`.
@@ -523,7 +496,7 @@ pub async fn run<K, C, P, O, S, M>(
             }
             // One future for either hook: the service around it is
             // instantiated once.
-            let job = poll_fn(|cx| {
+            let mut job = pin!(poll_fn(|cx| {
                 if let Some(f) = est_job.as_mut().as_pin_mut() {
                     return f.poll(cx).map(Ok);
                 }
@@ -531,8 +504,23 @@ pub async fn run<K, C, P, O, S, M>(
                     Some(f) => f.poll(cx),
                     None => Poll::Ready(Ok(())),
                 }
-            });
-            let res = with_service(job, peer, clock, outbox, tx, &mut fwd, ts).await;
+            }));
+            let res = {
+                let mut svc = pin!(service(peer, clock, outbox, tx, &mut fwd, ts));
+                // Once the service returns (the main loop has work), only
+                // the hook is waited for.
+                let mut serviced = false;
+                poll_fn(|cx| {
+                    if let Poll::Ready(v) = job.as_mut().poll(cx) {
+                        return Poll::Ready(v);
+                    }
+                    if !serviced && svc.as_mut().poll(cx).is_ready() {
+                        serviced = true;
+                    }
+                    Poll::Pending
+                })
+                .await
+            };
             if neg.is_none() {
                 let now = clock.now();
                 peer.set_busy(now, d, false);
