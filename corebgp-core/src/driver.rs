@@ -496,7 +496,7 @@ pub async fn run<K, C, P, O, S, M>(
             }
             // One future for either hook: the service around it is
             // instantiated once.
-            let mut job = pin!(poll_fn(|cx| {
+            let mut job = poll_fn(|cx| {
                 if let Some(f) = est_job.as_mut().as_pin_mut() {
                     return f.poll(cx).map(Ok);
                 }
@@ -504,14 +504,14 @@ pub async fn run<K, C, P, O, S, M>(
                     Some(f) => f.poll(cx),
                     None => Poll::Ready(Ok(())),
                 }
-            }));
+            });
             let res = {
                 let mut svc = pin!(service(peer, clock, outbox, tx, &mut fwd, ts));
                 // Once the service returns (the main loop has work), only
                 // the hook is waited for.
                 let mut serviced = false;
                 poll_fn(|cx| {
-                    if let Poll::Ready(v) = job.as_mut().poll(cx) {
+                    if let Poll::Ready(v) = Pin::new(&mut job).poll(cx) {
                         return Poll::Ready(v);
                     }
                     if !serviced && svc.as_mut().poll(cx).is_ready() {
