@@ -13,8 +13,8 @@
 //! reading waits, which pushes back on the peer through TCP.
 
 use core::future::{Future, poll_fn};
-use core::pin::pin;
-use core::task::Poll;
+use core::pin::{Pin, pin};
+use core::task::{Context, Poll};
 
 use embedded_io_async::{Read, Write};
 
@@ -91,9 +91,9 @@ enum Ev<T> {
     Dialed(Option<T>),
     Accepted(T),
     Read(Direction, usize),
-    ReadFailed(Direction),
     Wrote(Direction, usize),
-    WriteFailed(Direction),
+    /// A read or a write failed, or the peer closed the connection.
+    Failed(Direction),
     Outbox,
 }
 
@@ -147,53 +147,59 @@ fn in_bytes<'x, M: PeerMode>(peer: &'x Peer<M>, tx: &'x [u8], fwd: Option<Fwd>) 
     }
 }
 
-/// One step of I/O on a connection: write what is pending if anything is,
-/// else read into `read` (none while a plugin holds a received message).
-async fn io_step<T: Read + Write>(
-    t: Option<&mut T>,
-    to_write: &[u8],
-    read: Option<&mut [u8]>,
-) -> Result<Step, ()> {
+/// The I/O of one connection for one wait: a write if anything is
+/// pending, else a read into `read` (none while a plugin holds a received
+/// message). Two optional futures, at most one there: no state machine
+/// around them.
+#[allow(clippy::type_complexity)]
+fn io<'x, T: Read + Write>(
+    t: Option<&'x mut T>,
+    to_write: &'x [u8],
+    read: Option<&'x mut [u8]>,
+) -> (
+    Option<impl Future<Output = Result<usize, T::Error>> + 'x>,
+    Option<impl Future<Output = Result<usize, T::Error>> + 'x>,
+) {
     match (t, read) {
-        (Some(t), _) if !to_write.is_empty() => {
-            t.write(to_write).await.map(Step::Wrote).map_err(drop)
-        }
-        (Some(t), Some(buf)) if !buf.is_empty() => match t.read(buf).await {
-            Ok(0) | Err(_) => Err(()),
-            Ok(n) => Ok(Step::Read(n)),
-        },
-        _ => core::future::pending().await,
+        (Some(t), _) if !to_write.is_empty() => (Some(t.write(to_write)), None),
+        (Some(t), Some(buf)) if !buf.is_empty() => (None, Some(t.read(buf))),
+        _ => (None, None),
     }
 }
 
-enum Step {
-    Wrote(usize),
-    Read(usize),
+/// Polls the futures of [`io`] on `dir`.
+fn poll_io<T, E, W, R>(
+    dir: Direction,
+    w: Pin<&mut Option<W>>,
+    r: Pin<&mut Option<R>>,
+    cx: &mut Context<'_>,
+) -> Poll<Ev<T>>
+where
+    W: Future<Output = Result<usize, E>>,
+    R: Future<Output = Result<usize, E>>,
+{
+    if let Some(f) = w.as_pin_mut()
+        && let Poll::Ready(res) = f.poll(cx)
+    {
+        return Poll::Ready(match res {
+            Ok(n) => Ev::Wrote(dir, n),
+            Err(_) => Ev::Failed(dir),
+        });
+    }
+    if let Some(f) = r.as_pin_mut()
+        && let Poll::Ready(res) = f.poll(cx)
+    {
+        return Poll::Ready(match res {
+            Ok(0) | Err(_) => Ev::Failed(dir),
+            Ok(n) => Ev::Read(dir, n),
+        });
+    }
+    Poll::Pending
 }
 
-fn step_ev<T>(dir: Direction, r: Result<Step, ()>, wrote_something: bool) -> Ev<T> {
-    match r {
-        Ok(Step::Wrote(n)) => Ev::Wrote(dir, n),
-        Ok(Step::Read(n)) => Ev::Read(dir, n),
-        Err(()) if wrote_something => Ev::WriteFailed(dir),
-        Err(()) => Ev::ReadFailed(dir),
-    }
-}
-
-/// Completes when the outbox has an UPDATE, if the session can take one.
-async fn ready_if<O: Outbox>(outbox: &O, can_take: bool) {
-    if can_take {
-        outbox.ready().await
-    } else {
-        core::future::pending().await
-    }
-}
-
-async fn sleep_opt<C: Clock>(clock: &C, t: Option<Instant>) {
-    match t {
-        Some(t) => clock.sleep_until(t).await,
-        None => core::future::pending().await,
-    }
+/// Polls an optional future (one that is not there never completes).
+fn ready<F: Future<Output = ()>>(f: Pin<&mut Option<F>>, cx: &mut Context<'_>) -> bool {
+    f.as_pin_mut().is_some_and(|f| f.poll(cx).is_ready())
 }
 
 /// Records that writes wait (RFC 9687 send hold timer) or moved.
@@ -261,24 +267,27 @@ async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
                 to_write(peer, tx, *fwd, Direction::Outbound),
                 in_bytes::<M>(peer, tx, *fwd),
             );
-            let (n0, n1) = (!b0.is_empty(), !b1.is_empty());
-            let mut s = pin!(sleep_opt(clock, peer.poll_timeout()));
-            let mut w0 = pin!(io_step(c0.as_deref_mut(), b0, None));
-            let mut w1 = pin!(io_step(c1.as_deref_mut(), b1, None));
-            let mut ob = pin!(ready_if(outbox, can_take));
+            let mut s = pin!(peer.poll_timeout().map(|t| clock.sleep_until(t)));
+            let (w0, r0) = io(c0.as_deref_mut(), b0, None);
+            let (w1, r1) = io(c1.as_deref_mut(), b1, None);
+            let (mut w0, mut r0, mut w1, mut r1) = (pin!(w0), pin!(r0), pin!(w1), pin!(r1));
+            let mut ob = pin!(can_take.then(|| outbox.ready()));
             poll_fn(|cx| {
-                if let Poll::Ready(r) = w0.as_mut().poll(cx) {
-                    return Poll::Ready(step_ev::<()>(Direction::Outbound, r, n0));
+                if let Poll::Ready(ev) =
+                    poll_io::<(), _, _, _>(Direction::Outbound, w0.as_mut(), r0.as_mut(), cx)
+                {
+                    return Poll::Ready(ev);
                 }
                 if M::ACCEPTS
-                    && let Poll::Ready(r) = w1.as_mut().poll(cx)
+                    && let Poll::Ready(ev) =
+                        poll_io(Direction::Inbound, w1.as_mut(), r1.as_mut(), cx)
                 {
-                    return Poll::Ready(step_ev(Direction::Inbound, r, n1));
+                    return Poll::Ready(ev);
                 }
-                if ob.as_mut().poll(cx).is_ready() {
+                if ready(ob.as_mut(), cx) {
                     return Poll::Ready(Ev::Outbox);
                 }
-                if s.as_mut().poll(cx).is_ready() {
+                if ready(s.as_mut(), cx) {
                     return Poll::Ready(Ev::Timer);
                 }
                 Poll::Pending
@@ -287,7 +296,7 @@ async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
         };
         match ev {
             Ev::Wrote(d, n) => wrote(peer, fwd, d, n),
-            Ev::WriteFailed(d) | Ev::ReadFailed(d) => {
+            Ev::Failed(d) => {
                 peer.connection_failed(clock.now(), d);
                 return;
             }
@@ -313,33 +322,6 @@ fn take_outbox<O: Outbox, M: PeerMode>(
             *fwd = Some(Fwd { dir, off: 0, len });
         }
     }
-}
-
-/// Runs `fut` (a plugin hook) while [`service`] keeps the session alive.
-async fn with_service<F: Future, C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
-    fut: F,
-    peer: &mut Peer<M>,
-    clock: &C,
-    outbox: &O,
-    tx: &mut [u8],
-    fwd: &mut Option<Fwd>,
-    conns: [Option<&mut T>; 2],
-) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut svc = pin!(service(peer, clock, outbox, tx, fwd, conns));
-    // Once the service returns (the main loop has work), only the plugin
-    // is waited for.
-    let mut serviced = false;
-    poll_fn(|cx| {
-        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-            return Poll::Ready(v);
-        }
-        if !serviced && svc.as_mut().poll(cx).is_ready() {
-            serviced = true;
-        }
-        Poll::Pending
-    })
-    .await
 }
 
 /// Tells the plugin what happened (CoreBGP's hooks, in order), closing the
@@ -514,7 +496,7 @@ pub async fn run<K, C, P, O, S, M>(
             }
             // One future for either hook: the service around it is
             // instantiated once.
-            let job = poll_fn(|cx| {
+            let mut job = poll_fn(|cx| {
                 if let Some(f) = est_job.as_mut().as_pin_mut() {
                     return f.poll(cx).map(Ok);
                 }
@@ -523,7 +505,22 @@ pub async fn run<K, C, P, O, S, M>(
                     None => Poll::Ready(Ok(())),
                 }
             });
-            let res = with_service(job, peer, clock, outbox, tx, &mut fwd, ts).await;
+            let res = {
+                let mut svc = pin!(service(peer, clock, outbox, tx, &mut fwd, ts));
+                // Once the service returns (the main loop has work), only
+                // the hook is waited for.
+                let mut serviced = false;
+                poll_fn(|cx| {
+                    if let Poll::Ready(v) = Pin::new(&mut job).poll(cx) {
+                        return Poll::Ready(v);
+                    }
+                    if !serviced && svc.as_mut().poll(cx).is_ready() {
+                        serviced = true;
+                    }
+                    Poll::Pending
+                })
+                .await
+            };
             if neg.is_none() {
                 let now = clock.now();
                 peer.set_busy(now, d, false);
@@ -585,37 +582,33 @@ pub async fn run<K, C, P, O, S, M>(
                 to_write(peer, tx, fwd, Direction::Outbound),
                 in_bytes::<M>(peer, tx, fwd),
             );
-            let (n0, n1) = (!b0.is_empty(), !b1.is_empty());
             let (t0, r0) = o.as_mut().map(|c| (&mut c.t, c.framer.read_buf())).unzip();
             let (t1, r1) = i
                 .as_mut()
                 .filter(|_| M::ACCEPTS)
                 .map(|c| (&mut c.t, c.framer.read_buf()))
                 .unzip();
-            let mut io0 = pin!(io_step(t0, b0, r0));
-            let mut io1 = pin!(io_step(t1, b1, r1));
-            let mut sl = pin!(sleep_opt(clock, deadline));
-            let mut acc = pin!(async {
-                if accepting {
-                    connector.accept().await
-                } else {
-                    core::future::pending().await
-                }
-            });
-            let mut ob = pin!(ready_if(outbox, can_take));
+            let (w0, r0) = io(t0, b0, r0);
+            let (w1, r1) = io(t1, b1, r1);
+            let (mut w0, mut r0, mut w1, mut r1) = (pin!(w0), pin!(r0), pin!(w1), pin!(r1));
+            let mut sl = pin!(deadline.map(|t| clock.sleep_until(t)));
+            let mut acc = pin!(accepting.then(|| connector.accept()));
+            let mut ob = pin!(can_take.then(|| outbox.ready()));
             poll_fn(|cx| {
                 if stopping.is_none()
                     && let Poll::Ready(sub) = shutdown.as_mut().poll(cx)
                 {
                     return Poll::Ready(Ev::Shutdown(sub));
                 }
-                if let Poll::Ready(r) = io0.as_mut().poll(cx) {
-                    return Poll::Ready(step_ev(Direction::Outbound, r, n0));
+                if let Poll::Ready(ev) = poll_io(Direction::Outbound, w0.as_mut(), r0.as_mut(), cx)
+                {
+                    return Poll::Ready(ev);
                 }
                 if M::ACCEPTS
-                    && let Poll::Ready(r) = io1.as_mut().poll(cx)
+                    && let Poll::Ready(ev) =
+                        poll_io(Direction::Inbound, w1.as_mut(), r1.as_mut(), cx)
                 {
-                    return Poll::Ready(step_ev(Direction::Inbound, r, n1));
+                    return Poll::Ready(ev);
                 }
                 if let Some(f) = dial.as_mut().as_pin_mut()
                     && let Poll::Ready(t) = f.poll(cx)
@@ -623,14 +616,15 @@ pub async fn run<K, C, P, O, S, M>(
                     return Poll::Ready(Ev::Dialed(t));
                 }
                 if M::ACCEPTS
-                    && let Poll::Ready(t) = acc.as_mut().poll(cx)
+                    && let Some(f) = acc.as_mut().as_pin_mut()
+                    && let Poll::Ready(t) = f.poll(cx)
                 {
                     return Poll::Ready(Ev::Accepted(t));
                 }
-                if ob.as_mut().poll(cx).is_ready() {
+                if ready(ob.as_mut(), cx) {
                     return Poll::Ready(Ev::Outbox);
                 }
-                if sl.as_mut().poll(cx).is_ready() {
+                if ready(sl.as_mut(), cx) {
                     return Poll::Ready(Ev::Timer);
                 }
                 Poll::Pending
@@ -676,7 +670,7 @@ pub async fn run<K, C, P, O, S, M>(
                 }
             }
             Ev::Wrote(d, n) => wrote(peer, &mut fwd, d, n),
-            Ev::WriteFailed(d) | Ev::ReadFailed(d) => {
+            Ev::Failed(d) => {
                 if let Some(io) = slot(&mut conns, d).take() {
                     give_back(&mut pool, io.framer.into_inner());
                 }

@@ -19,7 +19,6 @@ use embassy_sync::blocking_mutex::Mutex as BlockingMutex;
 /// no direct dependency: `NoopRawMutex` within one executor thread,
 /// `CriticalSectionRawMutex` across threads.
 pub use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex, RawMutex};
-use embassy_sync::mutex::Mutex;
 use embassy_sync::waitqueue::WakerRegistration;
 
 use crate::wire::MessageType;
@@ -96,6 +95,10 @@ struct Inner<const N: usize> {
     max_len: usize,
     reader: WakerRegistration,
     writer: WakerRegistration,
+    /// A writer has the turn to wait for room (see [`Turn`]).
+    writing: bool,
+    /// The writers waiting for the turn.
+    turn: WakerRegistration,
 }
 
 impl<const N: usize> Inner<N> {
@@ -149,7 +152,6 @@ impl<const N: usize> Inner<N> {
 /// single-threaded executor, `CriticalSectionRawMutex` across threads.
 pub struct UpdateChannel<M: RawMutex, const N: usize> {
     inner: BlockingMutex<M, RefCell<Inner<N>>>,
-    write_lock: Mutex<M, ()>,
 }
 
 impl<M: RawMutex, const N: usize> Default for UpdateChannel<M, N> {
@@ -172,8 +174,9 @@ impl<M: RawMutex, const N: usize> UpdateChannel<M, N> {
                 max_len: 0,
                 reader: WakerRegistration::new(),
                 writer: WakerRegistration::new(),
+                writing: false,
+                turn: WakerRegistration::new(),
             })),
-            write_lock: Mutex::new(()),
         }
     }
 
@@ -284,40 +287,83 @@ where
 
     /// Queues one whole UPDATE message (header included), waiting while
     /// the channel is full.
-    pub async fn send(&self, msg: &[u8]) -> Result<(), WriteError> {
+    ///
+    /// A plain `poll_fn` rather than an `async fn`: no state machine of its
+    /// own on flash.
+    pub fn send<'s>(&'s self, msg: &[u8]) -> impl Future<Output = Result<(), WriteError>>
+    where
+        M: 's,
+    {
         let len_ok =
             msg.get(16..18) == Some(&(msg.len() as u16).to_be_bytes()[..]) && msg.len() >= 23;
-        if !len_ok
-            || msg.get(18) != Some(&(MessageType::Update as u8))
-            || msg.len() > u16::MAX as usize
-        {
-            return Err(WriteError::NotAnUpdate);
-        }
+        let update = len_ok
+            && msg.get(18) == Some(&(MessageType::Update as u8))
+            && msg.len() <= u16::MAX as usize;
         // One writer at a time waits for room, so a large message is not
-        // starved by a stream of small ones.
-        let _turn = self.channel.write_lock.lock().await;
-        poll_fn(|cx| {
-            self.channel.with(|s| {
-                if !s.open || s.generation != self.generation {
-                    return Poll::Ready(Err(WriteError::Closed));
+        // starved by a stream of small ones: a mutex in the channel's own
+        // state, taken in the same poll that waits for room.
+        let mut turn = Turn {
+            ch: &*self.channel,
+            held: false,
+        };
+        poll_fn(move |cx| {
+            // The whole guard moves into the future (not copies of its
+            // fields), so dropping the future passes the turn on.
+            let turn = &mut turn;
+            if !update {
+                return Poll::Ready(Err(WriteError::NotAnUpdate));
+            }
+            turn.ch.with(|s| {
+                if !turn.held {
+                    if s.writing {
+                        s.turn.register(cx.waker());
+                        return Poll::Pending;
+                    }
+                    s.writing = true;
+                    turn.held = true;
                 }
-                if msg.len() > s.max_len {
-                    return Poll::Ready(Err(WriteError::TooLong {
+                let res = if !s.open || s.generation != self.generation {
+                    Err(WriteError::Closed)
+                } else if msg.len() > s.max_len {
+                    Err(WriteError::TooLong {
                         len: msg.len(),
                         max: s.max_len,
-                    }));
-                }
-                if N - s.len < msg.len() {
+                    })
+                } else if N - s.len < msg.len() {
                     s.writer.register(cx.waker());
                     return Poll::Pending;
-                }
-                s.push(msg);
-                s.messages += 1;
-                s.reader.wake();
-                Poll::Ready(Ok(()))
+                } else {
+                    s.push(msg);
+                    s.messages += 1;
+                    s.reader.wake();
+                    Ok(())
+                };
+                // Done: the turn passes on now, not when the future is
+                // dropped.
+                turn.held = false;
+                s.writing = false;
+                s.turn.wake();
+                Poll::Ready(res)
             })
         })
-        .await
+    }
+}
+
+/// A writer's turn to wait for room in a channel, if `held`; dropping it
+/// (sent, failed or cancelled) passes the turn on.
+struct Turn<'c, M: RawMutex, const N: usize> {
+    ch: &'c UpdateChannel<M, N>,
+    held: bool,
+}
+
+impl<M: RawMutex, const N: usize> Drop for Turn<'_, M, N> {
+    fn drop(&mut self) {
+        if self.held {
+            self.ch.with(|s| {
+                s.writing = false;
+                s.turn.wake();
+            });
+        }
     }
 }
 
@@ -397,6 +443,60 @@ mod tests {
         assert_eq!(ch.queued(), 0, "nothing of the old episode is left");
         ch.writer().unwrap().send(&update(23)).await.unwrap();
         assert_eq!(ch.queued(), 1);
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_large_message_waiting_for_room_is_not_overtaken_by_small_ones() {
+        let ch: UpdateChannel<NoopRawMutex, 100> = UpdateChannel::new();
+        ch.open(4096);
+        let (a, b) = (ch.writer().unwrap(), ch.writer().unwrap());
+        a.send(&update(60)).await.unwrap();
+        let (m80, m23) = (update(80), update(23));
+        let mut large = core::pin::pin!(a.send(&m80));
+        assert!(futures_poll(large.as_mut()).is_pending(), "no room for 80");
+        // 40 bytes free: 23 would fit, but the large one has the turn.
+        let mut small = core::pin::pin!(b.send(&m23));
+        assert!(futures_poll(small.as_mut()).is_pending(), "waits its turn");
+        assert_eq!(ch.queued(), 1);
+        let mut buf = [0u8; 100];
+        assert_eq!(ch.take(&mut buf), Some(60));
+        assert!(
+            futures_poll(small.as_mut()).is_pending(),
+            "still the large one's turn"
+        );
+        assert_eq!(futures_poll(large.as_mut()), Poll::Ready(Ok(())));
+        assert!(futures_poll(small.as_mut()).is_pending(), "80 + 23 > 100");
+        assert_eq!(ch.take(&mut buf), Some(80));
+        assert_eq!(futures_poll(small.as_mut()), Poll::Ready(Ok(())));
+        assert_eq!(ch.take(&mut buf), Some(23));
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_cancelled_finished_or_failed_send_passes_the_turn_on() {
+        let ch: UpdateChannel<NoopRawMutex, 100> = UpdateChannel::new();
+        ch.open(4096);
+        let (a, b) = (ch.writer().unwrap(), ch.writer().unwrap());
+        a.send(&update(90)).await.unwrap();
+        let (m50, m23) = (update(50), update(23));
+        {
+            let mut waiting = core::pin::pin!(a.send(&m50));
+            assert!(futures_poll(waiting.as_mut()).is_pending());
+            let mut other = core::pin::pin!(b.send(&m23));
+            assert!(futures_poll(other.as_mut()).is_pending(), "a has the turn");
+        } // both dropped: cancelled while waiting
+        let mut buf = [0u8; 100];
+        assert_eq!(ch.take(&mut buf), Some(90));
+        let next = core::pin::pin!(b.send(&m23));
+        assert_eq!(futures_poll(next), Poll::Ready(Ok(())), "the turn is free");
+        // A turn that ends in an error is passed on too, and so is one whose
+        // finished future is not dropped yet (`failing`, the `next` above).
+        let m101 = update(101);
+        let failing = core::pin::pin!(a.send(&m101));
+        let too_long = Err(WriteError::TooLong { len: 101, max: 100 });
+        assert_eq!(futures_poll(failing), Poll::Ready(too_long));
+        let next = core::pin::pin!(b.send(&m23));
+        assert_eq!(futures_poll(next), Poll::Ready(Ok(())), "the turn is free");
+        assert_eq!(ch.queued(), 2);
     }
 
     fn futures_poll<F: Future>(f: core::pin::Pin<&mut F>) -> Poll<F::Output> {

@@ -10,9 +10,8 @@ use corebgp_core::session::{DialOnly, Peer, PeerMode};
 use corebgp_core::wire::CeaseSubcode;
 
 use crate::EmbassyClock;
-use crate::fmt::debug;
 use crate::listener::Inbound;
-use crate::socket::{ActivePeer, Connection, Socket};
+use crate::socket::{ActivePeer, Connection, Socket, dial};
 
 /// How the driver of one peer gets its connections: dials with its own
 /// [`Socket`] (active), takes what a [`crate::Listener`] accepted for it
@@ -92,15 +91,8 @@ impl<'s, 'a> EmbassyConnector<'s, 'a> {
 impl<'s, 'a: 's, I: Accept<'s, 'a>> Connector for EmbassyConnector<'s, 'a, I> {
     type Transport = Connection<'s, 'a>;
 
-    async fn connect(&self) -> Option<Connection<'s, 'a>> {
-        let (socket, peer) = self.active.as_ref()?;
-        match socket.connect(peer).await {
-            Ok(c) => Some(c),
-            Err(_e) => {
-                debug!("dial {} failed: {}", peer.remote, _e);
-                None
-            }
-        }
+    fn connect(&self) -> impl Future<Output = Option<Connection<'s, 'a>>> {
+        dial(self.active.as_ref().map(|(s, p)| (*s, p)), Result::ok)
     }
 
     async fn accept(&self) -> Connection<'s, 'a> {
@@ -169,8 +161,9 @@ impl<const MSG: usize, const OUT: usize, const CONNS: usize> Default
 
 /// Runs one configured peer on corebgp-core's shared driver
 /// ([`corebgp_core::driver::run`]) with an [`EmbassyClock`], until
-/// `shutdown` completes with the Cease subcode to send; starts the peer
-/// first if it was not started.
+/// `shutdown` completes with the Cease subcode to send; starts the peer,
+/// if it was not started, when called (the driver's future is returned
+/// as is: no state machine around it on flash).
 ///
 /// `peer` is a [`Peer`] (dials and accepts) or a [`Peer::dial_only`]
 /// (smaller, for a peer that only dials: give it an
@@ -180,25 +173,15 @@ impl<const MSG: usize, const OUT: usize, const CONNS: usize> Default
 /// Serve several peers from one task without allocation by joining their
 /// `run_peer` futures (and the [`crate::Listener`]'s `run`) with
 /// `embassy_futures::join`.
-pub async fn run_peer<
-    's,
-    'a,
-    I,
-    M,
-    P,
-    O,
-    S,
-    const MSG: usize,
-    const OUT: usize,
-    const CONNS: usize,
->(
+pub fn run_peer<'s, 'a, I, M, P, O, S, const MSG: usize, const OUT: usize, const CONNS: usize>(
     peer: &mut Peer<M>,
     connector: &EmbassyConnector<'s, 'a, I>,
     plugin: &mut P,
     outbox: &O,
     buffers: &mut SessionBuffers<MSG, OUT, CONNS>,
     shutdown: S,
-) where
+) -> impl Future<Output = ()>
+where
     I: Accept<'s, 'a>,
     M: PeerMode,
     P: LocalPlugin,
@@ -217,5 +200,4 @@ pub async fn run_peer<
         buffers.buffers(),
         shutdown,
     )
-    .await
 }

@@ -2,7 +2,8 @@
 //! connections, owned connections for the driver, socket tuning.
 
 use core::cell::{Cell, RefCell};
-use core::future::poll_fn;
+use core::future::{Future, poll_fn};
+use core::pin::pin;
 use core::task::Poll;
 
 use embassy_net::tcp::{AcceptError, Error as TcpError, State, TcpSocket};
@@ -239,26 +240,43 @@ impl<'a> Socket<'a> {
     /// Active open: waits for the socket's previous connection to finish
     /// closing, tunes it, connects to `peer` (bounded by its connect
     /// timeout).
-    pub async fn connect<'s>(&'s self, peer: &ActivePeer) -> Result<Connection<'s, 'a>, Error> {
-        let mut conn = self.lend(peer.remote).ok_or(Error::SocketBusy)?;
-        let socket = conn.socket.as_mut().ok_or(Error::SocketBusy)?;
-        reclaim(socket).await;
-        tune(socket, &peer.tuning);
-        match with_timeout(peer.connect_timeout, socket.connect(peer.remote)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                debug!("connect to {} failed: {}", peer.remote, e);
-                return Err(Error::Connect(e)); // the guard aborts and returns the socket
-            }
-            Err(_) => {
-                debug!("connect to {} timed out", peer.remote);
-                return Err(Error::ConnectTimeout);
-            }
-        }
-        conn.local = socket.local_endpoint();
-        info!("connected to {}", peer.remote);
-        Ok(conn)
+    pub fn connect<'s>(
+        &'s self,
+        peer: &ActivePeer,
+    ) -> impl Future<Output = Result<Connection<'s, 'a>, Error>> {
+        dial(Some((self, peer)), |r| r)
     }
+}
+
+/// [`Socket::connect`] with `active`'s socket ([`Error::SocketBusy`]
+/// without one), its result handed to `out`: the connector's dial is this
+/// future itself, not one more state machine around `connect`.
+pub(crate) async fn dial<'s, 'a, R>(
+    active: Option<(&'s Socket<'a>, &ActivePeer)>,
+    out: impl FnOnce(Result<Connection<'s, 'a>, Error>) -> R,
+) -> R {
+    let Some((home, peer)) = active else {
+        return out(Err(Error::SocketBusy));
+    };
+    let Some(mut conn) = home.lend(peer.remote) else {
+        return out(Err(Error::SocketBusy));
+    };
+    let Some(socket) = conn.socket.as_mut() else {
+        return out(Err(Error::SocketBusy));
+    };
+    reclaim(socket).await;
+    tune(socket, &peer.tuning);
+    let err = match with_timeout(peer.connect_timeout, socket.connect(peer.remote)).await {
+        Ok(Ok(())) => {
+            conn.local = socket.local_endpoint();
+            info!("connected to {}", peer.remote);
+            return out(Ok(conn));
+        }
+        Ok(Err(e)) => Error::Connect(e),
+        Err(_) => Error::ConnectTimeout,
+    };
+    debug!("connect to {} failed: {}", peer.remote, err);
+    out(Err(err)) // dropping the guard aborts and returns the socket
 }
 
 /// A connection: the socket taken out of its [`Socket`], owned by the driver
@@ -343,9 +361,16 @@ impl ErrorType for Connection<'_, '_> {
     type Error = TcpError;
 }
 
+// Read and write poll a fresh socket future on every poll rather than
+// await one: embassy-net's are stateless `poll_fn`s (cancel-safe, ready on
+// the poll that finds data or room), so this behaves the same and saves
+// the flash of two state machines of our own.
 impl Read for Connection<'_, '_> {
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, TcpError> {
-        self.socket()?.read(buf).await
+    fn read(&mut self, buf: &mut [u8]) -> impl Future<Output = Result<usize, TcpError>> {
+        poll_fn(move |cx| match self.socket.as_mut() {
+            Some(s) => pin!(s.read(buf)).poll(cx),
+            None => Poll::Ready(Err(TcpError::ConnectionReset)),
+        })
     }
 }
 
@@ -356,8 +381,11 @@ impl ReadReady for Connection<'_, '_> {
 }
 
 impl Write for Connection<'_, '_> {
-    async fn write(&mut self, buf: &[u8]) -> Result<usize, TcpError> {
-        self.socket()?.write(buf).await
+    fn write(&mut self, buf: &[u8]) -> impl Future<Output = Result<usize, TcpError>> {
+        poll_fn(move |cx| match self.socket.as_mut() {
+            Some(s) => pin!(s.write(buf)).poll(cx),
+            None => Poll::Ready(Err(TcpError::ConnectionReset)),
+        })
     }
 
     async fn flush(&mut self) -> Result<(), TcpError> {
@@ -378,24 +406,29 @@ pub(crate) fn tune(socket: &mut TcpSocket<'_>, t: &SocketTuning) {
     socket.set_hop_limit(t.hop_limit);
 }
 
-/// Resets the connection and waits (bounded) until the RST left. States
-/// that send no RST (nothing synchronised yet, or already closed) are not
-/// waited for: smoltcp would keep `flush` pending there.
+/// Resets the connection and waits (bounded) until the RST left.
 async fn abort(socket: &mut TcpSocket<'_>) {
+    if reset(socket) {
+        let _ = with_timeout(CLOSE_LINGER, socket.flush()).await;
+    }
+}
+
+/// Resets the connection; whether an RST is to be waited for. States that
+/// send none (nothing synchronised yet, or already closed) are not: smoltcp
+/// would keep `flush` pending there.
+fn reset(socket: &mut TcpSocket<'_>) -> bool {
     let sends_rst = !matches!(
         socket.state(),
         State::Closed | State::Listen | State::SynSent | State::TimeWait
     );
     socket.abort();
-    if sends_rst {
-        let _ = with_timeout(CLOSE_LINGER, socket.flush()).await;
-    }
+    sends_rst
 }
 
 /// Finishes the socket's previous connection so that it can listen or
 /// connect again (smoltcp refuses both unless `Closed`): a closing
 /// connection gets [`CLOSE_LINGER`] to deliver its queued bytes and FIN and
-/// to see the peer's FIN, then whatever is left is reset.
+/// to see the peer's FIN, then whatever is left is reset (as [`abort`]).
 pub(crate) async fn reclaim(socket: &mut TcpSocket<'_>) {
     match socket.state() {
         State::Closed => return,
@@ -406,15 +439,22 @@ pub(crate) async fn reclaim(socket: &mut TcpSocket<'_>) {
         _ => {}
     }
     socket.close(); // no-op when already closing
-    let graceful = async {
-        if socket.flush().await.is_err() {
+    // Two bounded waits, the graceful close then the RST, through one
+    // `with_timeout` (one timer future on flash, not two).
+    let mut graceful = true;
+    loop {
+        let wait = async {
+            if socket.flush().await.is_ok() && graceful {
+                let mut sink = [0u8; 64];
+                while let Ok(1..) = socket.read(&mut sink).await {}
+            }
+        };
+        let _ = with_timeout(CLOSE_LINGER, wait).await;
+        if !graceful || !reset(socket) {
             return;
         }
-        let mut sink = [0u8; 64];
-        while let Ok(1..) = socket.read(&mut sink).await {}
-    };
-    let _ = with_timeout(CLOSE_LINGER, graceful).await;
-    abort(socket).await;
+        graceful = false;
+    }
 }
 
 /// Listens on `port` until one of `peers` connects; resets everyone else.
