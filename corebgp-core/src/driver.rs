@@ -24,7 +24,7 @@ use crate::session::{
     Delivery, Direction, Duration, Event, Instant, Negotiated, Peer, PeerMode, StateKind,
 };
 use crate::wire::{
-    CeaseSubcode, Framer, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message, UpdateSections,
+    CeaseSubcode, Framer, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, UpdateSections,
 };
 
 /// How long a stopping peer waits for its last NOTIFICATIONs to be written:
@@ -382,11 +382,10 @@ fn next_message<'m, P: LocalPlugin, M: PeerMode>(
     } else {
         MAX_MESSAGE_LEN
     });
-    let max = framer.max_message_len();
-    let msg = match framer.next_message() {
+    // Framed and decoded with one header check.
+    let msg = match framer.next_decoded() {
         None => return Next::Read,
-        Some(Err(e)) => Err(e.notification()),
-        Some(Ok(raw)) => Message::parse(raw, max).map_err(|e| e.notification()),
+        Some(r) => r.map_err(|e| e.notification()),
     };
     let msg = match msg {
         Ok(m) => m,
