@@ -586,7 +586,8 @@ pub fn check_open<'a>(
 /// `hold_time` seconds. One out-of-line body for both: they differ only in
 /// the division. `now` comes last so that all three arguments travel in
 /// registers on a 32-bit core (a 64-bit argument takes an even pair).
-#[inline(never)]
+/// Out of line on bare metal only: on hosts it is on the KEEPALIVE path.
+#[cfg_attr(target_os = "none", inline(never))]
 fn timer_deadline(hold_time: u16, third: bool, now: Instant) -> Instant {
     if hold_time == 0 {
         return Instant::NEVER;
