@@ -21,7 +21,7 @@ use crate::socket::{ActivePeer, Connection, Socket, dial};
 /// `I` is where accepted connections come from: [`Inbound`] (the default),
 /// or [`DialOnly`] for a peer that only dials ([`EmbassyConnector::active`]).
 /// A dial-only connector can never hand the driver an accepted connection,
-/// so the compiler drops its accept path (about 1.3 KB of flash on a
+/// so the compiler drops its accept path (about 0.6 KB of flash on a
 /// Cortex-M); pair it with a [`Peer::dial_only`] to drop the session's
 /// and the driver's too.
 pub struct EmbassyConnector<'s, 'a, I = Inbound<'s, 'a>> {
