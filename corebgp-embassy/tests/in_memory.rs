@@ -6,7 +6,7 @@ mod support;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use corebgp_core::session::{DialOnly, DownReason, Peer};
+use corebgp_core::session::{DialOnly, DownReason, Peer, SessionConfig};
 use corebgp_core::wire::{AfiSafi, CeaseSubcode, NotificationCode};
 use corebgp_embassy::embassy_net::tcp::{ConnectError, TcpSocket};
 use corebgp_embassy::embassy_net::{IpAddress, IpEndpoint};
@@ -71,27 +71,24 @@ fn routes_of(host: u8) -> Vec<Route> {
     ]
 }
 
-fn peer(me: u8, remote: IpAddress, remote_host: u8, passive: bool, hold: u16) -> Peer {
-    Peer::new(session(
+fn config(me: u8, remote: IpAddress, remote_host: u8, passive: bool, hold: u16) -> SessionConfig {
+    session(
         std_ip(remote),
         65000 + u32::from(me),
         65000 + u32::from(remote_host),
         Ipv4Addr::new(10, 255, 0, me),
         passive,
         hold,
-    ))
+    )
+}
+
+fn peer(me: u8, remote: IpAddress, remote_host: u8, passive: bool, hold: u16) -> Peer {
+    Peer::new(config(me, remote, remote_host, passive, hold))
 }
 
 /// An active peer without the accept path (the firmware's kind).
 fn dialling_peer(me: u8, remote: IpAddress, remote_host: u8, hold: u16) -> Peer<DialOnly> {
-    Peer::dial_only(session(
-        std_ip(remote),
-        65000 + u32::from(me),
-        65000 + u32::from(remote_host),
-        Ipv4Addr::new(10, 255, 0, me),
-        false,
-        hold,
-    ))
+    Peer::dial_only(config(me, remote, remote_host, false, hold))
 }
 
 fn cease(sub: CeaseSubcode) -> (u8, u8) {
