@@ -12,11 +12,14 @@
 //!   `std::net::TcpStream`, built on corebgp-core's wire codec. It is a test
 //!   stand-in for wire-level interop tests, not a session FSM.
 //! * [`update`]: minimal UPDATE attribute walking and building in test code.
+//! * [`tools`]: the `collector` and `announcer` examples run as child
+//!   processes, their JSON lines and stderr captured.
 
 pub mod daemons;
 pub mod net;
 pub mod process;
 pub mod speaker;
+pub mod tools;
 pub mod update;
 pub mod wait;
 

@@ -118,8 +118,10 @@ fn config(c: &DaemonConfig, log: &str) -> String {
     );
     // Without strict bind BIRD listens on the wildcard address.
     s.push_str("  multihop;\n  strict bind on;\n");
-    // Packet tracing: BIRD reports a received End-of-RIB nowhere else.
-    s.push_str("  debug { packets };\n");
+    // Packet tracing: BIRD reports a received End-of-RIB nowhere else;
+    // route tracing logs each import and removal in order, with the
+    // NOTIFICATIONs (the announcer's SIGTERM test reads that order).
+    s.push_str("  debug { packets, routes };\n");
     if c.passive {
         s.push_str("  passive on;\n");
     }

@@ -1,0 +1,607 @@
+//! `collector`: what routers send, as JSON lines and MRT.
+//!
+//! ```text
+//! cargo run --release --example collector -- \
+//!     --router-id 192.0.2.1 --local-as 65000 --remote-as 65001 --peer 192.0.2.2
+//! ```
+//!
+//! One JSON object per line on stdout (the schema is in the README's
+//! "Tools" section and in `tools/schema.rs`), logs on stderr, and with
+//! `--mrt` every received UPDATE, OPEN and NOTIFICATION and every state
+//! change as RFC 6396 BGP4MP_ET records. `--stats` prints counters instead
+//! of routes (the full-table mode: every UPDATE still decoded and checked).
+//! SIGTERM/SIGINT close every session with Cease 6/2, flush, and exit 0.
+//!
+//! Nothing here keeps routes: each UPDATE is decoded in place from the
+//! session's receive buffer and printed, as corebgp's plugins are meant to.
+
+#[path = "tools/common.rs"]
+mod common;
+#[path = "tools/mrt.rs"]
+mod mrt;
+#[path = "tools/schema.rs"]
+mod schema;
+
+use std::io::{BufWriter, Stdout, Write};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use clap::Parser;
+use common::{LocalAddress, PeerSpec, SessionArgs, runtime_error, state_name, unix_now};
+use corebgp_std::Server;
+use corebgp_std::core::plugin::Plugin;
+use corebgp_std::core::session::{
+    CapabilitySet, Direction, DownReason, Event, Negotiated, OpenHooks, PeerConfig, StateKind,
+};
+use corebgp_std::core::update::{Action, Update, UpdateConfig};
+use corebgp_std::core::wire::{
+    AfiSafi, Capability, GracefulRestart, List, Notification, NotificationCode, Open,
+    UpdateSections, encode_update_sections,
+};
+use schema::{PeerStats, Record, Route, UpdateRecord};
+use tokio::sync::Notify;
+use tracing::{error, info, warn};
+
+/// Collects BGP routes from one or more peers and prints them as JSON lines
+/// (and/or writes MRT files). It announces nothing.
+#[derive(Parser, Debug)]
+#[command(
+    name = "collector",
+    version,
+    after_help = "Output: one JSON object per line on stdout (see the README for the schema); \
+logs on stderr. Exit codes: 0 after SIGTERM/SIGINT or a closed stdout, 1 on a runtime \
+failure, 2 on a usage error."
+)]
+struct Args {
+    #[command(flatten)]
+    session: SessionArgs,
+
+    /// Print only state, established, end_of_rib, notification and closed
+    /// events, plus a stats line every --stats-interval (full-table mode).
+    #[arg(long)]
+    stats: bool,
+
+    /// Seconds between stats lines.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    stats_interval: f64,
+
+    /// Also write every received message and state change to FILE as MRT
+    /// (RFC 6396 BGP4MP_ET records).
+    #[arg(long, value_name = "FILE")]
+    mrt: Option<PathBuf>,
+
+    /// Start a new MRT file every SECONDS (named with the interval's UTC
+    /// start); each file appears under its name only once complete.
+    #[arg(long, value_name = "SECONDS", requires = "mrt",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    mrt_rotate: Option<u64>,
+}
+
+/// stdout, shared by the peers' tasks.
+struct Output {
+    w: Mutex<BufWriter<Stdout>>,
+    /// Flush after every line (JSON mode: a reader sees each UPDATE as it
+    /// comes); in stats mode lines are rare and flushed anyway.
+    broken: AtomicBool,
+    stop: Arc<Notify>,
+}
+
+impl Output {
+    fn line(&self, r: &Record<'_>) {
+        if self.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(mut w) = self.w.lock() else { return };
+        let res = serde_json::to_writer(&mut *w, r)
+            .map_err(std::io::Error::from)
+            .and_then(|_| w.write_all(b"\n"))
+            .and_then(|_| w.flush());
+        if let Err(e) = res {
+            // A closed pipe (`collector | head -1`) ends the program cleanly.
+            if !self.broken.swap(true, Ordering::Relaxed) {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    error!("stdout: {e}");
+                }
+                self.stop.notify_one();
+            }
+        }
+    }
+}
+
+/// One peer's counters, read by the stats task.
+#[derive(Default)]
+struct Counters {
+    updates: AtomicU64,
+    announced: AtomicU64,
+    withdrawn: AtomicU64,
+    bytes: AtomicU64,
+    state: AtomicU8,
+}
+
+/// The MRT output, shared; a write error stops the collector (no silent loss).
+struct Mrt {
+    w: Mutex<mrt::MrtWriter>,
+    failed: AtomicBool,
+    stop: Arc<Notify>,
+}
+
+impl Mrt {
+    fn with(&self, f: impl FnOnce(&mut mrt::MrtWriter) -> std::io::Result<()>) {
+        if self.failed.load(Ordering::Relaxed) {
+            return;
+        }
+        let r = match self.w.lock() {
+            Ok(mut w) => f(&mut w),
+            Err(_) => Ok(()),
+        };
+        if let Err(e) = r {
+            if !self.failed.swap(true, Ordering::Relaxed) {
+                error!("MRT output failed: {e}");
+            }
+            self.stop.notify_one();
+        }
+    }
+}
+
+/// The plugin of one peer.
+struct Collector {
+    spec: PeerSpec,
+    out: Arc<Output>,
+    mrt: Option<Arc<Mrt>>,
+    stats_only: bool,
+    counters: Arc<Counters>,
+    local: LocalAddress,
+    /// Decoding parameters of the Established session.
+    cfg: UpdateConfig,
+    four_octet_as: bool,
+    peer_as: u32,
+    /// The capabilities of the OPEN the peer sent (for `established`).
+    peer_caps: Vec<String>,
+    /// The connection that reached Established is inbound.
+    inbound: bool,
+    local_ip: Option<IpAddr>,
+    /// Prefixes announced per family since Established (for `end_of_rib`).
+    per_family: Vec<(AfiSafi, u64)>,
+    /// Data of the NOTIFICATION we are about to send, when we chose it.
+    sending: Option<(NotificationCode, Vec<u8>)>,
+    buf: Vec<u8>,
+}
+
+impl Collector {
+    fn endpoints(&self) -> mrt::Endpoints {
+        let local_ip = self
+            .local_ip
+            .or_else(|| self.local.get(&self.spec, self.inbound))
+            .unwrap_or(match self.spec.address {
+                IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+            });
+        mrt::Endpoints {
+            peer_as: self.peer_as,
+            local_as: self.spec.local_as,
+            peer_ip: self.spec.address,
+            local_ip,
+        }
+    }
+
+    fn count(&mut self, family: AfiSafi) -> &mut u64 {
+        let i = match self.per_family.iter().position(|(f, _)| *f == family) {
+            Some(i) => i,
+            None => {
+                self.per_family.push((family, 0));
+                self.per_family.len() - 1
+            }
+        };
+        &mut self.per_family[i].1
+    }
+
+    fn notification(&self, direction: &'static str, n: &Notification<'_>) {
+        let message = n
+            .shutdown_communication()
+            .and_then(Result::ok)
+            .map(str::to_owned);
+        self.out.line(&Record::Notification {
+            peer: self.spec.address,
+            direction,
+            code: n.code.code(),
+            subcode: n.code.subcode(),
+            name: n.code.to_string(),
+            data: schema::hex(n.data.as_bytes()),
+            message,
+            at: unix_now(),
+        });
+    }
+
+    /// Keeps the NOTIFICATION we return so that the `sent` line has its data.
+    fn reset<'m>(&mut self, n: Notification<'m>) -> Result<(), Notification<'m>> {
+        self.sending = Some((n.code, n.data.as_bytes().to_vec()));
+        Err(n)
+    }
+}
+
+impl OpenHooks for Collector {
+    fn capabilities(&mut self, _: &PeerConfig, caps: &mut CapabilitySet) {
+        for c in [
+            Capability::MultiProtocol(AfiSafi::IPV4_UNICAST),
+            Capability::MultiProtocol(AfiSafi::IPV6_UNICAST),
+            Capability::RouteRefresh,
+            // Graceful Restart without families (RFC 4724 §3): we ask for
+            // End-of-RIB markers, with no restart semantics; route
+            // collectors advertise it for this.
+            Capability::GracefulRestart(GracefulRestart {
+                restart_state: false,
+                notification: false,
+                restart_time: 0,
+                families: List::Items(&[]),
+            }),
+        ] {
+            let _ = caps.push(&c);
+        }
+    }
+
+    fn check_open(
+        &mut self,
+        _: &PeerConfig,
+        open: &Open<'_>,
+        n: &Negotiated,
+    ) -> Result<(), Notification<'static>> {
+        self.peer_caps = open
+            .raw_capabilities()
+            .map(|c| schema::capability_name(c.code, c.value))
+            .collect();
+        self.peer_as = n.peer_as;
+        if let Some(m) = self.mrt.clone() {
+            let mut buf = [0u8; 4096];
+            if let Ok(len) = open.encode(&mut buf) {
+                let e = self.endpoints();
+                m.with(|w| w.message(SystemTime::now(), &e, n.four_octet_as, &buf[..len]));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Plugin for Collector {
+    async fn on_established(&mut self, peer: &PeerConfig, n: &Negotiated) {
+        self.cfg = n.update_config(peer);
+        self.four_octet_as = n.four_octet_as;
+        self.peer_as = n.peer_as;
+        self.per_family.clear();
+        self.local_ip = self.local.get(&self.spec, self.inbound);
+        self.counters.state.store(StateKind::Established as u8, Ordering::Relaxed);
+        info!(peer = %self.spec.address, peer_as = n.peer_as, "established");
+        self.out.line(&Record::Established {
+            peer: self.spec.address,
+            peer_as: n.peer_as,
+            peer_id: n.peer_id.to_string(),
+            hold_time: n.hold_time,
+            capabilities: std::mem::take(&mut self.peer_caps),
+            families: n.families.iter().map(|f| schema::family_name(*f)).collect(),
+            local_address: self.local_ip,
+            at: unix_now(),
+        });
+    }
+
+    async fn on_update<'m>(
+        &mut self,
+        _: &PeerConfig,
+        sections: UpdateSections<'m>,
+    ) -> Result<(), Notification<'m>> {
+        let c = &self.counters;
+        c.updates.fetch_add(1, Ordering::Relaxed);
+        c.bytes.fetch_add(sections.encoded_len() as u64, Ordering::Relaxed);
+        // The archive gets what was received, whatever its verdict.
+        if let Some(m) = self.mrt.clone() {
+            self.buf.resize(sections.encoded_len(), 0);
+            if let Ok(len) = encode_update_sections(&sections, &mut self.buf, usize::from(u16::MAX)) {
+                let e = self.endpoints();
+                let buf = &self.buf[..len];
+                m.with(|w| w.message(SystemTime::now(), &e, self.four_octet_as, buf));
+            }
+        }
+        // RFC 7606: a session reset carries the NOTIFICATION the decoder
+        // names; the tool never weakens it.
+        let u = match Update::from_sections(sections, &self.cfg) {
+            Ok(u) => u,
+            Err(e) => {
+                warn!(peer = %self.spec.address, "UPDATE error, session reset: {e}");
+                return self.reset(e.notification);
+            }
+        };
+        // RFC 4760 §7 lets a speaker disable the family or reset; keeping
+        // no table, a collector cannot "delete the family's routes" for its
+        // readers, so it resets and the peer resends.
+        if let Some(e) = u.afi_safi_disable().next() {
+            warn!(peer = %self.spec.address, "UPDATE error, session reset: {e}");
+            let n = e.notification;
+            return self.reset(n);
+        }
+        if let Some(family) = u.end_of_rib() {
+            let prefixes = *self.count(family);
+            self.out.line(&Record::EndOfRib {
+                peer: self.spec.address,
+                afi: schema::afi_name(family.afi),
+                safi: schema::safi_name(family.safi),
+                prefixes,
+                at: unix_now(),
+            });
+            return Ok(());
+        }
+        let withdraw_all = u.treat_as_withdraw().is_some();
+        let mut announced = 0u64;
+        if !withdraw_all {
+            for (family, _) in u.announced() {
+                *self.count(family) += 1;
+                announced += 1;
+            }
+        }
+        let withdrawn = (u.withdrawn_count() + if withdraw_all { u.announced_count() } else { 0 }) as u64;
+        let c = &self.counters;
+        c.announced.fetch_add(announced, Ordering::Relaxed);
+        c.withdrawn.fetch_add(withdrawn, Ordering::Relaxed);
+        if self.stats_only {
+            return Ok(());
+        }
+        let route = |(_, n): (AfiSafi, corebgp_std::core::update::Nlri)| Route {
+            prefix: n.prefix.to_string(),
+            path_id: n.path_id,
+        };
+        let mut rec = UpdateRecord {
+            peer: self.spec.address,
+            at: unix_now(),
+            announced: Vec::new(),
+            withdrawn: u.withdrawals().map(route).collect(),
+            attributes: schema::attributes(&u),
+            treat_as_withdraw: None,
+            discarded: Vec::new(),
+        };
+        if let Some(e) = u.treat_as_withdraw() {
+            // RFC 7606 §2: every announced route of this UPDATE is withdrawn.
+            rec.withdrawn.extend(u.announced().map(route));
+            rec.treat_as_withdraw = Some(match e.type_code {
+                Some(t) => format!("{:?} in {}", e.kind, schema::attribute_name(t)),
+                None => format!("{:?}", e.kind),
+            });
+        } else {
+            rec.announced = u.announced().map(route).collect();
+        }
+        if u.action() == Some(Action::AttributeDiscard) || u.attribute_discard().is_some() {
+            rec.discarded = u.discarded().iter().map(schema::attribute_name).collect();
+        }
+        self.out.line(&Record::Update(Box::new(rec)));
+        Ok(())
+    }
+
+    fn on_notification(&mut self, _: &PeerConfig, n: &Notification<'_>) {
+        self.notification("received", n);
+        if let Some(m) = self.mrt.clone() {
+            let mut buf = [0u8; 4096];
+            if let Ok(len) = n.encode(&mut buf) {
+                let e = self.endpoints();
+                m.with(|w| w.message(SystemTime::now(), &e, self.four_octet_as, &buf[..len]));
+            }
+        }
+    }
+
+    fn on_event(&mut self, _: &PeerConfig, e: &Event) {
+        match e {
+            Event::StateChanged { direction, from, to } => {
+                let inbound = *direction == Direction::Inbound;
+                if *to == StateKind::Established {
+                    self.inbound = inbound;
+                }
+                self.out.line(&Record::State {
+                    peer: self.spec.address,
+                    connection: if inbound { "inbound" } else { "outbound" },
+                    from: state_name(*from),
+                    to: state_name(*to),
+                    at: unix_now(),
+                });
+                if let Some(m) = self.mrt.clone() {
+                    let ep = self.endpoints();
+                    let (a, b) = (mrt_state(*from), mrt_state(*to));
+                    m.with(|w| w.state_change(SystemTime::now(), &ep, a, b));
+                }
+                if *to != StateKind::Established && *from == StateKind::Established {
+                    self.counters.state.store(*to as u8, Ordering::Relaxed);
+                }
+            }
+            Event::NotificationSent { code, .. } => {
+                let data = match self.sending.take() {
+                    Some((c, d)) if c == *code => d,
+                    _ => Vec::new(),
+                };
+                self.notification("sent", &Notification::with_data(*code, &data));
+            }
+            _ => {}
+        }
+    }
+
+    fn on_close(&mut self, _: &PeerConfig, reason: DownReason) {
+        let (reason, code) = match reason {
+            DownReason::NotificationSent(c) => ("notification_sent", Some(c)),
+            DownReason::NotificationReceived(c) => ("notification_received", Some(c)),
+            DownReason::TransportClosed => ("transport_closed", None),
+            DownReason::ConnectFailed => ("connect_failed", None),
+            DownReason::Stopped => ("stopped", None),
+            DownReason::Collision => ("collision", None),
+            DownReason::Dropped(c) => ("dropped", Some(c)),
+            #[allow(unreachable_patterns)]
+            _ => ("other", None),
+        };
+        info!(peer = %self.spec.address, reason, "session closed");
+        self.counters.state.store(StateKind::Idle as u8, Ordering::Relaxed);
+        self.out.line(&Record::Closed {
+            peer: self.spec.address,
+            reason,
+            code: code.map(|c| c.code()),
+            subcode: code.map(|c| c.subcode()),
+            at: unix_now(),
+        });
+    }
+}
+
+/// RFC 6396 §4.4.1 state numbers.
+fn mrt_state(s: StateKind) -> u16 {
+    match s {
+        StateKind::Idle => 1,
+        StateKind::Connect => 2,
+        StateKind::Active => 3,
+        StateKind::OpenSent => 4,
+        StateKind::OpenConfirm => 5,
+        StateKind::Established => 6,
+    }
+}
+
+fn state_of(v: u8) -> &'static str {
+    match v {
+        x if x == StateKind::Established as u8 => "established",
+        _ => "down",
+    }
+}
+
+fn stats_line(out: &Output, peers: &[(IpAddr, Arc<Counters>)]) {
+    let peers = peers
+        .iter()
+        .map(|(a, c)| PeerStats {
+            peer: *a,
+            state: state_of(c.state.load(Ordering::Relaxed)),
+            updates: c.updates.load(Ordering::Relaxed),
+            announced: c.announced.load(Ordering::Relaxed),
+            withdrawn: c.withdrawn.load(Ordering::Relaxed),
+            bytes: c.bytes.load(Ordering::Relaxed),
+        })
+        .collect();
+    out.line(&Record::Stats {
+        at: unix_now(),
+        peers,
+    });
+}
+
+fn main() {
+    let args: Args = common::parse_args("collector");
+    if !(args.stats_interval.is_finite() && args.stats_interval > 0.0) {
+        common::usage_error(format!(
+            "--stats-interval {}: must be a positive number of seconds",
+            args.stats_interval
+        ));
+    }
+    common::init_logging(&args.session.log_level);
+    let setup = args.session.resolve();
+    let stop = Arc::new(Notify::new());
+    let mrt = args.mrt.as_ref().map(|path| {
+        let w = mrt::MrtWriter::open(path, args.mrt_rotate.map(Duration::from_secs))
+            .unwrap_or_else(|e| runtime_error(format!("--mrt {}: {e}", path.display())));
+        Arc::new(Mrt {
+            w: Mutex::new(w),
+            failed: AtomicBool::new(false),
+            stop: stop.clone(),
+        })
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| runtime_error(format!("cannot start the runtime: {e}")));
+    let code = rt.block_on(run(args, setup, mrt, stop));
+    drop(rt);
+    std::process::exit(code)
+}
+
+async fn run(args: Args, setup: common::Setup, mrt: Option<Arc<Mrt>>, stop: Arc<Notify>) -> i32 {
+    let out = Arc::new(Output {
+        w: Mutex::new(BufWriter::with_capacity(64 * 1024, std::io::stdout())),
+        broken: AtomicBool::new(false),
+        stop: stop.clone(),
+    });
+    let listeners = common::bind_listeners(&setup.listen).await;
+    let server = Server::new(setup.router_id).unwrap_or_else(|e| runtime_error(e));
+    let mut counters = Vec::new();
+    for spec in &setup.peers {
+        let c = Arc::new(Counters::default());
+        counters.push((spec.address, c.clone()));
+        let local = LocalAddress::default();
+        let opts = spec.options().socket_hook(local.hook());
+        let plugin = Collector {
+            spec: spec.clone(),
+            out: out.clone(),
+            mrt: mrt.clone(),
+            stats_only: args.stats,
+            counters: c,
+            local,
+            cfg: UpdateConfig::new(),
+            four_octet_as: true,
+            peer_as: spec.remote_as,
+            peer_caps: Vec::new(),
+            inbound: false,
+            local_ip: None,
+            per_family: Vec::new(),
+            sending: None,
+            buf: Vec::new(),
+        };
+        common::add_peer_or_exit(&server, spec, plugin, opts);
+    }
+    info!(
+        peers = setup.peers.len(),
+        listeners = setup.listen.len(),
+        "collector started"
+    );
+    let s = server.clone();
+    let serving = tokio::spawn(async move { s.serve(listeners).await });
+
+    let ticker = {
+        let (out, mrt, counters) = (out.clone(), mrt.clone(), counters.clone());
+        let stats = args.stats.then(|| Duration::from_secs_f64(args.stats_interval));
+        tokio::spawn(async move {
+            let mut second = tokio::time::interval(Duration::from_secs(1));
+            let mut next_stats = stats.map(|d| tokio::time::Instant::now() + d);
+            loop {
+                second.tick().await;
+                if let Some(m) = &mrt {
+                    m.with(|w| w.tick(SystemTime::now()));
+                }
+                if let (Some(at), Some(every)) = (next_stats, stats)
+                    && tokio::time::Instant::now() >= at
+                {
+                    stats_line(&out, &counters);
+                    next_stats = Some(at + every);
+                }
+            }
+        })
+    };
+
+    let why = tokio::select! {
+        s = common::stop_signal() => format!("{s:?}"),
+        _ = stop.notified() => "output".into(),
+        r = serving => match r {
+            Ok(Err(e)) => { error!("serve: {e}"); "serve".into() }
+            _ => "serve".into(),
+        },
+    };
+    info!("stopping ({why}): Cease 6/2 to every peer");
+    // Cease 6/2 (RFC 4486 Administrative Shutdown), bounded by the server.
+    server.close().await;
+    ticker.abort();
+    if args.stats {
+        stats_line(&out, &counters);
+    }
+    let mut code = 0;
+    if let Some(m) = &mrt {
+        if m.failed.load(Ordering::Relaxed) {
+            code = 1;
+        }
+        if let Ok(mut w) = m.w.lock()
+            && let Err(e) = w.finish()
+        {
+            error!("MRT output: {e}");
+            code = 1;
+        }
+    }
+    if let Ok(mut w) = out.w.lock() {
+        let _ = w.flush();
+    }
+    code
+}
