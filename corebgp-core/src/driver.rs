@@ -216,6 +216,15 @@ fn track_blocked<M: PeerMode>(peer: &mut Peer<M>, tx: &[u8], fwd: Option<Fwd>, n
     }
 }
 
+/// Whether connection `d` is to close now: the session asked and nothing
+/// of ours is left to write on it (neither its bytes nor a taken UPDATE).
+fn closable<M: PeerMode>(peer: &mut Peer<M>, fwd: Option<Fwd>, d: Direction) -> bool {
+    !fwd.is_some_and(|f| f.dir == d)
+        && peer
+            .link(d)
+            .is_some_and(|l| l.wants_close() && l.pending().is_empty())
+}
+
 /// Applies a completed write.
 fn wrote<M: PeerMode>(peer: &mut Peer<M>, fwd: &mut Option<Fwd>, dir: Direction, n: usize) {
     match fwd {
@@ -252,10 +261,7 @@ async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
         let now = clock.now();
         peer.handle_timeout(now);
         track_blocked(peer, tx, *fwd, now);
-        let wants_main = dirs::<M>().iter().any(|&d| {
-            peer.link(d)
-                .is_some_and(|l| l.wants_close() && l.pending().is_empty())
-        });
+        let wants_main = dirs::<M>().iter().any(|&d| closable(peer, *fwd, d));
         if wants_main {
             return;
         }
@@ -327,11 +333,16 @@ fn take_outbox<O: Outbox, M: PeerMode>(
 /// Tells the plugin what happened (CoreBGP's hooks, in order), closing the
 /// outbox when a session goes down. Returns what the connection that just
 /// reached Established negotiated, for `on_established`.
+///
+/// An UPDATE already taken from the outbox stays to be written when its
+/// session goes down: its writer was told it was sent, and a NOTIFICATION
+/// (a stop's Cease) written after half of it would corrupt the stream. It
+/// goes first, the session's own bytes after it ([`to_write`]), and the
+/// connection closes once both are out ([`closable`]).
 fn drain_events<P: LocalPlugin, O: Outbox, M: PeerMode>(
     peer: &mut Peer<M>,
     plugin: &mut P,
     outbox: &O,
-    fwd: &mut Option<Fwd>,
 ) -> Option<Negotiated> {
     let cfg = peer.config().peer;
     let mut established = None;
@@ -339,11 +350,8 @@ fn drain_events<P: LocalPlugin, O: Outbox, M: PeerMode>(
         plugin.on_event(&cfg, &e);
         match e {
             Event::Established { direction } => established = Some(direction),
-            Event::Down { direction, reason } => {
+            Event::Down { reason, .. } => {
                 outbox.close();
-                if fwd.is_some_and(|f| f.dir == direction) {
-                    *fwd = None;
-                }
                 plugin.on_close(&cfg, reason);
             }
             _ => {}
@@ -447,7 +455,7 @@ pub async fn run<K, C, P, O, S, M>(
         // before the messages that follow it, then gets the next buffered
         // UPDATE: one hook at a time, while the service keeps the session
         // alive.
-        let neg = drain_events(peer, plugin, outbox, &mut fwd);
+        let neg = drain_events(peer, plugin, outbox);
         if neg.is_some() || reading.is_some() {
             // A dial-only peer reads on its one connection only.
             let d = match reading {
@@ -538,18 +546,23 @@ pub async fn run<K, C, P, O, S, M>(
             if let Some(io) = conns[0].take() {
                 give_back(&mut pool, io.framer.into_inner());
             }
+            // Whatever was left for the old connection is not the new one's.
+            if fwd.is_some_and(|f| f.dir == Direction::Outbound) {
+                fwd = None;
+            }
             dial.set(Some(connector.connect()));
         }
         for &d in dirs::<M>() {
-            let close = peer
-                .link(d)
-                .is_some_and(|l| l.wants_close() && l.pending().is_empty());
+            let close = closable(peer, fwd, d);
             if close || (stopping.is_some_and(|t| now >= t + SHUTDOWN_LINGER)) {
                 if d == Direction::Outbound {
                     dial.set(None);
                 }
                 if let Some(io) = slot(&mut conns, d).take() {
                     give_back(&mut pool, io.framer.into_inner());
+                }
+                if fwd.is_some_and(|f| f.dir == d) {
+                    fwd = None;
                 }
                 if close {
                     peer.connection_closed(now, d);

@@ -419,6 +419,67 @@ async fn writers_fail_after_the_session_closes() {
     assert_eq!(b.log.borrow().updates, vec![vec![24, 10, 0, 4]]);
 }
 
+/// An UPDATE of `n` /24s (10.x.y.0/24), one path.
+fn big_update(n: u16) -> Vec<u8> {
+    let attrs = [0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 192, 0, 2, 1];
+    let nlri: Vec<u8> = (0..n)
+        .flat_map(|i| [24, 10, (i >> 8) as u8, i as u8])
+        .collect();
+    let s = UpdateSections {
+        withdrawn: &[],
+        attributes: &attrs,
+        nlri: &nlri,
+    };
+    let mut buf = vec![0u8; 4096];
+    let n = encode_update_sections(&s, &mut buf, MAX_MESSAGE_LEN).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_update_taken_from_the_outbox_is_written_whole_before_the_stops_cease() {
+    // A 64-byte pipe: a 2 KB UPDATE takes dozens of writes, so the stop
+    // below lands while it is half written (the driver has taken it from
+    // the channel, its writer was told it was sent). It must go out whole,
+    // then the Cease: B sees the UPDATE and a clean 6/2, not a NOTIFICATION
+    // spliced into the middle of a message.
+    let (ca, cb) = network(64);
+    let (chan_a, chan_b) = (UpdateChannel::new(), UpdateChannel::new());
+    let mut a = Side::new(config(65001, 65002, 1, false, 90));
+    let mut b = Side::new(config(65002, 65001, 2, true, 90));
+    let pa = plugin(&a.log, &chan_a);
+    let pb = plugin(&b.log, &chan_b);
+    let (stop_a, stop_a_rx) = oneshot::channel();
+    let (stop_b, stop_b_rx) = oneshot::channel();
+    let msg = big_update(500);
+    assert!(msg.len() > 1900);
+    let chan_ref = &chan_a;
+    let script = async {
+        while !chan_ref.is_open() {
+            tokio::time::sleep(StdDuration::from_millis(10)).await;
+        }
+        let w = chan_ref.writer().expect("Established");
+        w.send(&msg).await.unwrap();
+        // Taken by the driver: in flight, not in the channel any more.
+        while chan_ref.queued() > 0 {
+            tokio::task::yield_now().await;
+        }
+        stop_a.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+        tokio::time::sleep(StdDuration::from_secs(5)).await;
+        stop_b.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+    };
+    tokio::join!(
+        drive(&mut a, &ca, &chan_a, pa, stop_a_rx),
+        drive(&mut b, &cb, &chan_b, pb, stop_b_rx),
+        script
+    );
+    let log = b.log.borrow();
+    assert_eq!(log.updates.len(), 1, "the UPDATE arrived whole");
+    assert_eq!(log.updates[0].len(), 500 * 4);
+    assert_eq!(log.notifications, vec![(6, 2)], "then the Cease, intact");
+    assert!(log.sent.is_empty(), "B found nothing malformed: {:?}", log.sent);
+}
+
 /// The Send flavour: a generic `Plugin` drives a session spawned on a
 /// multi-threaded runtime (this test fails to compile if the driver's
 /// future is not `Send`).
