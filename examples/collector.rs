@@ -125,6 +125,8 @@ struct Counters {
 struct Mrt {
     w: Mutex<mrt::MrtWriter>,
     failed: AtomicBool,
+    /// The first error, for the exit message.
+    error: Mutex<Option<String>>,
     stop: Arc<Notify>,
 }
 
@@ -138,11 +140,19 @@ impl Mrt {
             Err(_) => Ok(()),
         };
         if let Err(e) = r {
-            if !self.failed.swap(true, Ordering::Relaxed) {
-                error!("MRT output failed: {e}");
-            }
-            self.stop.notify_one();
+            self.fail(&e);
         }
+    }
+
+    /// Keeps the first error and stops the collector.
+    fn fail(&self, e: &std::io::Error) {
+        if !self.failed.swap(true, Ordering::Relaxed) {
+            error!("MRT output failed: {e}");
+            if let Ok(mut slot) = self.error.lock() {
+                *slot = Some(e.to_string());
+            }
+        }
+        self.stop.notify_one();
     }
 }
 
@@ -162,7 +172,16 @@ struct Collector {
     peer_caps: Vec<String>,
     /// The connection that reached Established is inbound.
     inbound: bool,
+    /// The session is Established (on the connection `inbound` names).
+    established: bool,
+    /// The direction of the connection of the last state change (for the
+    /// records of a session not yet Established: the OPEN, a NOTIFICATION).
+    last_inbound: bool,
+    /// Our address on the Established session.
     local_ip: Option<IpAddr>,
+    /// A `--listen` address of the peer's family that is not a wildcard:
+    /// our address for a passive peer before any connection came in.
+    listen_ip: Option<IpAddr>,
     /// Prefixes announced per family since Established (for `end_of_rib`).
     per_family: Vec<(AfiSafi, u64)>,
     /// Data of the NOTIFICATION we are about to send, when we chose it.
@@ -171,10 +190,22 @@ struct Collector {
 }
 
 impl Collector {
-    fn endpoints(&self) -> mrt::Endpoints {
+    /// Who an MRT record is about, on a connection of this direction.
+    fn endpoints(&self, inbound: bool) -> mrt::Endpoints {
         let local_ip = self
             .local_ip
-            .or_else(|| self.local.get(&self.spec, self.inbound))
+            .filter(|_| self.established && inbound == self.inbound)
+            .or_else(|| {
+                // The address of the last accepted connection, once the
+                // socket hook saw one (it differs from the fallback).
+                let a = self.local.get(&self.spec, true);
+                (inbound && a != self.local.get(&self.spec, false))
+                    .then_some(a)
+                    .flatten()
+            })
+            .or(self.spec.local_address)
+            .or(if inbound { self.listen_ip } else { None })
+            .or_else(|| common::source_address_for(self.spec.address))
             .unwrap_or(match self.spec.address {
                 IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
                 IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
@@ -256,7 +287,7 @@ impl OpenHooks for Collector {
         if let Some(m) = self.mrt.clone() {
             let mut buf = [0u8; 4096];
             if let Ok(len) = open.encode(&mut buf) {
-                let e = self.endpoints();
+                let e = self.endpoints(self.last_inbound);
                 m.with(|w| w.message(SystemTime::now(), &e, n.four_octet_as, &buf[..len]));
             }
         }
@@ -271,7 +302,10 @@ impl Plugin for Collector {
         self.peer_as = n.peer_as;
         self.per_family.clear();
         self.local_ip = self.local.get(&self.spec, self.inbound);
-        self.counters.state.store(StateKind::Established as u8, Ordering::Relaxed);
+        self.established = true;
+        self.counters
+            .state
+            .store(StateKind::Established as u8, Ordering::Relaxed);
         info!(peer = %self.spec.address, peer_as = n.peer_as, "established");
         self.out.line(&Record::Established {
             peer: self.spec.address,
@@ -292,12 +326,14 @@ impl Plugin for Collector {
     ) -> Result<(), Notification<'m>> {
         let c = &self.counters;
         c.updates.fetch_add(1, Ordering::Relaxed);
-        c.bytes.fetch_add(sections.encoded_len() as u64, Ordering::Relaxed);
+        c.bytes
+            .fetch_add(sections.encoded_len() as u64, Ordering::Relaxed);
         // The archive gets what was received, whatever its verdict.
         if let Some(m) = self.mrt.clone() {
             self.buf.resize(sections.encoded_len(), 0);
-            if let Ok(len) = encode_update_sections(&sections, &mut self.buf, usize::from(u16::MAX)) {
-                let e = self.endpoints();
+            if let Ok(len) = encode_update_sections(&sections, &mut self.buf, usize::from(u16::MAX))
+            {
+                let e = self.endpoints(self.inbound);
                 let buf = &self.buf[..len];
                 m.with(|w| w.message(SystemTime::now(), &e, self.four_octet_as, buf));
             }
@@ -338,7 +374,8 @@ impl Plugin for Collector {
                 announced += 1;
             }
         }
-        let withdrawn = (u.withdrawn_count() + if withdraw_all { u.announced_count() } else { 0 }) as u64;
+        let withdrawn =
+            (u.withdrawn_count() + if withdraw_all { u.announced_count() } else { 0 }) as u64;
         let c = &self.counters;
         c.announced.fetch_add(announced, Ordering::Relaxed);
         c.withdrawn.fetch_add(withdrawn, Ordering::Relaxed);
@@ -380,7 +417,12 @@ impl Plugin for Collector {
         if let Some(m) = self.mrt.clone() {
             let mut buf = [0u8; 4096];
             if let Ok(len) = n.encode(&mut buf) {
-                let e = self.endpoints();
+                let inbound = if self.established {
+                    self.inbound
+                } else {
+                    self.last_inbound
+                };
+                let e = self.endpoints(inbound);
                 m.with(|w| w.message(SystemTime::now(), &e, self.four_octet_as, &buf[..len]));
             }
         }
@@ -388,8 +430,13 @@ impl Plugin for Collector {
 
     fn on_event(&mut self, _: &PeerConfig, e: &Event) {
         match e {
-            Event::StateChanged { direction, from, to } => {
+            Event::StateChanged {
+                direction,
+                from,
+                to,
+            } => {
                 let inbound = *direction == Direction::Inbound;
+                self.last_inbound = inbound;
                 if *to == StateKind::Established {
                     self.inbound = inbound;
                 }
@@ -401,11 +448,12 @@ impl Plugin for Collector {
                     at: unix_now(),
                 });
                 if let Some(m) = self.mrt.clone() {
-                    let ep = self.endpoints();
+                    let ep = self.endpoints(inbound);
                     let (a, b) = (mrt_state(*from), mrt_state(*to));
                     m.with(|w| w.state_change(SystemTime::now(), &ep, a, b));
                 }
                 if *to != StateKind::Established && *from == StateKind::Established {
+                    self.established = false;
                     self.counters.state.store(*to as u8, Ordering::Relaxed);
                 }
             }
@@ -433,7 +481,10 @@ impl Plugin for Collector {
             _ => ("other", None),
         };
         info!(peer = %self.spec.address, reason, "session closed");
-        self.counters.state.store(StateKind::Idle as u8, Ordering::Relaxed);
+        self.established = false;
+        self.counters
+            .state
+            .store(StateKind::Idle as u8, Ordering::Relaxed);
         self.out.line(&Record::Closed {
             peer: self.spec.address,
             reason,
@@ -481,44 +532,63 @@ fn stats_line(out: &Output, peers: &[(IpAddr, Arc<Counters>)]) {
     });
 }
 
+/// The shortest and longest `--stats-interval` (tokio's timers count
+/// milliseconds; past 10^18 s a Duration or an Instant would overflow).
+const STATS_INTERVAL: (f64, f64) = (0.001, 1e18);
+
 fn main() {
     let args: Args = common::parse_args("collector");
-    if !(args.stats_interval.is_finite() && args.stats_interval > 0.0) {
+    let (min, max) = STATS_INTERVAL;
+    // `!(…)` also refuses NaN.
+    if !(args.stats_interval >= min && args.stats_interval <= max) {
         common::usage_error(format!(
-            "--stats-interval {}: must be a positive number of seconds",
+            "--stats-interval {}: must be a number of seconds from {min} to {max:e}",
             args.stats_interval
         ));
     }
     common::init_logging(&args.session.log_level);
     let setup = args.session.resolve();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| runtime_error(format!("cannot start the runtime: {e}")));
+    let code = rt.block_on(run(args, setup));
+    drop(rt);
+    std::process::exit(code)
+}
+
+async fn run(args: Args, setup: common::Setup) -> i32 {
+    // SIGTERM/SIGINT handlers before anything a stop must clean up exists
+    // (sessions, the MRT file): the first poll installs them.
+    let mut signals = std::pin::pin!(common::stop_signal());
+    if tokio::select! {
+        biased;
+        _ = &mut signals => true,
+        () = std::future::ready(()) => false,
+    } {
+        return 0;
+    }
     let stop = Arc::new(Notify::new());
+    let out = Arc::new(Output {
+        w: Mutex::new(BufWriter::with_capacity(64 * 1024, std::io::stdout())),
+        broken: AtomicBool::new(false),
+        stop: stop.clone(),
+    });
+    // What may fail at start-up fails before the MRT output exists, so that
+    // a failed start leaves no (hidden, partial) file behind.
+    let listeners = common::bind_listeners(&setup.listen).await;
+    let server = Server::new(setup.router_id).unwrap_or_else(|e| runtime_error(e));
     let mrt = args.mrt.as_ref().map(|path| {
         let w = mrt::MrtWriter::open(path, args.mrt_rotate.map(Duration::from_secs))
             .unwrap_or_else(|e| runtime_error(format!("--mrt {}: {e}", path.display())));
         Arc::new(Mrt {
             w: Mutex::new(w),
             failed: AtomicBool::new(false),
+            error: Mutex::new(None),
             stop: stop.clone(),
         })
     });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| runtime_error(format!("cannot start the runtime: {e}")));
-    let code = rt.block_on(run(args, setup, mrt, stop));
-    drop(rt);
-    std::process::exit(code)
-}
-
-async fn run(args: Args, setup: common::Setup, mrt: Option<Arc<Mrt>>, stop: Arc<Notify>) -> i32 {
-    let out = Arc::new(Output {
-        w: Mutex::new(BufWriter::with_capacity(64 * 1024, std::io::stdout())),
-        broken: AtomicBool::new(false),
-        stop: stop.clone(),
-    });
-    let listeners = common::bind_listeners(&setup.listen).await;
-    let server = Server::new(setup.router_id).unwrap_or_else(|e| runtime_error(e));
     let mut counters = Vec::new();
     for spec in &setup.peers {
         let c = Arc::new(Counters::default());
@@ -537,7 +607,14 @@ async fn run(args: Args, setup: common::Setup, mrt: Option<Arc<Mrt>>, stop: Arc<
             peer_as: spec.remote_as,
             peer_caps: Vec::new(),
             inbound: false,
+            established: false,
+            last_inbound: spec.passive,
             local_ip: None,
+            listen_ip: setup
+                .listen
+                .iter()
+                .map(|a| a.ip().to_canonical())
+                .find(|ip| !ip.is_unspecified() && ip.is_ipv4() == spec.address.is_ipv4()),
             per_family: Vec::new(),
             sending: None,
             buf: Vec::new(),
@@ -554,27 +631,41 @@ async fn run(args: Args, setup: common::Setup, mrt: Option<Arc<Mrt>>, stop: Arc<
 
     let ticker = {
         let (out, mrt, counters) = (out.clone(), mrt.clone(), counters.clone());
-        let stats = args.stats.then(|| Duration::from_secs_f64(args.stats_interval));
+        // Validated in main(): at least a millisecond, no overflow.
+        let every = Duration::from_secs_f64(args.stats_interval);
+        let mut stats = args
+            .stats
+            .then(|| tokio::time::Instant::now().checked_add(every))
+            .flatten()
+            .map(|first| {
+                let mut i = tokio::time::interval_at(first, every);
+                // A late line is printed once, not caught up in a burst.
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                i
+            });
         tokio::spawn(async move {
+            // MRT: rotation and flushing, every second.
             let mut second = tokio::time::interval(Duration::from_secs(1));
-            let mut next_stats = stats.map(|d| tokio::time::Instant::now() + d);
             loop {
-                second.tick().await;
-                if let Some(m) = &mrt {
-                    m.with(|w| w.tick(SystemTime::now()));
-                }
-                if let (Some(at), Some(every)) = (next_stats, stats)
-                    && tokio::time::Instant::now() >= at
-                {
-                    stats_line(&out, &counters);
-                    next_stats = Some(at + every);
+                tokio::select! {
+                    _ = second.tick() => {
+                        if let Some(m) = &mrt {
+                            m.with(|w| w.tick(SystemTime::now()));
+                        }
+                    }
+                    _ = async {
+                        match &mut stats {
+                            Some(i) => { i.tick().await; }
+                            None => std::future::pending().await,
+                        }
+                    } => stats_line(&out, &counters),
                 }
             }
         })
     };
 
     let why = tokio::select! {
-        s = common::stop_signal() => format!("{s:?}"),
+        s = &mut signals => format!("{s:?}"),
         _ = stop.notified() => "output".into(),
         r = serving => match r {
             Ok(Err(e)) => { error!("serve: {e}"); "serve".into() }
@@ -588,20 +679,23 @@ async fn run(args: Args, setup: common::Setup, mrt: Option<Arc<Mrt>>, stop: Arc<
     if args.stats {
         stats_line(&out, &counters);
     }
-    let mut code = 0;
+    let mut failure = None;
     if let Some(m) = &mrt {
-        if m.failed.load(Ordering::Relaxed) {
-            code = 1;
+        let finished = match m.w.lock() {
+            Ok(mut w) => w.finish(),
+            Err(_) => Ok(()),
+        };
+        if let Err(e) = finished {
+            m.fail(&e);
         }
-        if let Ok(mut w) = m.w.lock()
-            && let Err(e) = w.finish()
-        {
-            error!("MRT output: {e}");
-            code = 1;
-        }
+        failure = m.error.lock().ok().and_then(|e| e.clone());
     }
     if let Ok(mut w) = out.w.lock() {
         let _ = w.flush();
     }
-    code
+    // A lost MRT record is a failure, said on stderr whatever the log level.
+    if let (Some(e), Some(path)) = (failure, &args.mrt) {
+        runtime_error(format!("--mrt {}: {e}", path.display()));
+    }
+    0
 }

@@ -23,8 +23,9 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 rustup component list --installed | grep -q '^llvm-tools' || rustup component add llvm-tools
 
 step "Debian packages for the interoperability tests"
-# BIRD 2, GoBGP 3, FRR 8 and ExaBGP 4 are real peers of the tests.
-pkgs=(bird2 gobgpd frr exabgp iproute2)
+# BIRD 2, GoBGP 3, FRR 8 and ExaBGP 4 are real peers of the tests; bgpdump
+# reads back the MRT files the collector tool writes.
+pkgs=(bird2 gobgpd frr exabgp iproute2 bgpdump)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -45,6 +46,8 @@ step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "tests"
+# Builds every example first (the collector and announcer tests run them as
+# processes from target/debug/examples), then runs every test.
 cargo test --workspace
 
 step "documentation of the library crates (broken links fail)"

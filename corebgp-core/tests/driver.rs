@@ -477,7 +477,11 @@ async fn an_update_taken_from_the_outbox_is_written_whole_before_the_stops_cease
     assert_eq!(log.updates.len(), 1, "the UPDATE arrived whole");
     assert_eq!(log.updates[0].len(), 500 * 4);
     assert_eq!(log.notifications, vec![(6, 2)], "then the Cease, intact");
-    assert!(log.sent.is_empty(), "B found nothing malformed: {:?}", log.sent);
+    assert!(
+        log.sent.is_empty(),
+        "B found nothing malformed: {:?}",
+        log.sent
+    );
 }
 
 /// The Send flavour: a generic `Plugin` drives a session spawned on a

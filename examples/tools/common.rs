@@ -68,13 +68,19 @@ pub fn parse_args<T: Parser>(name: &'static str) -> T {
                     std::process::exit(0)
                 }
                 _ => {
+                    // clap's message up to its usage line, on one line (a
+                    // missing argument is named on the line after "not
+                    // provided:").
                     let text = e.render().to_string();
-                    let first = text
+                    let msg: Vec<&str> = text
                         .lines()
-                        .find(|l| !l.trim().is_empty())
-                        .unwrap_or("bad arguments");
-                    let first = first.trim().strip_prefix("error: ").unwrap_or(first);
-                    usage_error(first)
+                        .map(str::trim)
+                        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+                        .filter(|l| !l.is_empty())
+                        .collect();
+                    let msg = msg.join(" ");
+                    let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+                    usage_error(if msg.is_empty() { "bad arguments" } else { msg })
                 }
             }
         }
@@ -86,8 +92,12 @@ pub fn parse_args<T: Parser>(name: &'static str) -> T {
 pub fn parse_asn(s: &str) -> Result<u32, String> {
     let n = match s.split_once('.') {
         Some((hi, lo)) => {
-            let hi: u16 = hi.parse().map_err(|_| format!("'{s}' is not an AS number"))?;
-            let lo: u16 = lo.parse().map_err(|_| format!("'{s}' is not an AS number"))?;
+            let hi: u16 = hi
+                .parse()
+                .map_err(|_| format!("'{s}' is not an AS number"))?;
+            let lo: u16 = lo
+                .parse()
+                .map_err(|_| format!("'{s}' is not an AS number"))?;
             (u32::from(hi) << 16) | u32::from(lo)
         }
         None => s
@@ -293,10 +303,12 @@ impl SessionArgs {
         for addr in &self.peers {
             peers.push(PeerSpec {
                 address: addr.to_canonical(),
-                local_as: local_as
-                    .unwrap_or_else(|| usage_error("--local-as is required (or local-as in --config)")),
-                remote_as: remote_as
-                    .unwrap_or_else(|| usage_error(format!("--remote-as is required for --peer {addr}"))),
+                local_as: local_as.unwrap_or_else(|| {
+                    usage_error("--local-as is required (or local-as in --config)")
+                }),
+                remote_as: remote_as.unwrap_or_else(|| {
+                    usage_error(format!("--remote-as is required for --peer {addr}"))
+                }),
                 port: file.port.unwrap_or(self.port),
                 passive: d(file.passive, self.passive),
                 local_address: file.local_address.or(self.local_address),
@@ -310,25 +322,37 @@ impl SessionArgs {
             peers.push(PeerSpec {
                 address: addr.to_canonical(),
                 local_as: p.local_as.or(local_as).unwrap_or_else(|| {
-                    usage_error(format!("peer {addr}: local-as is not set (in the table, the file or --local-as)"))
+                    usage_error(format!(
+                        "peer {addr}: local-as is not set (in the table, the file or --local-as)"
+                    ))
                 }),
                 remote_as: p.remote_as.or(remote_as).unwrap_or_else(|| {
-                    usage_error(format!("peer {addr}: remote-as is not set (in the table, the file or --remote-as)"))
+                    usage_error(format!(
+                        "peer {addr}: remote-as is not set (in the table, the file or --remote-as)"
+                    ))
                 }),
                 port: p.port.or(file.port).unwrap_or(self.port),
                 passive: p.passive.or(file.passive).unwrap_or(self.passive),
-                local_address: p.local_address.or(file.local_address).or(self.local_address),
+                local_address: p
+                    .local_address
+                    .or(file.local_address)
+                    .or(self.local_address),
                 hold_time: p.hold_time.or(file.hold_time).or(self.hold_time),
                 md5_key: p
                     .md5_key
                     .clone()
                     .or_else(|| file.md5_key.clone())
                     .or_else(|| self.md5_key.clone()),
-                ttl_security: p.ttl_security.or(file.ttl_security).unwrap_or(self.ttl_security),
+                ttl_security: p
+                    .ttl_security
+                    .or(file.ttl_security)
+                    .unwrap_or(self.ttl_security),
             });
         }
         if peers.is_empty() {
-            usage_error("no peer: give --peer ADDRESS (repeatable) or --config FILE with [[peer]] tables");
+            usage_error(
+                "no peer: give --peer ADDRESS (repeatable) or --config FILE with [[peer]] tables",
+            );
         }
         for p in &peers {
             if seen.insert(p.address, ()).is_some() {
@@ -353,7 +377,10 @@ impl SessionArgs {
                     p.address
                 ));
             }
-            if p.md5_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > corebgp_std::MD5_MAX_KEY_LEN) {
+            if p.md5_key
+                .as_ref()
+                .is_some_and(|k| k.is_empty() || k.len() > corebgp_std::MD5_MAX_KEY_LEN)
+            {
                 usage_error(format!(
                     "peer {}: an MD5 key holds 1 to {} bytes",
                     p.address,
@@ -380,7 +407,12 @@ fn read_config(path: &Path) -> ConfigFile {
     toml::from_str(&text).unwrap_or_else(|e: toml::de::Error| {
         let at = e
             .span()
-            .map(|s| format!(" line {}", text[..s.start.min(text.len())].lines().count().max(1)))
+            .map(|s| {
+                format!(
+                    " line {}",
+                    text[..s.start.min(text.len())].matches('\n').count() + 1
+                )
+            })
             .unwrap_or_default();
         usage_error(format!("{}{at}: {}", path.display(), e.message()))
     })
@@ -389,18 +421,19 @@ fn read_config(path: &Path) -> ConfigFile {
 /// Logging to stderr: `RUST_LOG` if set, else `--log-level`.
 pub fn init_logging(level: &str) {
     use tracing_subscriber::EnvFilter;
+    // --log-level is checked even when RUST_LOG overrides it: a typo in a
+    // service file should not wait for the day RUST_LOG is unset.
+    let l = level.to_ascii_lowercase();
+    if !["error", "warn", "info", "debug", "trace", "off"].contains(&l.as_str()) {
+        usage_error(format!(
+            "--log-level '{level}': use error, warn, info, debug, trace or off"
+        ));
+    }
     let filter = match std::env::var("RUST_LOG") {
-        Ok(v) if !v.is_empty() => EnvFilter::try_new(&v)
-            .unwrap_or_else(|e| usage_error(format!("RUST_LOG='{v}': {e}"))),
-        _ => {
-            let l = level.to_ascii_lowercase();
-            if !["error", "warn", "info", "debug", "trace", "off"].contains(&l.as_str()) {
-                usage_error(format!(
-                    "--log-level '{level}': use error, warn, info, debug, trace or off"
-                ));
-            }
-            EnvFilter::new(l)
+        Ok(v) if !v.is_empty() => {
+            EnvFilter::try_new(&v).unwrap_or_else(|e| usage_error(format!("RUST_LOG='{v}': {e}")))
         }
+        _ => EnvFilter::new(l),
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -470,7 +503,8 @@ impl LocalAddress {
         if inbound && let Some(a) = self.inbound.lock().ok().and_then(|s| *s) {
             return Some(a);
         }
-        spec.local_address.or_else(|| source_address_for(spec.address))
+        spec.local_address
+            .or_else(|| source_address_for(spec.address))
     }
 }
 
@@ -502,16 +536,22 @@ pub enum StopSignal {
     Int,
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn stop_signal() -> StopSignal {
+/// Completes on SIGTERM or SIGINT. The handlers are installed when this
+/// is called, not when the future is first polled: call it early, so that
+/// a signal during start-up is not the default (fatal) action.
+pub fn stop_signal() -> impl std::future::Future<Output = StopSignal> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         runtime_error("cannot install the SIGTERM/SIGINT handlers")
     };
-    tokio::select! {
-        _ = term.recv() => StopSignal::Term,
-        _ = int.recv() => StopSignal::Int,
+    async move {
+        tokio::select! {
+            _ = term.recv() => StopSignal::Term,
+            _ = int.recv() => StopSignal::Int,
+        }
     }
 }
 

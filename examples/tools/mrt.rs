@@ -83,13 +83,24 @@ impl MrtWriter {
                     let t = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
                     let start = t - t % secs;
                     let done = rotated_name(&self.template, start, secs);
-                    let name = done.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let name = done
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     let writing = done.with_file_name(format!(".{name}.partial"));
-                    (writing, done, Some(UNIX_EPOCH + Duration::from_secs(start + secs)))
+                    // An interval ending past what SystemTime holds
+                    // (`--mrt-rotate 18446744073709551615`) never ends.
+                    let until = start
+                        .checked_add(secs)
+                        .and_then(|end| UNIX_EPOCH.checked_add(Duration::from_secs(end)));
+                    (writing, done, until)
                 }
             };
             let f = File::create(&writing).map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot create {}: {e}", writing.display()))
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot create {}: {e}", writing.display()),
+                )
             })?;
             self.file = Some(Current {
                 w: BufWriter::with_capacity(256 * 1024, f),
@@ -115,7 +126,11 @@ impl MrtWriter {
 
     /// Rotates if due, and flushes what is buffered (called every second).
     pub fn tick(&mut self, now: SystemTime) -> std::io::Result<()> {
-        if self.file.as_ref().is_some_and(|c| c.until.is_some_and(|u| now >= u)) {
+        if self
+            .file
+            .as_ref()
+            .is_some_and(|c| c.until.is_some_and(|u| now >= u))
+        {
             self.complete()?;
             self.ensure(now)?;
         }
@@ -155,7 +170,13 @@ impl MrtWriter {
     }
 
     /// A state change, RFC 6396 §4.4.4 (states numbered as in §4.4.1).
-    pub fn state_change(&mut self, at: SystemTime, e: &Endpoints, old: u16, new: u16) -> std::io::Result<()> {
+    pub fn state_change(
+        &mut self,
+        at: SystemTime,
+        e: &Endpoints,
+        old: u16,
+        new: u16,
+    ) -> std::io::Result<()> {
         self.buf.clear();
         self.buf.extend_from_slice(&e.peer_as.to_be_bytes());
         self.buf.extend_from_slice(&e.local_as.to_be_bytes());
@@ -220,12 +241,15 @@ fn as2(asn: u32) -> u16 {
 /// seconds too when the interval is not whole minutes).
 fn rotated_name(template: &Path, start: u64, every: u64) -> PathBuf {
     let t = chrono::DateTime::from_timestamp(start as i64, 0).unwrap_or_default();
-    let stamp = if every % 60 == 0 {
+    let stamp = if every.is_multiple_of(60) {
         t.format("%Y%m%d.%H%M").to_string()
     } else {
         t.format("%Y%m%d.%H%M%S").to_string()
     };
-    let stem = template.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = template
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let name = match template.extension() {
         Some(ext) => format!("{stem}.{stamp}.{}", ext.to_string_lossy()),
         None => format!("{stem}.{stamp}"),

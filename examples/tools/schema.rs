@@ -6,9 +6,7 @@
 
 use std::net::IpAddr;
 
-use corebgp_std::core::update::{
-    AsPath, Origin, SegmentType, Update,
-};
+use corebgp_std::core::update::{AsPath, Origin, SegmentType, Update};
 use corebgp_std::core::wire::{Afi, AfiSafi, Safi};
 use serde::Serialize;
 
@@ -328,7 +326,10 @@ pub fn attributes(u: &Update<'_>) -> Attributes {
     if let Some(nh) = u.mp_reach().and_then(|m| m.next_hop()) {
         match nh {
             NextHop::V4(a) => next_hop = Some(a.to_string()),
-            NextHop::V6 { global, link_local: ll } => {
+            NextHop::V6 {
+                global,
+                link_local: ll,
+            } => {
                 next_hop = Some(global.to_string());
                 link_local = ll.map(|a| a.to_string());
             }
@@ -345,7 +346,11 @@ pub fn attributes(u: &Update<'_>) -> Attributes {
         local_pref: u.local_pref(),
         communities: u
             .communities()
-            .map(|c| c.iter().map(|c| format!("{}:{}", c.asn(), c.value())).collect())
+            .map(|c| {
+                c.iter()
+                    .map(|c| format!("{}:{}", c.asn(), c.value()))
+                    .collect()
+            })
             .unwrap_or_default(),
         large_communities: u
             .large_communities()

@@ -98,14 +98,14 @@ fn config(c: &DaemonConfig, log: &str) -> String {
     if !c.ipv4_routes.is_empty() {
         s.push_str("protocol static s4 {\n  ipv4;\n");
         for r in &c.ipv4_routes {
-            let _ = writeln!(s, "  route {r} blackhole;");
+            let _ = writeln!(s, "  route {r} blackhole{};", route_attributes(c));
         }
         s.push_str("}\n");
     }
     if !c.ipv6_routes.is_empty() {
         s.push_str("protocol static s6 {\n  ipv6;\n");
         for r in &c.ipv6_routes {
-            let _ = writeln!(s, "  route {r} blackhole;");
+            let _ = writeln!(s, "  route {r} blackhole{};", route_attributes(c));
         }
         s.push_str("}\n");
     }
@@ -142,6 +142,24 @@ fn config(c: &DaemonConfig, log: &str) -> String {
     );
     s.push_str("}\n");
     s
+}
+
+/// The attribute block of a static route: `{ bgp_community.add((a,b)); … }`
+/// for the configured communities, empty without any.
+fn route_attributes(c: &DaemonConfig) -> String {
+    let tuple = |v: &str| v.split(':').collect::<Vec<_>>().join(",");
+    let mut s = String::new();
+    for v in &c.communities {
+        let _ = write!(s, " bgp_community.add(({}));", tuple(v));
+    }
+    for v in &c.large_communities {
+        let _ = write!(s, " bgp_large_community.add(({}));", tuple(v));
+    }
+    if s.is_empty() {
+        s
+    } else {
+        format!(" {{{s} }}")
+    }
 }
 
 impl Daemon for Bird {

@@ -115,6 +115,9 @@ fn config(c: &DaemonConfig, log: &str) -> String {
     let mut s = String::new();
     s.push_str("frr defaults traditional\nhostname corebgp-test\n");
     let _ = writeln!(s, "log file {log} debugging");
+    // Each received UPDATE's prefixes, announced or withdrawn, in order with
+    // the NOTIFICATIONs (the announcer's SIGTERM test reads that order).
+    s.push_str("debug bgp updates in\n");
     s.push_str("!\n");
     let _ = writeln!(s, "router bgp {}", c.asn);
     let _ = writeln!(s, " bgp router-id {}", c.router_id);

@@ -100,9 +100,17 @@ impl GoBgp {
             ),
         ] {
             for r in routes {
-                if let Err(e) =
-                    self.gobgp(&["global", "rib", "add", r, "nexthop", &nh, "-a", family])
-                {
+                let communities = self.cfg.communities.join(",");
+                let large = self.cfg.large_communities.join(",");
+                let mut args = vec!["global", "rib", "add", r, "nexthop", &nh];
+                if !communities.is_empty() {
+                    args.extend(["community", &communities]);
+                }
+                if !large.is_empty() {
+                    args.extend(["large-community", &large]);
+                }
+                args.extend(["-a", family]);
+                if let Err(e) = self.gobgp(&args) {
                     panic!("gobgp global rib add {r}: {e}\n{}", self.diagnostics());
                 }
             }

@@ -108,6 +108,12 @@ pub struct DaemonConfig {
     pub ipv6_routes: Vec<String>,
     /// TCP MD5 (RFC 2385) password; supported by [`Bird`] only.
     pub md5_password: Option<String>,
+    /// Communities (RFC 1997, "65001:1") put on every route the daemon
+    /// originates; supported by [`Bird`] and [`GoBgp`].
+    pub communities: Vec<String>,
+    /// Large communities (RFC 8092, "65001:1:2") put on every route the
+    /// daemon originates; supported by [`Bird`] and [`GoBgp`].
+    pub large_communities: Vec<String>,
 }
 
 impl DaemonConfig {
@@ -131,6 +137,8 @@ impl DaemonConfig {
             ipv4_routes: Vec::new(),
             ipv6_routes: Vec::new(),
             md5_password: None,
+            communities: Vec::new(),
+            large_communities: Vec::new(),
         }
     }
 
@@ -156,6 +164,21 @@ impl DaemonConfig {
 
     pub fn md5_password(mut self, password: &str) -> Self {
         self.md5_password = Some(password.to_owned());
+        self
+    }
+
+    /// Adds communities ("ASN:VALUE", both 16-bit) to every originated route.
+    pub fn communities(mut self, communities: &[&str]) -> Self {
+        self.communities
+            .extend(communities.iter().map(|c| (*c).to_owned()));
+        self
+    }
+
+    /// Adds large communities ("GLOBAL:LOCAL1:LOCAL2", each 32-bit) to every
+    /// originated route.
+    pub fn large_communities(mut self, communities: &[&str]) -> Self {
+        self.large_communities
+            .extend(communities.iter().map(|c| (*c).to_owned()));
         self
     }
 
