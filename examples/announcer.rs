@@ -35,11 +35,9 @@ mod routes;
 mod schema;
 
 use std::collections::BTreeMap;
-use std::io::{BufWriter, Stdout, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -55,7 +53,7 @@ use corebgp_std::core::wire::{
 };
 use corebgp_std::{Server, UpdateQueue, UpdateWriter, update_queue};
 use routes::{Route, SessionParams, Table};
-use schema::Record;
+use schema::{Output, Record};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
@@ -123,33 +121,6 @@ struct Args {
     /// [default: --interval].
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<f64>,
-}
-
-/// stdout, shared by the tasks: one JSON object per line, flushed.
-struct Output {
-    w: Mutex<BufWriter<Stdout>>,
-    broken: AtomicBool,
-}
-
-impl Output {
-    fn line(&self, r: &Record<'_>) {
-        if self.broken.load(Ordering::Relaxed) {
-            return;
-        }
-        let Ok(mut w) = self.w.lock() else { return };
-        let res = serde_json::to_writer(&mut *w, r)
-            .map_err(std::io::Error::from)
-            .and_then(|_| w.write_all(b"\n"))
-            .and_then(|_| w.flush());
-        if let Err(e) = res
-            && !self.broken.swap(true, Ordering::Relaxed)
-        {
-            // A closed stdout does not stop the announcements.
-            if e.kind() != std::io::ErrorKind::BrokenPipe {
-                error!("stdout: {e}; no more JSON lines");
-            }
-        }
-    }
 }
 
 /// What the plugins, the health check and the signals tell the controller.
@@ -319,19 +290,8 @@ impl Plugin for Announcer {
     }
 
     fn on_notification(&mut self, _: &PeerConfig, n: &Notification<'_>) {
-        self.out.line(&Record::Notification {
-            peer: self.spec.address,
-            direction: "received",
-            code: n.code.code(),
-            subcode: n.code.subcode(),
-            name: n.code.to_string(),
-            data: schema::hex(n.data.as_bytes()),
-            message: n
-                .shutdown_communication()
-                .and_then(Result::ok)
-                .map(str::to_owned),
-            at: unix_now(),
-        });
+        self.out
+            .line(&Record::notification(self.spec.address, "received", n));
     }
 
     fn on_event(&mut self, _: &PeerConfig, e: &Event) {
@@ -340,41 +300,20 @@ impl Plugin for Announcer {
                 self.inbound = *direction == Direction::Inbound;
             }
             Event::NotificationSent { code, .. } => {
-                self.out.line(&Record::Notification {
-                    peer: self.spec.address,
-                    direction: "sent",
-                    code: code.code(),
-                    subcode: code.subcode(),
-                    name: code.to_string(),
-                    data: String::new(),
-                    message: None,
-                    at: unix_now(),
-                });
+                self.out.line(&Record::notification(
+                    self.spec.address,
+                    "sent",
+                    &Notification::new(*code),
+                ));
             }
             _ => {}
         }
     }
 
     fn on_close(&mut self, _: &PeerConfig, reason: DownReason) {
-        let (name, code) = match reason {
-            DownReason::NotificationSent(c) => ("notification_sent", Some(c)),
-            DownReason::NotificationReceived(c) => ("notification_received", Some(c)),
-            DownReason::TransportClosed => ("transport_closed", None),
-            DownReason::ConnectFailed => ("connect_failed", None),
-            DownReason::Stopped => ("stopped", None),
-            DownReason::Collision => ("collision", None),
-            DownReason::Dropped(c) => ("dropped", Some(c)),
-            #[allow(unreachable_patterns)]
-            _ => ("other", None),
-        };
+        let (line, name) = Record::closed(self.spec.address, reason);
         info!(peer = %self.spec.address, reason = name, "session closed");
-        self.out.line(&Record::Closed {
-            peer: self.spec.address,
-            reason: name,
-            code: code.map(|c| c.code()),
-            subcode: code.map(|c| c.subcode()),
-            at: unix_now(),
-        });
+        self.out.line(&line);
         let _ = self.events.send(Ev::Down { idx: self.idx });
     }
 }
@@ -857,10 +796,7 @@ async fn run(
     timeout: Duration,
 ) -> i32 {
     use tokio::signal::unix::{SignalKind, signal};
-    let out = Arc::new(Output {
-        w: Mutex::new(BufWriter::with_capacity(16 * 1024, std::io::stdout())),
-        broken: AtomicBool::new(false),
-    });
+    let out = Arc::new(Output::new(None));
     // Before anything can fail half-way: a SIGHUP must not kill us.
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         runtime_error("cannot install the SIGHUP handler")
@@ -953,8 +889,6 @@ async fn run(
     ctl.withdraw_all().await;
     // Cease 6/2 (RFC 4486 Administrative Shutdown), bounded by the server.
     server.close().await;
-    if let Ok(mut w) = out.w.lock() {
-        let _ = w.flush();
-    }
+    out.flush();
     code
 }

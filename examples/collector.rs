@@ -22,7 +22,6 @@ mod mrt;
 #[path = "tools/schema.rs"]
 mod schema;
 
-use std::io::{BufWriter, Stdout, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -41,7 +40,7 @@ use corebgp_std::core::wire::{
     AfiSafi, Capability, GracefulRestart, List, Notification, NotificationCode, Open,
     UpdateSections, encode_update_sections,
 };
-use schema::{PeerStats, Record, Route, UpdateRecord};
+use schema::{Output, PeerStats, Record, Route, UpdateRecord};
 use tokio::sync::Notify;
 use tracing::{error, info, warn};
 
@@ -78,37 +77,6 @@ struct Args {
     #[arg(long, value_name = "SECONDS", requires = "mrt",
           value_parser = clap::value_parser!(u64).range(1..))]
     mrt_rotate: Option<u64>,
-}
-
-/// stdout, shared by the peers' tasks.
-struct Output {
-    w: Mutex<BufWriter<Stdout>>,
-    /// Flush after every line (JSON mode: a reader sees each UPDATE as it
-    /// comes); in stats mode lines are rare and flushed anyway.
-    broken: AtomicBool,
-    stop: Arc<Notify>,
-}
-
-impl Output {
-    fn line(&self, r: &Record<'_>) {
-        if self.broken.load(Ordering::Relaxed) {
-            return;
-        }
-        let Ok(mut w) = self.w.lock() else { return };
-        let res = serde_json::to_writer(&mut *w, r)
-            .map_err(std::io::Error::from)
-            .and_then(|_| w.write_all(b"\n"))
-            .and_then(|_| w.flush());
-        if let Err(e) = res {
-            // A closed pipe (`collector | head -1`) ends the program cleanly.
-            if !self.broken.swap(true, Ordering::Relaxed) {
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    error!("stdout: {e}");
-                }
-                self.stop.notify_one();
-            }
-        }
-    }
 }
 
 /// One peer's counters, read by the stats task.
@@ -230,20 +198,8 @@ impl Collector {
     }
 
     fn notification(&self, direction: &'static str, n: &Notification<'_>) {
-        let message = n
-            .shutdown_communication()
-            .and_then(Result::ok)
-            .map(str::to_owned);
-        self.out.line(&Record::Notification {
-            peer: self.spec.address,
-            direction,
-            code: n.code.code(),
-            subcode: n.code.subcode(),
-            name: n.code.to_string(),
-            data: schema::hex(n.data.as_bytes()),
-            message,
-            at: unix_now(),
-        });
+        self.out
+            .line(&Record::notification(self.spec.address, direction, n));
     }
 
     /// Keeps the NOTIFICATION we return so that the `sent` line has its data.
@@ -469,29 +425,13 @@ impl Plugin for Collector {
     }
 
     fn on_close(&mut self, _: &PeerConfig, reason: DownReason) {
-        let (reason, code) = match reason {
-            DownReason::NotificationSent(c) => ("notification_sent", Some(c)),
-            DownReason::NotificationReceived(c) => ("notification_received", Some(c)),
-            DownReason::TransportClosed => ("transport_closed", None),
-            DownReason::ConnectFailed => ("connect_failed", None),
-            DownReason::Stopped => ("stopped", None),
-            DownReason::Collision => ("collision", None),
-            DownReason::Dropped(c) => ("dropped", Some(c)),
-            #[allow(unreachable_patterns)]
-            _ => ("other", None),
-        };
+        let (line, reason) = Record::closed(self.spec.address, reason);
         info!(peer = %self.spec.address, reason, "session closed");
         self.established = false;
         self.counters
             .state
             .store(StateKind::Idle as u8, Ordering::Relaxed);
-        self.out.line(&Record::Closed {
-            peer: self.spec.address,
-            reason,
-            code: code.map(|c| c.code()),
-            subcode: code.map(|c| c.subcode()),
-            at: unix_now(),
-        });
+        self.out.line(&line);
     }
 }
 
@@ -570,11 +510,7 @@ async fn run(args: Args, setup: common::Setup) -> i32 {
         return 0;
     }
     let stop = Arc::new(Notify::new());
-    let out = Arc::new(Output {
-        w: Mutex::new(BufWriter::with_capacity(64 * 1024, std::io::stdout())),
-        broken: AtomicBool::new(false),
-        stop: stop.clone(),
-    });
+    let out = Arc::new(Output::new(Some(stop.clone())));
     // What may fail at start-up fails before the MRT output exists, so that
     // a failed start leaves no (hidden, partial) file behind.
     let listeners = common::bind_listeners(&setup.listen).await;
@@ -690,9 +626,7 @@ async fn run(args: Args, setup: common::Setup) -> i32 {
         }
         failure = m.error.lock().ok().and_then(|e| e.clone());
     }
-    if let Ok(mut w) = out.w.lock() {
-        let _ = w.flush();
-    }
+    out.flush();
     // A lost MRT record is a failure, said on stderr whatever the log level.
     if let (Some(e), Some(path)) = (failure, &args.mrt) {
         runtime_error(format!("--mrt {}: {e}", path.display()));

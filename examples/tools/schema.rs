@@ -7,8 +7,14 @@
 use std::net::IpAddr;
 
 use corebgp_std::core::update::{AsPath, Origin, SegmentType, Update};
-use corebgp_std::core::wire::{Afi, AfiSafi, Safi};
+use std::io::{BufWriter, Stdout, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use corebgp_std::core::session::DownReason;
+use corebgp_std::core::wire::{Afi, AfiSafi, Notification, Safi};
 use serde::Serialize;
+use tokio::sync::Notify;
 
 /// One line of output.
 #[derive(Debug, Serialize)]
@@ -94,6 +100,96 @@ pub enum Record<'a> {
     },
     #[serde(skip)]
     _Phantom(std::marker::PhantomData<&'a ()>),
+}
+
+/// stdout as JSON lines, shared by the tasks: buffered, flushed after
+/// every line (a reader sees each event as it happens). A closed stdout
+/// (`… | head -1`) stops the output; `on_broken`, if given, is told.
+pub struct Output {
+    w: Mutex<BufWriter<Stdout>>,
+    broken: AtomicBool,
+    on_broken: Option<Arc<Notify>>,
+}
+
+impl Output {
+    pub fn new(on_broken: Option<Arc<Notify>>) -> Self {
+        Self {
+            w: Mutex::new(BufWriter::with_capacity(64 * 1024, std::io::stdout())),
+            broken: AtomicBool::new(false),
+            on_broken,
+        }
+    }
+
+    /// Writes one line.
+    pub fn line(&self, r: &Record<'_>) {
+        if self.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(mut w) = self.w.lock() else { return };
+        let res = serde_json::to_writer(&mut *w, r)
+            .map_err(std::io::Error::from)
+            .and_then(|_| w.write_all(b"\n"))
+            .and_then(|_| w.flush());
+        if let Err(e) = res
+            && !self.broken.swap(true, Ordering::Relaxed)
+        {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                tracing::error!("stdout: {e}; no more JSON lines");
+            }
+            if let Some(n) = &self.on_broken {
+                n.notify_one();
+            }
+        }
+    }
+
+    /// Flushes what is buffered (at exit).
+    pub fn flush(&self) {
+        if let Ok(mut w) = self.w.lock() {
+            let _ = w.flush();
+        }
+    }
+}
+
+impl Record<'_> {
+    /// A `notification` line.
+    pub fn notification(peer: IpAddr, direction: &'static str, n: &Notification<'_>) -> Self {
+        Record::Notification {
+            peer,
+            direction,
+            code: n.code.code(),
+            subcode: n.code.subcode(),
+            name: n.code.to_string(),
+            data: hex(n.data.as_bytes()),
+            message: n
+                .shutdown_communication()
+                .and_then(Result::ok)
+                .map(str::to_owned),
+            at: crate::common::unix_now(),
+        }
+    }
+
+    /// A `closed` line, and the reason's name (for the log).
+    pub fn closed(peer: IpAddr, reason: DownReason) -> (Self, &'static str) {
+        let (name, code) = match reason {
+            DownReason::NotificationSent(c) => ("notification_sent", Some(c)),
+            DownReason::NotificationReceived(c) => ("notification_received", Some(c)),
+            DownReason::TransportClosed => ("transport_closed", None),
+            DownReason::ConnectFailed => ("connect_failed", None),
+            DownReason::Stopped => ("stopped", None),
+            DownReason::Collision => ("collision", None),
+            DownReason::Dropped(c) => ("dropped", Some(c)),
+            #[allow(unreachable_patterns)]
+            _ => ("other", None),
+        };
+        let r = Record::Closed {
+            peer,
+            reason: name,
+            code: code.map(|c| c.code()),
+            subcode: code.map(|c| c.subcode()),
+            at: crate::common::unix_now(),
+        };
+        (r, name)
+    }
 }
 
 /// Counters of one peer in a `stats` line.
