@@ -39,6 +39,8 @@ pub struct Tool {
     child: Option<Child>,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<String>>,
+    /// The two reader threads: done once the pipes reach end of file.
+    readers: Vec<std::thread::JoinHandle<()>>,
     status: Option<ExitStatus>,
 }
 
@@ -68,15 +70,16 @@ impl Tool {
         let stderr = Arc::new(Mutex::new(String::new()));
         let out = child.stdout.take().expect("piped stdout");
         let lines = stdout.clone();
-        std::thread::spawn(move || {
+        let mut readers = Vec::new();
+        readers.push(std::thread::spawn(move || {
             for l in BufReader::new(out).lines() {
                 let Ok(l) = l else { break };
                 lines.lock().expect("lock").push(l);
             }
-        });
+        }));
         let mut err = child.stderr.take().expect("piped stderr");
         let text = stderr.clone();
-        std::thread::spawn(move || {
+        readers.push(std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             loop {
                 match err.read(&mut buf) {
@@ -87,12 +90,13 @@ impl Tool {
                         .push_str(&String::from_utf8_lossy(&buf[..n])),
                 }
             }
-        });
+        }));
         Self {
             name: name.to_owned(),
             child: Some(child),
             stdout,
             stderr,
+            readers,
             status: None,
         }
     }
@@ -196,10 +200,15 @@ impl Tool {
         match status {
             Some(s) => {
                 self.status = Some(s);
-                // Let the readers drain what is left in the pipes.
-                let deadline = Instant::now() + Duration::from_secs(5);
-                while Arc::strong_count(&self.stdout) > 1 && Instant::now() < deadline {
+                // Both readers take what is left in the pipes: they end at
+                // end of file, which comes once the process is gone (unless
+                // something it started still holds a pipe: bounded).
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while self.readers.iter().any(|r| !r.is_finished()) && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(10));
+                }
+                for r in self.readers.drain(..).filter(|r| r.is_finished()) {
+                    let _ = r.join();
                 }
                 s
             }
