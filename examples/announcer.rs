@@ -48,8 +48,8 @@ use corebgp_std::core::session::{
 };
 use corebgp_std::core::update::Prefix;
 use corebgp_std::core::wire::{
-    Afi, AfiSafi, Capability, ExtendedNextHopEntry, GracefulRestart, List, Notification, Open,
-    RouteRefresh, UpdateSections,
+    Afi, AfiSafi, Capability, ExtendedNextHopEntry, List, Notification, Open, RouteRefresh,
+    UpdateSections,
 };
 use corebgp_std::{Server, UpdateQueue, UpdateWriter, update_queue};
 use routes::{Route, SessionParams, Table};
@@ -178,20 +178,7 @@ impl OpenHooks for Announcer {
             family: AfiSafi::IPV4_UNICAST,
             next_hop_afi: Afi::Ipv6,
         }];
-        for c in [
-            Capability::MultiProtocol(AfiSafi::IPV4_UNICAST),
-            Capability::MultiProtocol(AfiSafi::IPV6_UNICAST),
-            Capability::RouteRefresh,
-            // Without families (RFC 4724 §3): End-of-RIB, no restart semantics.
-            Capability::GracefulRestart(GracefulRestart {
-                restart_state: false,
-                notification: false,
-                restart_time: 0,
-                families: List::Items(&[]),
-            }),
-        ] {
-            let _ = caps.push(&c);
-        }
+        common::push_capabilities(caps);
         // RFC 8950: IPv4 routes with our IPv6 address as next hop.
         if peer.remote_address.is_ipv6() {
             let _ = caps.push(&Capability::ExtendedNextHop(List::Items(&ENH)));

@@ -37,8 +37,7 @@ use corebgp_std::core::session::{
 };
 use corebgp_std::core::update::{Action, Update, UpdateConfig};
 use corebgp_std::core::wire::{
-    AfiSafi, Capability, GracefulRestart, List, Notification, NotificationCode, Open,
-    UpdateSections, encode_update_sections,
+    AfiSafi, Notification, NotificationCode, Open, UpdateSections, encode_update_sections,
 };
 use schema::{Output, PeerStats, Record, Route, UpdateRecord};
 use tokio::sync::Notify;
@@ -211,22 +210,7 @@ impl Collector {
 
 impl OpenHooks for Collector {
     fn capabilities(&mut self, _: &PeerConfig, caps: &mut CapabilitySet) {
-        for c in [
-            Capability::MultiProtocol(AfiSafi::IPV4_UNICAST),
-            Capability::MultiProtocol(AfiSafi::IPV6_UNICAST),
-            Capability::RouteRefresh,
-            // Graceful Restart without families (RFC 4724 §3): we ask for
-            // End-of-RIB markers, with no restart semantics; route
-            // collectors advertise it for this.
-            Capability::GracefulRestart(GracefulRestart {
-                restart_state: false,
-                notification: false,
-                restart_time: 0,
-                families: List::Items(&[]),
-            }),
-        ] {
-            let _ = caps.push(&c);
-        }
+        common::push_capabilities(caps);
     }
 
     fn check_open(

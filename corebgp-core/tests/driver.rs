@@ -170,12 +170,17 @@ fn config(local: u32, remote: u32, id: u8, passive: bool, hold: u16) -> SessionC
 }
 
 fn update(prefix: u8) -> Vec<u8> {
+    update_of(&[24, 10, 0, prefix])
+}
+
+/// An UPDATE announcing `nlri` with one path: ORIGIN IGP, an empty
+/// AS_PATH, NEXT_HOP 192.0.2.1.
+fn update_of(nlri: &[u8]) -> Vec<u8> {
     let attrs = [0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 192, 0, 2, 1];
-    let nlri = [24, 10, 0, prefix];
     let s = UpdateSections {
         withdrawn: &[],
         attributes: &attrs,
-        nlri: &nlri,
+        nlri,
     };
     let mut buf = vec![0u8; 4096];
     let n = encode_update_sections(&s, &mut buf, MAX_MESSAGE_LEN).unwrap();
@@ -421,19 +426,10 @@ async fn writers_fail_after_the_session_closes() {
 
 /// An UPDATE of `n` /24s (10.x.y.0/24), one path.
 fn big_update(n: u16) -> Vec<u8> {
-    let attrs = [0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 192, 0, 2, 1];
     let nlri: Vec<u8> = (0..n)
         .flat_map(|i| [24, 10, (i >> 8) as u8, i as u8])
         .collect();
-    let s = UpdateSections {
-        withdrawn: &[],
-        attributes: &attrs,
-        nlri: &nlri,
-    };
-    let mut buf = vec![0u8; 4096];
-    let n = encode_update_sections(&s, &mut buf, MAX_MESSAGE_LEN).unwrap();
-    buf.truncate(n);
-    buf
+    update_of(&nlri)
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]

@@ -555,6 +555,27 @@ pub fn stop_signal() -> impl std::future::Future<Output = StopSignal> {
     }
 }
 
+/// What both tools advertise: IPv4 and IPv6 unicast, Route Refresh, and
+/// Graceful Restart without families (RFC 4724 §3), which asks the peer
+/// for End-of-RIB markers with no restart semantics (route collectors
+/// advertise it for this).
+pub fn push_capabilities(caps: &mut corebgp_std::core::session::CapabilitySet) {
+    use corebgp_std::core::wire::{AfiSafi, Capability, GracefulRestart, List};
+    for c in [
+        Capability::MultiProtocol(AfiSafi::IPV4_UNICAST),
+        Capability::MultiProtocol(AfiSafi::IPV6_UNICAST),
+        Capability::RouteRefresh,
+        Capability::GracefulRestart(GracefulRestart {
+            restart_state: false,
+            notification: false,
+            restart_time: 0,
+            families: List::Items(&[]),
+        }),
+    ] {
+        let _ = caps.push(&c);
+    }
+}
+
 /// The RFC 4271 §8.2.2 state names as the tools print them.
 pub fn state_name(s: corebgp_std::core::session::StateKind) -> &'static str {
     use corebgp_std::core::session::StateKind as S;
