@@ -191,10 +191,7 @@ impl OpenHooks for Announcer {
         open: &Open<'_>,
         _: &Negotiated,
     ) -> Result<(), Notification<'static>> {
-        self.peer_caps = open
-            .raw_capabilities()
-            .map(|c| schema::capability_name(c.code, c.value))
-            .collect();
+        self.peer_caps = schema::capability_names(open);
         Ok(())
     }
 }

@@ -219,10 +219,7 @@ impl OpenHooks for Collector {
         open: &Open<'_>,
         n: &Negotiated,
     ) -> Result<(), Notification<'static>> {
-        self.peer_caps = open
-            .raw_capabilities()
-            .map(|c| schema::capability_name(c.code, c.value))
-            .collect();
+        self.peer_caps = schema::capability_names(open);
         self.peer_as = n.peer_as;
         if let Some(m) = self.mrt.clone() {
             let mut buf = [0u8; 4096];

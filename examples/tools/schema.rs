@@ -364,6 +364,13 @@ pub fn capability_name(code: u8, value: &[u8]) -> String {
     }
 }
 
+/// The names of the capabilities an OPEN carries, in wire order.
+pub fn capability_names(open: &corebgp_std::core::wire::Open<'_>) -> Vec<String> {
+    open.raw_capabilities()
+        .map(|c| capability_name(c.code, c.value))
+        .collect()
+}
+
 /// A path attribute's name by type code (IANA "BGP Path Attributes").
 pub fn attribute_name(t: u8) -> String {
     match t {

@@ -383,11 +383,17 @@ fn collector_args(c: &DaemonConfig, passive: bool) -> Vec<String> {
 /// [`LARGE_COMMUNITIES`]; it dials the collector when the collector is
 /// passive, else waits for it.
 fn daemon_config(collector_passive: bool) -> DaemonConfig {
-    let mut c = DaemonConfig::new(DAEMON_AS, OUR_AS).passive(!collector_passive);
-    for p in V4 {
+    originating(!collector_passive, &V4, &V6)
+}
+
+/// A daemon (passive or not) originating `v4` and `v6` with
+/// [`COMMUNITIES`] and [`LARGE_COMMUNITIES`].
+fn originating(passive: bool, v4: &[&str], v6: &[&str]) -> DaemonConfig {
+    let mut c = DaemonConfig::new(DAEMON_AS, OUR_AS).passive(passive);
+    for p in v4 {
         c = c.ipv4_route(p);
     }
-    for p in V6 {
+    for p in v6 {
         c = c.ipv6_route(p);
     }
     c.communities(&COMMUNITIES)
@@ -1576,17 +1582,7 @@ fn config_file_with_two_peers() {
     let bird_v6 = ["2001:db8:1::/48"];
     let gobgp_v4 = ["198.51.100.0/24", "192.0.2.128/25"];
     let gobgp_v6 = ["2001:db8:2::/48"];
-    let cfg = |v4: &[&str], v6: &[&str]| {
-        let mut c = DaemonConfig::new(DAEMON_AS, OUR_AS).passive(true);
-        for p in v4 {
-            c = c.ipv4_route(p);
-        }
-        for p in v6 {
-            c = c.ipv6_route(p);
-        }
-        c.communities(&COMMUNITIES)
-            .large_communities(&LARGE_COMMUNITIES)
-    };
+    let cfg = |v4: &[&str], v6: &[&str]| originating(true, v4, v6);
     let bird = daemons::start(DaemonKind::Bird, cfg(&bird_v4, &bird_v6));
     let gobgp = daemons::start(DaemonKind::GoBgp, cfg(&gobgp_v4, &gobgp_v6));
     let dir = tempfile::tempdir().expect("temp dir");
