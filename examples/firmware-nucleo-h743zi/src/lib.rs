@@ -4,7 +4,9 @@
 //! * `tcp_baseline`: the same + one plain TCP connection (what any networked
 //!   firmware carries); the reference for corebgp's own increment.
 //! * `bgp`: the same + corebgp (core driver + corebgp-embassy) peering with
-//!   the router of [`config`], announcing [`config::ANNOUNCE`].
+//!   the router of [`config`], announcing [`config::ANNOUNCE`]: the BGP
+//!   application of `examples/firmware-shared/bgp_app.rs`, shared with the
+//!   QEMU MPS2 firmware (a module of the `bgp` binary).
 #![no_std]
 #![forbid(unsafe_code)]
 

@@ -5,8 +5,8 @@
 //! * `tcp_baseline`: the same + one plain TCP connection (what any networked
 //!   firmware carries); the reference for corebgp's own increment.
 //! * `bgp`: the same + corebgp: the BGP application of
-//!   `examples/firmware-shared/bgp_app.rs`, shared with the NUCLEO-H743ZI
-//!   firmware.
+//!   `examples/firmware-shared/bgp_app.rs` (a module of the binary), shared
+//!   with the NUCLEO-H743ZI firmware.
 //!
 //! Board pieces: [`uart`] (log lines on UART0 = QEMU's serial port),
 //! [`time_driver`] (embassy-time on SysTick), [`executor`] (embassy's raw
@@ -19,14 +19,6 @@ pub mod executor;
 pub mod lan9118;
 pub mod time_driver;
 pub mod uart;
-
-#[path = "../../firmware-shared/bgp_app.rs"]
-pub mod bgp_app;
-
-/// The logging macros the shared application uses.
-pub mod log {
-    pub use crate::{info, warn};
-}
 
 use core::fmt::Write as _;
 

@@ -4,10 +4,20 @@
 #![no_std]
 #![no_main]
 
+use bgp_app::PeerMemory;
 use embassy_executor::Spawner;
-use firmware_qemu_mps2::bgp_app::{self, PeerMemory};
 use firmware_qemu_mps2::{config, executor, info};
 use static_cell::ConstStaticCell;
+
+// The shared application, compiled into this binary (as in the NUCLEO
+// firmware). It finds `crate::config` and `crate::log` here.
+#[path = "../../../firmware-shared/bgp_app.rs"]
+mod bgp_app;
+
+/// The logging macros the shared application uses: plain text on the UART.
+mod log {
+    pub use firmware_qemu_mps2::{info, warn};
+}
 
 #[embassy_executor::task]
 async fn app(spawner: Spawner) -> ! {
