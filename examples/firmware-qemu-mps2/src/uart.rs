@@ -58,9 +58,9 @@ impl Write for Uart {
 pub fn log(level: &str, args: fmt::Arguments<'_>) {
     let ms = embassy_time::Instant::now().as_millis();
     critical_section::with(|_| {
-        let _ = write!(
+        let _ = writeln!(
             Uart,
-            "[{:>5}.{:03}] {} {}\n",
+            "[{:>5}.{:03}] {} {}",
             ms / 1000,
             ms % 1000,
             level,
