@@ -24,8 +24,9 @@ rustup component list --installed | grep -q '^llvm-tools' || rustup component ad
 
 step "Debian packages for the interoperability tests"
 # BIRD 2, GoBGP 3, FRR 8 and ExaBGP 4 are real peers of the tests; bgpdump
-# reads back the MRT files the collector tool writes.
-pkgs=(bird2 gobgpd frr exabgp iproute2 bgpdump)
+# reads back the MRT files the collector tool writes; qemu-system-arm runs the
+# MPS2 firmware that peers with BIRD (tests/tests/qemu_bird.rs).
+pkgs=(bird2 gobgpd frr exabgp iproute2 bgpdump qemu-system-arm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -45,6 +46,10 @@ cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "firmware for QEMU's MPS2 AN500 (booted by the qemu_bird test)"
+# The test builds it too; building here keeps the test's own time short.
+(cd examples/firmware-qemu-mps2 && cargo build --release --bins)
+
 step "tests"
 # Builds every example first (the collector and announcer tests run them as
 # processes from target/debug/examples), then runs every test.
@@ -57,7 +62,7 @@ step "corebgp-core for thumbv7em-none-eabihf (no_std), with and without defmt"
 cargo build -p corebgp-core --target thumbv7em-none-eabihf
 cargo build -p corebgp-core --target thumbv7em-none-eabihf --features defmt
 
-step "firmware for the NUCLEO-H743ZI and corebgp's footprint on it"
+step "firmware for the NUCLEO-H743ZI and corebgp's footprint on both boards"
 sh corebgp-embassy/size.sh
 
 step "fuzz targets (build, then ${FUZZ_SECONDS}s each)"

@@ -3,9 +3,9 @@
 //! chip, reached through a 256-byte register window with programmed-I/O
 //! FIFOs.
 //!
-//! Self-contained: this file depends only on `embassy-net-driver` and
-//! `embassy-sync` (for `AtomicWaker`); lift it into any firmware with one such
-//! chip on its memory bus. The board supplies the register base
+//! Self-contained: this file depends only on `embassy-net-driver`,
+//! `embassy-sync` (for `AtomicWaker`) and `critical-section`; lift it into any
+//! firmware with such a chip on its memory bus (32-bit, little-endian). The board supplies the register base
 //! ([`Regs::new`]), a `static` [`State`], the MAC address, and an interrupt
 //! handler that calls [`State::on_interrupt`].
 //!
