@@ -340,6 +340,7 @@ protocol bgp fw {{
         || rig.firmware_log(),
     );
     let after = paused.elapsed();
+    eprintln!("hold timer expired {after:?} after BIRD froze");
     assert_eq!(
         rig.firmware_log().matches("session down:").count(),
         downs_before + 1,
