@@ -172,7 +172,7 @@ impl LocalPlugin for Router<'_> {
     }
 
     fn on_close(&mut self, _: &PeerConfig, reason: DownReason) {
-        warn!("session down: {:?}", reason);
+        warn!("session down: {}", reason);
     }
 }
 

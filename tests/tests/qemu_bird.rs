@@ -332,7 +332,7 @@ protocol bgp fw {{
     let downs_before = rig.firmware_log().matches("session down:").count();
     rig.bird.pause();
     let paused = Instant::now();
-    let expired = "session down: NotificationSent(HoldTimerExpired(0))";
+    let expired = "session down: NOTIFICATION sent: Hold Timer Expired (4/0)";
     wait_for(
         "the firmware's hold timer to expire",
         Duration::from_secs(HOLD_S * 4),

@@ -65,6 +65,23 @@ pub enum DownReason {
     Dropped(NotificationCode),
 }
 
+/// One line for logs, e.g. `NOTIFICATION sent: Hold Timer Expired (4/0)`
+/// (cheaper in flash than the derived `Debug`, which formats every nested
+/// enum by name).
+impl core::fmt::Display for DownReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NotificationSent(c) => write!(f, "NOTIFICATION sent: {c}"),
+            Self::NotificationReceived(c) => write!(f, "NOTIFICATION received: {c}"),
+            Self::TransportClosed => f.write_str("transport closed"),
+            Self::ConnectFailed => f.write_str("connect failed"),
+            Self::Stopped => f.write_str("stopped"),
+            Self::Collision => f.write_str("collision"),
+            Self::Dropped(c) => write!(f, "dropped without NOTIFICATION: {c}"),
+        }
+    }
+}
+
 impl DownReason {
     /// Whether this counts for peer oscillation damping: a NOTIFICATION
     /// other than Cease, sent or received (CoreBGP's rule).
@@ -312,5 +329,39 @@ impl Link {
             let room = b.len().min(MAX_MESSAGE_LEN);
             n.encode_with_max(b, room)
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::CeaseSubcode;
+    use std::string::ToString;
+
+    #[test]
+    fn down_reason_display_is_one_readable_line() {
+        let cases = [
+            (
+                DownReason::NotificationSent(NotificationCode::HOLD_TIMER_EXPIRED),
+                "NOTIFICATION sent: Hold Timer Expired (4/0)",
+            ),
+            (
+                DownReason::NotificationReceived(NotificationCode::Cease(
+                    CeaseSubcode::AdministrativeShutdown,
+                )),
+                "NOTIFICATION received: Cease (6/2)",
+            ),
+            (DownReason::TransportClosed, "transport closed"),
+            (DownReason::ConnectFailed, "connect failed"),
+            (DownReason::Stopped, "stopped"),
+            (DownReason::Collision, "collision"),
+            (
+                DownReason::Dropped(NotificationCode::HOLD_TIMER_EXPIRED),
+                "dropped without NOTIFICATION: Hold Timer Expired (4/0)",
+            ),
+        ];
+        for (reason, text) in cases {
+            assert_eq!(reason.to_string(), text);
+        }
     }
 }
