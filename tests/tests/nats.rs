@@ -717,8 +717,11 @@ fn cluster_node_killed_during_a_feed_loses_nothing() {
     nodes[victim].restart();
     let ctx = || format!("{}\n{}", t.diagnostics(), log(&nodes));
     wait_end_of_rib(&t, peer_ip, "ipv4", FEED, &ctx);
-    wait_all_acked(&t, updates, FEED, &ctx);
+    let done = wait_all_acked(&t, updates, FEED, &ctx);
     sender.join().expect("sender");
+    // The kill cost acknowledgements: what was in flight went again.
+    assert!(done["retries"].as_u64() > Some(0), "{done}\n{}", ctx());
+    assert_eq!(done["failed"], 0, "{done}");
     let c = consumer(&urls, false);
     let rib = wait_rib(
         &c,
