@@ -377,7 +377,7 @@ fn print(rib: &Rib, routes: bool) {
                         RawValue::from_string(a.to_string()).ok().map(|r| (*k, r))
                     })
                     .collect();
-                v.sort_by(|a, b| a.0.cmp(&b.0));
+                v.sort_by_key(|a| a.0);
                 v
             })
             .collect()

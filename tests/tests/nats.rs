@@ -771,7 +771,7 @@ fn jetstream_away_longer_than_the_window_holds_the_session() {
         "a full window",
         FEED,
         |v| v["event"] == "nats" && v["inflight"] == WINDOW,
-        &ctx,
+        ctx,
     );
     // The collector keeps its side of the session up meanwhile: count its
     // KEEPALIVEs over more than a hold time.
