@@ -484,6 +484,10 @@ impl Plugin for Collector {
             if n.publisher.update(m, &n.failed).await.is_err() {
                 return self.out_of_resources();
             }
+        } else if raw_nats {
+            // A received UPDATE always re-encodes; never drop one silently.
+            error!(peer = %self.spec.address, "cannot re-encode an UPDATE for the stream");
+            return self.out_of_resources();
         }
         let json_nats = self.nats.is_some() && !raw_nats;
         let print = !self.stats_only && !self.quiet;
