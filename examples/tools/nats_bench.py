@@ -15,7 +15,9 @@ Reported per run and format:
   * Established -> the consumer has applied the last message (its
     `last_applied_at`, asked with SIGUSR1 until every prefix is there);
   * the stream's bytes per prefix (nats-server's /jsz);
-  * the collector's and the consumer's peak RSS (VmHWM).
+  * the collector's and the consumer's peak RSS (VmHWM);
+  * the CPU seconds each process used (collector, nats-server, consumer):
+    where the time goes.
 
     cargo build --release --example collector --example rib-from-stream
     python3 examples/tools/nats_bench.py [--runs 3] [--prefixes 1000000] [--per 3] [--formats raw,json]
@@ -85,6 +87,13 @@ def jsz_stream(monitor, name):
             if s["name"] == name:
                 return s["state"]
     return None
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (where the time goes)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def one_run(a, fmt, run, data, updates):
@@ -157,6 +166,7 @@ def one_run(a, fmt, run, data, updates):
                 break
             time.sleep(0.05)
         con_hwm = ft.vm_hwm_kib(con.pid)
+        cpu = {k: cpu_seconds(p.pid) for k, p in (("collector", col), ("nats-server", nats), ("consumer", con))}
         state = jsz_stream(monitor, "BGP")
         s.close()
         return {
@@ -166,6 +176,7 @@ def one_run(a, fmt, run, data, updates):
             "messages": state["messages"],
             "collector_rss": col_hwm,
             "consumer_rss": con_hwm,
+            "cpu": cpu,
         }
     finally:
         for p in reversed(procs):
@@ -202,7 +213,8 @@ def main():
                   f"Established -> acked {x['acked']:.3f} s, -> consumer {x['applied']:.3f} s; "
                   f"stream {x['messages']} messages, {x['bytes_per_prefix']:.1f} B/prefix; "
                   f"peak RSS collector {x['collector_rss'] / 1024:.1f} MiB, "
-                  f"consumer {x['consumer_rss'] / 1024:.1f} MiB", flush=True)
+                  f"consumer {x['consumer_rss'] / 1024:.1f} MiB; CPU s: "
+                  + ", ".join(f"{k} {v:.1f}" for k, v in x["cpu"].items()), flush=True)
         med = lambda k: sorted(x[k] for x in res)[len(res) // 2]  # noqa: E731
         print(f"{fmt} median: acked {med('acked'):.3f} s, consumer {med('applied'):.3f} s, "
               f"{med('bytes_per_prefix'):.1f} B/prefix, collector peak RSS "
