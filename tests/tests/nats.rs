@@ -14,7 +14,10 @@
 //!    fill, then restarted: the session stays Established (the collector's
 //!    KEEPALIVEs are counted meanwhile), nothing lost, nothing twice;
 //! 5. bad input: an unreachable URL, bad credentials, a stream with other
-//!    subjects: one error line, exit 1, no hang.
+//!    subjects: one error line, exit 1, no hang;
+//!
+//! and JetStream away for longer than `--nats-retry-for`: the session is
+//! closed with Cease 6/8 (out of resources) and an error line.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -927,4 +930,64 @@ fn bad_nats_inputs_fail_at_start_with_one_line() {
     let a = with_peer(&["--nats", "nats://[::1"]);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     fails_with("collector", &a, 2, "not a NATS URL");
+}
+
+// ---------------------------------------------------------------------------
+// Giving up: JetStream away for longer than --nats-retry-for.
+
+#[test]
+fn publish_given_up_closes_the_session_with_cease_out_of_resources() {
+    let mut nats = Nats::start();
+    let (mut t, mut s, _) = collector_and_speaker(
+        &nats.url(),
+        false,
+        &["--nats-max-inflight", "16", "--nats-retry-for", "1"],
+        90,
+    );
+    nats.kill();
+    let sender = send_in_background(&s, table(3_000, 0));
+    // RFC 4486: Cease, Out of Resources.
+    let n = loop {
+        match s.recv(FEED) {
+            Ok(m) if m[18] == 4 => continue,
+            Ok(m) => break m,
+            Err(e) => panic!("{e:?} instead of a NOTIFICATION\n{}", t.diagnostics()),
+        }
+    };
+    assert_eq!(
+        (n[18], n[19], n[20]),
+        (3, 6, 8),
+        "a Cease 6/8: {}\n{}",
+        speaker::describe(&n),
+        t.diagnostics()
+    );
+    t.wait_json(
+        "the notification line of the Cease 6/8 sent",
+        SESSION,
+        |v| {
+            v["event"] == "notification"
+                && v["direction"] == "sent"
+                && v["code"] == 6
+                && v["subcode"] == 8
+        },
+        || t.diagnostics(),
+    );
+    assert!(
+        t.stderr().contains("not acknowledged") && t.stderr().contains("Cease 6/8"),
+        "a clear error\n{}",
+        t.diagnostics()
+    );
+    s.close();
+    let _ = sender.join();
+    // Stopping with messages it cannot deliver: exit 1 and one line saying so.
+    t.signal(libc::SIGTERM);
+    let status = t.wait_exit(EXIT);
+    assert_eq!(status.code(), Some(1), "{status}\n{}", t.diagnostics());
+    let last = t.stderr().lines().last().unwrap_or_default().to_owned();
+    assert!(
+        last.starts_with("collector: error: --nats: ")
+            && last.contains("not acknowledged by JetStream at the stop"),
+        "{last}\n{}",
+        t.diagnostics()
+    );
 }
