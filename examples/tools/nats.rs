@@ -60,7 +60,7 @@ pub struct ConnArgs {
     pub nats_subject: String,
 
     /// A NATS credentials file (JWT and NKey seed).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["nats_user", "nats_password"])]
+    #[arg(long, value_name = "FILE", conflicts_with = "nats_user")]
     pub nats_creds: Option<PathBuf>,
 
     /// User name for NATS (with --nats-password).
@@ -68,13 +68,12 @@ pub struct ConnArgs {
     pub nats_user: Option<String>,
 
     /// Password for NATS (with --nats-user); NATS_PASSWORD in the environment
-    /// keeps it out of the process list.
+    /// keeps it out of the process list (it is ignored without --nats-user).
     #[arg(
         long,
         value_name = "PASSWORD",
         env = "NATS_PASSWORD",
-        hide_env_values = true,
-        requires = "nats_user"
+        hide_env_values = true
     )]
     pub nats_password: Option<String>,
 }
