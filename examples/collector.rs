@@ -19,6 +19,8 @@
 mod common;
 #[path = "tools/mrt.rs"]
 mod mrt;
+#[path = "tools/nats.rs"]
+mod nats;
 #[path = "tools/schema.rs"]
 mod schema;
 
@@ -37,10 +39,11 @@ use corebgp_std::core::session::{
 };
 use corebgp_std::core::update::{Action, Update, UpdateConfig};
 use corebgp_std::core::wire::{
-    AfiSafi, Notification, NotificationCode, Open, UpdateSections, encode_update_sections,
+    AfiSafi, CeaseSubcode, Notification, NotificationCode, Open, UpdateSections,
+    encode_update_sections,
 };
 use schema::{Output, PeerStats, Record, Route, UpdateRecord};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
 
 /// Collects BGP routes from one or more peers and prints them as JSON lines
@@ -76,6 +79,117 @@ struct Args {
     #[arg(long, value_name = "SECONDS", requires = "mrt",
           value_parser = clap::value_parser!(u64).range(1..))]
     mrt_rotate: Option<u64>,
+
+    /// Print no JSON lines but the --stats ones (with --nats, the stream is
+    /// the output).
+    #[arg(long)]
+    quiet: bool,
+
+    #[command(flatten)]
+    nats: nats::ConnArgs,
+
+    /// This collector's name in the NATS subjects and Msg-Ids (default:
+    /// the host name, dots written '_').
+    #[arg(long, value_name = "ID", requires = "nats")]
+    collector_id: Option<String>,
+
+    /// What UPDATEs are published as: json (the object printed on stdout)
+    /// or raw (the BGP message, with headers). Events are JSON.
+    #[arg(long, value_enum, default_value_t = NatsFormat::Json, requires = "nats")]
+    nats_format: NatsFormat,
+
+    /// UPDATEs published and not yet acknowledged by JetStream, at most; a
+    /// full window holds the peers back (TCP), it drops nothing.
+    #[arg(long, value_name = "N", default_value_t = 1024, requires = "nats",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    nats_max_inflight: u32,
+
+    /// Copies of the stream when the collector creates it (3 on a 3-node
+    /// cluster); an existing stream is used as it is.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "nats",
+          value_parser = clap::value_parser!(u8).range(1..=5))]
+    nats_replicas: u8,
+
+    /// How long an unacknowledged message is published again before the
+    /// session it came from is closed with Cease 6/8 (out of resources); at
+    /// most 60, half the stream's duplicate window.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "nats",
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    nats_retry_for: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum NatsFormat {
+    Json,
+    Raw,
+}
+
+/// One peer's side of the NATS output.
+struct NatsPeer {
+    publisher: nats::Publisher,
+    /// Raised by the publisher when this peer's messages could not be
+    /// published: the session closes (Cease 6/8) at the next UPDATE.
+    failed: Arc<watch::Sender<bool>>,
+    index: usize,
+    collector: Arc<str>,
+    update_subject: String,
+    event_subject: String,
+    raw: bool,
+    /// The session number (nats::next_session) and the last message
+    /// number in it.
+    session: u64,
+    seq: u64,
+    /// A session began (at Established) and has not closed yet.
+    in_session: bool,
+}
+
+impl NatsPeer {
+    fn begin_session(&mut self) {
+        if !self.in_session {
+            self.in_session = true;
+            self.session = nats::next_session();
+            self.seq = 0;
+        }
+    }
+
+    fn msg(
+        &mut self,
+        update: bool,
+        spec: &PeerSpec,
+        peer_as: u32,
+        four: bool,
+        payload: Vec<u8>,
+    ) -> nats::Msg {
+        self.seq += 1;
+        let format = if update && self.raw { "raw" } else { "json" };
+        nats::Msg {
+            subject: if update {
+                self.update_subject.clone()
+            } else {
+                self.event_subject.clone()
+            },
+            id: format!(
+                "{}.{}.{}.{}",
+                self.collector,
+                nats::peer_token(spec.address),
+                self.session,
+                self.seq
+            ),
+            headers: nats::headers(
+                &self.collector,
+                spec.address,
+                peer_as,
+                spec.local_as,
+                self.session,
+                self.seq,
+                format,
+                four,
+            ),
+            payload: payload.into(),
+            peer: self.index,
+            permit: false,
+        }
+    }
 }
 
 /// One peer's counters, read by the stats task.
@@ -154,6 +268,8 @@ struct Collector {
     /// Data of the NOTIFICATION we are about to send, when we chose it.
     sending: Option<(NotificationCode, Vec<u8>)>,
     buf: Vec<u8>,
+    quiet: bool,
+    nats: Option<NatsPeer>,
 }
 
 impl Collector {
@@ -196,9 +312,40 @@ impl Collector {
         &mut self.per_family[i].1
     }
 
-    fn notification(&self, direction: &'static str, n: &Notification<'_>) {
-        self.out
-            .line(&Record::notification(self.spec.address, direction, n));
+    fn notification(&mut self, direction: &'static str, n: &Notification<'_>) {
+        self.emit(&Record::notification(self.spec.address, direction, n));
+    }
+
+    /// An event: on stdout (unless --quiet) and to the stream.
+    fn emit(&mut self, r: &Record<'_>) {
+        if !self.quiet {
+            self.out.line(r);
+        }
+        if let Some(n) = &mut self.nats {
+            match serde_json::to_vec(r) {
+                Ok(v) => {
+                    let m = n.msg(false, &self.spec, self.peer_as, self.four_octet_as, v);
+                    n.publisher.event(m);
+                }
+                Err(e) => error!("cannot encode an event: {e}"),
+            }
+        }
+    }
+
+    /// The stream did not take this peer's messages: close the session
+    /// (RFC 4486 Cease 6/8, Out of Resources); the peer resends after the
+    /// reconnect.
+    fn out_of_resources<'m>(&mut self) -> Result<(), Notification<'m>> {
+        if let Some(n) = &self.nats {
+            n.failed.send_replace(false);
+        }
+        error!(
+            peer = %self.spec.address,
+            "NATS JetStream did not take this peer's messages: closing the session with Cease 6/8"
+        );
+        self.reset(Notification::new(NotificationCode::Cease(
+            CeaseSubcode::OutOfResources,
+        )))
     }
 
     /// Keeps the NOTIFICATION we return so that the `sent` line has its data.
@@ -244,7 +391,10 @@ impl Plugin for Collector {
             .state
             .store(StateKind::Established as u8, Ordering::Relaxed);
         info!(peer = %self.spec.address, peer_as = n.peer_as, "established");
-        self.out.line(&Record::Established {
+        if let Some(x) = &mut self.nats {
+            x.begin_session();
+        }
+        let r = Record::Established {
             peer: self.spec.address,
             peer_as: n.peer_as,
             peer_id: n.peer_id.to_string(),
@@ -253,7 +403,8 @@ impl Plugin for Collector {
             families: n.families.iter().map(|f| schema::family_name(*f)).collect(),
             local_address: self.local_ip,
             at: unix_now(),
-        });
+        };
+        self.emit(&r);
     }
 
     async fn on_update<'m>(
@@ -265,15 +416,21 @@ impl Plugin for Collector {
         c.updates.fetch_add(1, Ordering::Relaxed);
         c.bytes
             .fetch_add(sections.encoded_len() as u64, Ordering::Relaxed);
-        // The archive gets what was received, whatever its verdict.
-        if let Some(m) = self.mrt.clone() {
+        if self.nats.as_ref().is_some_and(|n| *n.failed.borrow()) {
+            return self.out_of_resources();
+        }
+        let raw_nats = self.nats.as_ref().is_some_and(|n| n.raw);
+        // The message as received: for the archive (whatever its verdict)
+        // and for a raw stream.
+        let mut raw_len = None;
+        if self.mrt.is_some() || raw_nats {
             self.buf.resize(sections.encoded_len(), 0);
-            if let Ok(len) = encode_update_sections(&sections, &mut self.buf, usize::from(u16::MAX))
-            {
-                let e = self.endpoints(self.inbound);
-                let buf = &self.buf[..len];
-                m.with(|w| w.message(SystemTime::now(), &e, self.four_octet_as, buf));
-            }
+            raw_len = encode_update_sections(&sections, &mut self.buf, usize::from(u16::MAX)).ok();
+        }
+        if let (Some(m), Some(len)) = (self.mrt.clone(), raw_len) {
+            let e = self.endpoints(self.inbound);
+            let buf = &self.buf[..len];
+            m.with(|w| w.message(SystemTime::now(), &e, self.four_octet_as, buf));
         }
         // RFC 7606: a session reset carries the NOTIFICATION the decoder
         // names; the tool never weakens it.
@@ -294,7 +451,7 @@ impl Plugin for Collector {
         }
         if let Some(family) = u.end_of_rib() {
             let prefixes = *self.count(family);
-            self.out.line(&Record::EndOfRib {
+            self.emit(&Record::EndOfRib {
                 peer: self.spec.address,
                 afi: schema::afi_name(family.afi),
                 safi: schema::safi_name(family.safi),
@@ -316,7 +473,25 @@ impl Plugin for Collector {
         let c = &self.counters;
         c.announced.fetch_add(announced, Ordering::Relaxed);
         c.withdrawn.fetch_add(withdrawn, Ordering::Relaxed);
-        if self.stats_only {
+        if raw_nats && let (Some(n), Some(len)) = (&mut self.nats, raw_len) {
+            let m = n.msg(
+                true,
+                &self.spec,
+                self.peer_as,
+                self.four_octet_as,
+                self.buf[..len].to_vec(),
+            );
+            if n.publisher.update(m, &n.failed).await.is_err() {
+                return self.out_of_resources();
+            }
+        } else if raw_nats {
+            // A received UPDATE always re-encodes; never drop one silently.
+            error!(peer = %self.spec.address, "cannot re-encode an UPDATE for the stream");
+            return self.out_of_resources();
+        }
+        let json_nats = self.nats.is_some() && !raw_nats;
+        let print = !self.stats_only && !self.quiet;
+        if !print && !json_nats {
             return Ok(());
         }
         let route = |(_, n): (AfiSafi, corebgp_std::core::update::Nlri)| Route {
@@ -345,7 +520,23 @@ impl Plugin for Collector {
         if u.action() == Some(Action::AttributeDiscard) || u.attribute_discard().is_some() {
             rec.discarded = u.discarded().iter().map(schema::attribute_name).collect();
         }
-        self.out.line(&Record::Update(Box::new(rec)));
+        let rec = Record::Update(Box::new(rec));
+        if print {
+            self.out.line(&rec);
+        }
+        if json_nats && let Some(n) = &mut self.nats {
+            let v = match serde_json::to_vec(&rec) {
+                Ok(v) => v,
+                Err(e) => {
+                    error!("cannot encode an UPDATE: {e}");
+                    return self.out_of_resources();
+                }
+            };
+            let m = n.msg(true, &self.spec, self.peer_as, self.four_octet_as, v);
+            if n.publisher.update(m, &n.failed).await.is_err() {
+                return self.out_of_resources();
+            }
+        }
         Ok(())
     }
 
@@ -376,8 +567,11 @@ impl Plugin for Collector {
                 self.last_inbound = inbound;
                 if *to == StateKind::Established {
                     self.inbound = inbound;
+                    if let Some(x) = &mut self.nats {
+                        x.begin_session();
+                    }
                 }
-                self.out.line(&Record::State {
+                self.emit(&Record::State {
                     peer: self.spec.address,
                     connection: if inbound { "inbound" } else { "outbound" },
                     from: state_name(*from),
@@ -412,7 +606,10 @@ impl Plugin for Collector {
         self.counters
             .state
             .store(StateKind::Idle as u8, Ordering::Relaxed);
-        self.out.line(&line);
+        self.emit(&line);
+        if let Some(x) = &mut self.nats {
+            x.in_session = false;
+        }
     }
 }
 
@@ -467,6 +664,14 @@ fn main() {
             args.stats_interval
         ));
     }
+    args.nats.validate();
+    if let Some(id) = &args.collector_id
+        && (id.is_empty() || id.contains(['.', '*', '>']) || id.contains(char::is_whitespace))
+    {
+        common::usage_error(format!(
+            "--collector-id '{id}': one subject token, without '.', '*', '>' or spaces"
+        ));
+    }
     common::init_logging(&args.session.log_level);
     let setup = args.session.resolve();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -492,6 +697,40 @@ async fn run(args: Args, setup: common::Setup) -> i32 {
     }
     let stop = Arc::new(Notify::new());
     let out = Arc::new(Output::new(Some(stop.clone())));
+    // NATS first: a stream that cannot be used stops the start.
+    let failed: Vec<Arc<watch::Sender<bool>>> = setup
+        .peers
+        .iter()
+        .map(|_| Arc::new(watch::channel(false).0))
+        .collect();
+    let collector_id: Arc<str> = args.collector_id.clone().unwrap_or_else(host_name).into();
+    let publisher = if args.nats.nats.is_empty() {
+        None
+    } else {
+        let client = args
+            .nats
+            .connect(&format!("corebgp collector {collector_id}"))
+            .await
+            .unwrap_or_else(|e| runtime_error(e));
+        let mut js = async_nats::jetstream::new(client);
+        // An acknowledgement later than this is asked for again (same Msg-Id).
+        js.set_timeout(Duration::from_secs(3));
+        nats::ensure_stream(&js, &args.nats, usize::from(args.nats_replicas))
+            .await
+            .unwrap_or_else(|e| runtime_error(e));
+        info!(
+            stream = %args.nats.nats_stream,
+            prefix = %args.nats.nats_subject,
+            collector = %collector_id,
+            "publishing to NATS JetStream"
+        );
+        Some(nats::Publisher::start(
+            js,
+            args.nats_max_inflight as usize,
+            Duration::from_secs(args.nats_retry_for),
+            failed.clone(),
+        ))
+    };
     // What may fail at start-up fails before the MRT output exists, so that
     // a failed start leaves no (hidden, partial) file behind.
     let listeners = common::bind_listeners(&setup.listen).await;
@@ -507,7 +746,7 @@ async fn run(args: Args, setup: common::Setup) -> i32 {
         })
     });
     let mut counters = Vec::new();
-    for spec in &setup.peers {
+    for (index, spec) in setup.peers.iter().enumerate() {
         let c = Arc::new(Counters::default());
         counters.push((spec.address, c.clone()));
         let local = LocalAddress::default();
@@ -535,6 +774,28 @@ async fn run(args: Args, setup: common::Setup) -> i32 {
             per_family: Vec::new(),
             sending: None,
             buf: Vec::new(),
+            quiet: args.quiet,
+            nats: publisher.as_ref().map(|p| {
+                let base = format!(
+                    "{}.{collector_id}.{}",
+                    args.nats.nats_subject,
+                    nats::peer_token(spec.address)
+                );
+                NatsPeer {
+                    publisher: p.clone(),
+                    failed: failed[index].clone(),
+                    index,
+                    collector: collector_id.clone(),
+                    update_subject: format!("{base}.update"),
+                    event_subject: format!("{base}.event"),
+                    raw: args.nats_format == NatsFormat::Raw,
+                    // The events before the first Established belong to
+                    // a session number of their own.
+                    session: nats::next_session(),
+                    seq: 0,
+                    in_session: false,
+                }
+            }),
         };
         common::add_peer_or_exit(&server, spec, plugin, opts);
     }
@@ -548,6 +809,7 @@ async fn run(args: Args, setup: common::Setup) -> i32 {
 
     let ticker = {
         let (out, mrt, counters) = (out.clone(), mrt.clone(), counters.clone());
+        let publisher = publisher.clone();
         // Validated in main(): at least a millisecond, no overflow.
         let every = Duration::from_secs_f64(args.stats_interval);
         let mut stats = args
@@ -575,7 +837,10 @@ async fn run(args: Args, setup: common::Setup) -> i32 {
                             Some(i) => { i.tick().await; }
                             None => std::future::pending().await,
                         }
-                    } => stats_line(&out, &counters),
+                    } => {
+                        stats_line(&out, &counters);
+                        nats_line(&out, publisher.as_ref());
+                    }
                 }
             }
         })
@@ -593,8 +858,21 @@ async fn run(args: Args, setup: common::Setup) -> i32 {
     // Cease 6/2 (RFC 4486 Administrative Shutdown), bounded by the server.
     server.close().await;
     ticker.abort();
+    // What the sessions left in the window, acknowledged before the exit.
+    let mut unacked = None;
+    if let Some(p) = &publisher {
+        let failed = p.stats.failed.load(Ordering::Relaxed);
+        if !p.flush(Duration::from_secs(10)).await {
+            unacked = Some(p.inflight() as u64);
+        } else {
+            // Given up during the stop: no session is left to close for them.
+            let lost = p.stats.failed.load(Ordering::Relaxed) - failed;
+            unacked = (lost > 0).then_some(lost);
+        }
+    }
     if args.stats {
         stats_line(&out, &counters);
+        nats_line(&out, publisher.as_ref());
     }
     let mut failure = None;
     if let Some(m) = &mrt {
@@ -612,5 +890,34 @@ async fn run(args: Args, setup: common::Setup) -> i32 {
     if let (Some(e), Some(path)) = (failure, &args.mrt) {
         runtime_error(format!("--mrt {}: {e}", path.display()));
     }
+    if let Some(n) = unacked {
+        runtime_error(format!(
+            "--nats: {n} message(s) not acknowledged by JetStream at the stop"
+        ));
+    }
     0
+}
+
+/// The `nats` line (with --stats): the publisher's counters.
+fn nats_line(out: &Output, p: Option<&nats::Publisher>) {
+    let Some(p) = p else { return };
+    let s = &p.stats;
+    let last = s.last_ack_us.load(Ordering::Relaxed);
+    out.line(&Record::Nats {
+        at: unix_now(),
+        published: s.published.load(Ordering::Relaxed),
+        acked: s.acked.load(Ordering::Relaxed),
+        duplicates: s.duplicates.load(Ordering::Relaxed),
+        retries: s.retries.load(Ordering::Relaxed),
+        failed: s.failed.load(Ordering::Relaxed),
+        inflight: p.inflight() as u64,
+        last_ack_at: (last > 0).then(|| last as f64 / 1e6),
+    });
+}
+
+/// The host name as one subject token.
+fn host_name() -> String {
+    let h = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let h = h.trim().replace(['.', '*', '>', ' '], "_");
+    if h.is_empty() { "collector".into() } else { h }
 }

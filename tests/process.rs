@@ -25,7 +25,8 @@ pub struct Launch {
 }
 
 /// The message of the panic raised when a daemon binary is missing.
-pub const INSTALL_HINT: &str = "install with: apt-get install -y bird2 gobgpd frr exabgp";
+pub const INSTALL_HINT: &str =
+    "install with: apt-get install -y bird2 gobgpd frr exabgp nats-server";
 
 /// Panics with [`INSTALL_HINT`] unless `program` exists and is executable
 /// (an absolute path or a name found in `PATH`, including the sbin

@@ -24,9 +24,10 @@ rustup component list --installed | grep -q '^llvm-tools' || rustup component ad
 
 step "Debian packages for the interoperability tests"
 # BIRD 2, GoBGP 3, FRR 8 and ExaBGP 4 are real peers of the tests; bgpdump
-# reads back the MRT files the collector tool writes; qemu-system-arm runs the
-# MPS2 firmware that peers with BIRD (tests/tests/qemu_bird.rs).
-pkgs=(bird2 gobgpd frr exabgp iproute2 bgpdump qemu-system-arm)
+# reads back the MRT files the collector tool writes; nats-server (JetStream)
+# carries what many collectors publish (tests/tests/nats.rs); qemu-system-arm
+# runs the MPS2 firmware that peers with BIRD (tests/tests/qemu_bird.rs).
+pkgs=(bird2 gobgpd frr exabgp iproute2 bgpdump nats-server qemu-system-arm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -137,6 +137,13 @@ impl Speaker {
         w.write_all(bytes)
     }
 
+    /// The sending side, shared with the KEEPALIVE thread: a thread that
+    /// sends bulk UPDATEs takes the lock per whole message (or run of whole
+    /// messages), so that KEEPALIVEs never land inside one.
+    pub fn writer(&self) -> Arc<Mutex<TcpStream>> {
+        Arc::clone(&self.writer)
+    }
+
     /// Encodes and sends our OPEN.
     pub fn send_open(&mut self, open: &OpenBuilder<'_>) -> io::Result<()> {
         let mut buf = [0u8; MAX_MESSAGE_LEN];

@@ -82,6 +82,23 @@ pub enum Record<'a> {
     },
     /// `--stats`: counters since the start, per peer.
     Stats { at: f64, peers: Vec<PeerStats> },
+    /// `--stats` with `--nats`: the publisher's counters since the start.
+    Nats {
+        at: f64,
+        /// Messages (UPDATEs and events) published, and acknowledged by the stream.
+        published: u64,
+        acked: u64,
+        /// Acknowledgements of a message the stream already held (a publish again).
+        duplicates: u64,
+        /// Times the oldest unacknowledged message was published again.
+        retries: u64,
+        /// Messages given up (their sessions closed with Cease 6/8).
+        failed: u64,
+        /// UPDATEs published and not yet acknowledged.
+        inflight: u64,
+        /// When the last acknowledgement came.
+        last_ack_at: Option<f64>,
+    },
     /// `announcer`: a route set was announced or withdrawn by the health check.
     Health {
         /// "up" (announced) or "down" (withdrawn).

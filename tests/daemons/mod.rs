@@ -27,11 +27,13 @@ mod bird;
 mod exabgp;
 mod frr;
 mod gobgp;
+mod nats;
 
 pub use bird::Bird;
 pub use exabgp::ExaBgp;
 pub use frr::Frr;
 pub use gobgp::GoBgp;
+pub use nats::{NATS_READY, Nats, NatsAuth};
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
