@@ -72,11 +72,21 @@ pub fn log(level: &str, args: fmt::Arguments<'_>) {
 /// Logs a line at level INFO (`core::fmt` syntax).
 #[macro_export]
 macro_rules! info {
-    ($($arg:tt)*) => { $crate::uart::log("INFO", format_args!($($arg)*)) };
+    // `quiet` keeps the arguments type-checked but drops the formatting, so
+    // size.sh can tell corebgp's bytes from the text log's.
+    ($($arg:tt)*) => {
+        if cfg!(not(feature = "quiet")) {
+            $crate::uart::log("INFO", format_args!($($arg)*))
+        }
+    };
 }
 
 /// Logs a line at level WARN (`core::fmt` syntax).
 #[macro_export]
 macro_rules! warn {
-    ($($arg:tt)*) => { $crate::uart::log("WARN", format_args!($($arg)*)) };
+    ($($arg:tt)*) => {
+        if cfg!(not(feature = "quiet")) {
+            $crate::uart::log("WARN", format_args!($($arg)*))
+        }
+    };
 }
