@@ -1,24 +1,33 @@
-//! The server: CoreBGP's `Server` over tokio. One task per peer runs
-//! corebgp-core's driver; one task per listener accepts and hands each
-//! connection to the peer it comes from. Nothing here decides anything about
-//! the protocol.
+//! The server: CoreBGP's `Server` over tokio. A task per peer runs
+//! corebgp-core's driver while the peer has something to do; one task per
+//! listener accepts and hands each connection to the peer it comes from.
+//! Nothing here decides anything about the protocol.
+//!
+//! A passive peer without a connection has no task, no session and no
+//! buffers: it is its configuration and its plugin, parked in the map
+//! ([`Mailbox::parked`]). The first connection from its address starts its
+//! task; once its connections are gone and its session holds nothing a
+//! fresh one would not (no damping remembered), the task parks it again.
+//! A configured, unconnected peer thus costs well under a kilobyte, and a
+//! server can hold many thousands of them.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use corebgp_core::driver::{Buffers, Clock, Connector, SHUTDOWN_LINGER, run};
 use corebgp_core::outbox::Outbox;
 use corebgp_core::plugin::Plugin;
 use corebgp_core::session::{
-    CapabilitySet, Direction, DownReason, Event, Instant, Negotiated, OpenHooks, Peer, PeerConfig,
-    SessionConfig, StateKind,
+    CapabilitySet, DAMPING_AMNESIA, Direction, DownReason, Event, Instant, Negotiated, OpenHooks,
+    Peer, PeerConfig, SessionConfig, StateKind,
 };
 use corebgp_core::wire::{
     CeaseSubcode, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Notification, Open, RouteRefresh,
@@ -96,20 +105,17 @@ struct State {
     listeners: Vec<Arc<TcpListener>>,
 }
 
-type Spawn = Box<dyn FnOnce(&Handle) -> JoinHandle<()> + Send>;
-
-enum Task {
-    /// Added before [`Server::serve`]: starts when serving starts.
-    Pending(Spawn),
-    Running(JoinHandle<()>),
-    /// Placeholder while a pending task is being started.
-    Gone,
+/// A peer's job while it has no task: started by [`Start::start`].
+trait Start: Send {
+    /// Spawns the peer's task on `h`.
+    fn start(self: Box<Self>, h: &Handle) -> JoinHandle<()>;
 }
 
 struct Entry {
     info: PeerInfo,
     shared: Arc<Shared>,
-    task: Task,
+    /// The peer's latest task (finished if the peer is parked).
+    task: Option<JoinHandle<()>>,
 }
 
 impl Drop for Entry {
@@ -129,8 +135,13 @@ impl Drop for Entry {
 /// while no connection waits.)
 struct Shared {
     states: [AtomicU8; 2],
+    /// Started and not stopped: serving, parked or with a task.
     running: AtomicBool,
     passive: bool,
+    /// Milliseconds since the server's epoch until which the session must
+    /// live on, though idle: it remembers a damping delay (RFC 4271
+    /// §8.1.1) that a fresh session would not.
+    keep_until: AtomicU64,
     mail: Mutex<Mailbox>,
 }
 
@@ -141,6 +152,14 @@ struct Mailbox {
     accept_waker: Option<Waker>,
     stop: Option<CeaseSubcode>,
     stop_waker: Option<Waker>,
+    /// Transports ([`Conn`]) alive for the peer: while there are any, its
+    /// task cannot park.
+    live: u32,
+    /// Woken when the peer may have become idle (no transport, no mail).
+    idle_waker: Option<Waker>,
+    /// The peer's job while it has no task (a passive peer waiting for a
+    /// connection, or any peer before [`Server::serve`]).
+    parked: Option<Box<dyn Start>>,
 }
 
 fn kind_from(v: u8) -> StateKind {
@@ -161,8 +180,10 @@ impl Shared {
     }
 
     /// Hands a connection to the peer's task; gives it back when
-    /// [`INBOUND_BACKLOG`] connections already wait.
-    fn deliver(&self, s: TcpStream) -> Result<(), TcpStream> {
+    /// [`INBOUND_BACKLOG`] connections already wait. Returns the peer's
+    /// job if it was parked: the caller starts it, and the task takes the
+    /// connection.
+    fn deliver(&self, s: TcpStream) -> Result<Option<Box<dyn Start>>, TcpStream> {
         let mut m = self.mail();
         if m.inbound.len() >= INBOUND_BACKLOG {
             return Err(s);
@@ -171,7 +192,57 @@ impl Shared {
         if let Some(w) = m.accept_waker.take() {
             w.wake();
         }
-        Ok(())
+        if let Some(w) = m.idle_waker.take() {
+            w.wake();
+        }
+        Ok(m.parked.take())
+    }
+
+    /// Parks `job` unless a connection or a stop came in meanwhile (then
+    /// the job is given back to run on).
+    fn park<P: Plugin + 'static>(&self, job: Box<Job<P>>) -> Option<Box<Job<P>>> {
+        let mut m = self.mail();
+        if !m.inbound.is_empty() || m.stop.is_some() || m.live > 0 {
+            return Some(job);
+        }
+        m.parked = Some(job);
+        None
+    }
+
+    /// The job parked before [`Server::serve`], to start.
+    fn unpark(&self) -> Option<Box<dyn Start>> {
+        self.mail().parked.take()
+    }
+
+    /// Completes once the peer has no transport and no connection waits
+    /// (cancel-safe).
+    async fn idle(&self) {
+        poll_fn(|cx| {
+            let mut m = self.mail();
+            if m.live == 0 && m.inbound.is_empty() {
+                Poll::Ready(())
+            } else {
+                m.idle_waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// A transport for the peer was made.
+    fn conn_opened(&self) {
+        self.mail().live += 1;
+    }
+
+    /// A transport for the peer was dropped.
+    fn conn_closed(&self) {
+        let mut m = self.mail();
+        m.live = m.live.saturating_sub(1);
+        if m.live == 0
+            && let Some(w) = m.idle_waker.take()
+        {
+            w.wake();
+        }
     }
 
     /// The next connection for the peer (cancel-safe).
@@ -195,14 +266,24 @@ impl Shared {
     }
 
     /// Asks the task to stop with Cease `sub`, unless it was asked already.
+    /// A parked job is dropped (it holds this `Shared`: the cycle ends
+    /// here); it has no connection to send a Cease on.
     fn stop(&self, sub: CeaseSubcode) {
-        let mut m = self.mail();
-        if m.stop.is_none() {
-            m.stop = Some(sub);
-            if let Some(w) = m.stop_waker.take() {
-                w.wake();
+        let parked = {
+            let mut m = self.mail();
+            if m.stop.is_none() {
+                m.stop = Some(sub);
+                if let Some(w) = m.stop_waker.take() {
+                    w.wake();
+                }
             }
+            m.parked.take()
+        };
+        if parked.is_some() {
+            self.running.store(false, Ordering::Relaxed);
         }
+        // The plugin is dropped outside the lock.
+        drop(parked);
     }
 
     /// Completes when the task is asked to stop, with the subcode.
@@ -292,9 +373,11 @@ impl Server {
             states: [AtomicU8::new(0), AtomicU8::new(0)],
             running: AtomicBool::new(false),
             passive: session.passive,
+            keep_until: AtomicU64::new(0),
             mail: Mutex::new(Mailbox::default()),
         });
-        let job = PeerJob {
+        let job = Box::new(Job {
+            peer: None,
             session,
             plugin: Tracked {
                 inner: plugin,
@@ -311,10 +394,19 @@ impl Server {
             },
             outbox: MaybeQueue(options.updates.clone()),
             clock: TokioClock(self.inner.epoch),
-        };
+        });
+        // A passive peer waits parked for its first connection; a peer
+        // that dials runs at once (or when serving starts).
         let task = match &st.serving {
-            Some(h) => Task::Running(job.spawn(h)),
-            None => Task::Pending(Box::new(move |h: &Handle| job.spawn(h))),
+            Some(h) if !session.passive => {
+                shared.running.store(true, Ordering::Relaxed);
+                Some(job.start(h))
+            }
+            serving => {
+                shared.running.store(serving.is_some(), Ordering::Relaxed);
+                shared.mail().parked = Some(job);
+                None
+            }
         };
         info!(peer = %addr, remote_as = config.remote_as, "peer added");
         st.peers.insert(
@@ -404,10 +496,13 @@ impl Server {
             }
             let handle = Handle::current();
             for e in st.peers.values_mut() {
-                e.task = match std::mem::replace(&mut e.task, Task::Gone) {
-                    Task::Pending(spawn) => Task::Running(spawn(&handle)),
-                    t => t,
-                };
+                e.shared.running.store(true, Ordering::Relaxed);
+                // Passive peers stay parked until a connection comes.
+                if !e.shared.passive
+                    && let Some(job) = e.shared.unpark()
+                {
+                    e.task = Some(job.start(&handle));
+                }
             }
             st.serving = Some(handle);
             st.listeners = listeners.clone();
@@ -472,10 +567,7 @@ fn stop_deadline() -> tokio::time::Instant {
 /// Tells the peer's task to stop with Cease `sub`; returns its handle.
 fn begin_stop(mut e: Box<Entry>, sub: CeaseSubcode) -> Option<JoinHandle<()>> {
     e.shared.stop(sub);
-    match std::mem::replace(&mut e.task, Task::Gone) {
-        Task::Running(h) => Some(h),
-        Task::Pending(_) | Task::Gone => None,
-    }
+    e.task.take()
 }
 
 /// Waits for a stopping peer's task until `deadline`, then aborts it.
@@ -534,8 +626,9 @@ impl Inner {
     /// (dropped) without allocating anything for it.
     fn dispatch(&self, s: TcpStream, remote: SocketAddr) {
         let ip = remote.ip().to_canonical();
-        let st = lock(&self.state);
-        let Some(e) = st.peers.get(&ip) else {
+        let mut st = lock(&self.state);
+        let State { peers, serving, .. } = &mut *st;
+        let Some(e) = peers.get_mut(&ip) else {
             debug!(%remote, "connection from an unknown address; closed");
             return;
         };
@@ -546,8 +639,18 @@ impl Inner {
                 return;
             }
         }
-        if e.shared.deliver(s).is_err() {
-            debug!(%remote, "too many inbound connections waiting for the session; closed");
+        match e.shared.deliver(s) {
+            Err(_) => {
+                debug!(%remote, "too many inbound connections waiting for the session; closed")
+            }
+            // A parked peer: its task starts and takes the connection.
+            Ok(Some(job)) => match serving {
+                Some(h) => e.task = Some(job.start(h)),
+                // Not serving (cannot happen: listeners run only while
+                // serving): it stays parked, the connection waits.
+                None => e.shared.mail().parked = Some(job),
+            },
+            Ok(None) => {}
         }
     }
 }
@@ -596,6 +699,10 @@ impl BufferPool {
     }
 
     fn give(&self, buf: &'static mut [u8]) {
+        // What the last connection left in the slot is not needed: its
+        // pages go back to the kernel while the slot waits for its next
+        // peer.
+        pages::release(buf);
         self.free
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -719,16 +826,67 @@ pub(crate) struct Conn {
     s: Option<TcpStream>,
     /// The last read was at most [`SHORT_READ`] bytes.
     short: bool,
+    /// The peer's: counts its live transports (see [`Shared::idle`]).
+    shared: Arc<Shared>,
 }
 
 /// A read this short means the peer sends control messages or trickles.
 const SHORT_READ: usize = 256;
 
 impl Conn {
-    fn new(s: TcpStream) -> Self {
+    fn new(s: TcpStream, shared: Arc<Shared>) -> Self {
+        shared.conn_opened();
         Self {
             s: Some(s),
             short: true,
+            shared,
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let Some(s) = &self.s else {
+            return Poll::Ready(Ok(0));
+        };
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            match s.try_read(buf) {
+                Ok(n) => {
+                    self.short = n <= SHORT_READ;
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            if self.short {
+                // `buf` is the driver's free space: nothing in it is needed.
+                pages::release(buf);
+                self.short = false;
+            }
+            if let Err(e) = ready!(s.poll_read_ready(cx)) {
+                return Poll::Ready(Err(e));
+            }
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let Some(s) = &self.s else {
+            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        };
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            match s.try_write(buf) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = ready!(s.poll_write_ready(cx)) {
+                        return Poll::Ready(Err(e));
+                    }
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
         }
     }
 }
@@ -737,50 +895,18 @@ impl embedded_io_async::ErrorType for Conn {
     type Error = std::io::Error;
 }
 
+// The futures are plain closures over the arguments (24 bytes), not async
+// blocks: every peer's task holds several of them at once, and an async
+// block keeps its temporaries too.
 impl embedded_io_async::Read for Conn {
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
-        let Some(s) = &self.s else { return Ok(0) };
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            match s.try_read(buf) {
-                Ok(n) => {
-                    self.short = n <= SHORT_READ;
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-            if self.short {
-                // `buf` is the driver's free space: nothing in it is needed.
-                pages::release(buf);
-                self.short = false;
-            }
-            // Not `readable()`: its future is larger, and two of these
-            // live in every peer's task.
-            poll_fn(|cx| s.poll_read_ready(cx)).await?;
-        }
+    fn read(&mut self, buf: &mut [u8]) -> impl Future<Output = Result<usize, Self::Error>> {
+        poll_fn(move |cx| self.poll_read(cx, buf))
     }
 }
 
 impl embedded_io_async::Write for Conn {
-    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
-        let Some(s) = &self.s else {
-            return Err(io::ErrorKind::NotConnected.into());
-        };
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            match s.try_write(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    poll_fn(|cx| s.poll_write_ready(cx)).await?
-                }
-                Err(e) => return Err(e),
-            }
-        }
+    fn write(&mut self, buf: &[u8]) -> impl Future<Output = Result<usize, Self::Error>> {
+        poll_fn(move |cx| self.poll_write(cx, buf))
     }
     async fn flush(&mut self) -> Result<(), Self::Error> {
         Ok(())
@@ -789,6 +915,7 @@ impl embedded_io_async::Write for Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
+        self.shared.conn_closed();
         let Some(mut s) = self.s.take() else { return };
         let Ok(h) = Handle::try_current() else { return };
         h.spawn(async move {
@@ -813,7 +940,7 @@ impl Connector for StdConnector {
         match Box::pin(self.dial()).await {
             Ok(s) => {
                 debug!(remote = %self.remote, "connected");
-                Some(Conn::new(s))
+                Some(Conn::new(s, self.shared.clone()))
             }
             Err(e) => {
                 debug!(remote = %self.remote, error = %e, "dial failed");
@@ -828,7 +955,7 @@ impl Connector for StdConnector {
             match self.prepare_inbound(&s) {
                 Ok(()) => {
                     debug!(remote = ?s.peer_addr().ok(), "accepted");
-                    return Conn::new(s);
+                    return Conn::new(s, self.shared.clone());
                 }
                 Err(e) => {
                     warn!(error = %e, "cannot set socket options on an inbound connection; closed")
@@ -933,7 +1060,14 @@ impl<P: Plugin> Plugin for Tracked<P> {
                 "NOTIFICATION sent: {}",
                 code.code_name()
             ),
-            Event::Damped { .. } => warn!("damped (peer oscillation)"),
+            Event::Damped { until } => {
+                // The session remembers the delay until it is forgotten
+                // (RFC 4271 §8.1.1; DAMPING_AMNESIA after the error, which
+                // is no later than `until`): it must not be parked before.
+                let keep = (until + DAMPING_AMNESIA).as_millis();
+                self.shared.keep_until.fetch_max(keep, Ordering::Relaxed);
+                warn!("damped (peer oscillation)")
+            }
             ref e => debug!(event = ?e),
         }
         self.inner.on_event(peer, event)
@@ -943,8 +1077,12 @@ impl<P: Plugin> Plugin for Tracked<P> {
     }
 }
 
-/// Everything one peer's task owns.
-struct PeerJob<P> {
+/// Everything a peer owns between connections (its job, boxed: the task
+/// holds one pointer to it, and a parked peer is this box alone); the
+/// session only while it matters.
+struct Job<P> {
+    /// The session: made when the task starts, dropped when it parks.
+    peer: Option<Box<Peer>>,
     session: SessionConfig,
     plugin: Tracked<P>,
     connector: StdConnector,
@@ -952,41 +1090,76 @@ struct PeerJob<P> {
     clock: TokioClock,
 }
 
-impl<P: Plugin + 'static> PeerJob<P> {
-    fn spawn(self, h: &Handle) -> JoinHandle<()> {
+impl<P: Plugin + 'static> Start for Job<P> {
+    fn start(self: Box<Self>, h: &Handle) -> JoinHandle<()> {
         let span = tracing::info_span!("peer", addr = %self.session.peer.remote_address);
-        let Self {
-            session,
-            plugin,
-            connector,
-            outbox,
-            clock,
-        } = self;
-        let pool = if session.extended_messages {
-            &POOL_64K
-        } else {
-            &POOL_4K
-        };
-        // The session is moved into its box here, not in the task: what an
-        // async fn moves out of its arguments stays in its state twice.
-        let peer = Box::new(Peer::new(session));
-        h.spawn(
-            drive(peer, plugin, connector, outbox, clock, PoolSlot::take(pool)).instrument(span),
-        )
+        h.spawn(drive(self).instrument(span))
     }
 }
 
-/// The peer's task. Every argument is used in place (none is moved into a
-/// local), so each is stored once in the task.
-async fn drive<P: Plugin>(
-    mut peer: Box<Peer>,
-    mut plugin: Tracked<P>,
-    connector: StdConnector,
-    outbox: MaybeQueue,
-    clock: TokioClock,
-    mut slot: PoolSlot,
-) {
-    let (max, part) = (slot.pool.max, slot.pool.part());
+/// How one run of the driver ended.
+enum Ran {
+    /// Stopped ([`Server::delete_peer`], [`Server::close`]).
+    Stopped,
+    /// A passive peer with nothing left to do: park it.
+    Idle,
+}
+
+/// The peer's task: runs corebgp-core's driver until the peer is stopped
+/// or, for a passive peer, until it is idle again (then parks the job).
+async fn drive<P: Plugin + 'static>(mut job: Box<Job<P>>) {
+    let shared = job.connector.shared.clone();
+    shared.running.store(true, Ordering::Relaxed);
+    let pool = if job.session.extended_messages {
+        &POOL_64K
+    } else {
+        &POOL_4K
+    };
+    loop {
+        let ran = run_once(&mut job, &shared, pool).await;
+        if matches!(ran, Ran::Stopped) {
+            break;
+        }
+        // Idle: a fresh session will do when a connection comes.
+        job.peer = None;
+        for s in &shared.states {
+            s.store(0, Ordering::Relaxed);
+        }
+        match shared.park(job) {
+            None => {
+                debug!("parked");
+                return;
+            }
+            // A connection came meanwhile: run on.
+            Some(j) => job = j,
+        }
+    }
+    job.peer = None;
+    shared.running.store(false, Ordering::Relaxed);
+    for s in &shared.states {
+        s.store(0, Ordering::Relaxed);
+    }
+    debug!("peer task ended");
+}
+
+/// One run of the driver over a buffer slot from `pool`.
+async fn run_once<P: Plugin>(job: &mut Job<P>, shared: &Shared, pool: &'static BufferPool) -> Ran {
+    let Job {
+        peer,
+        session,
+        plugin,
+        connector,
+        outbox,
+        clock,
+    } = job;
+    let peer = peer.get_or_insert_with(|| {
+        // Built in its box: a `Peer` is large.
+        let mut p = Box::new(Peer::new(*session));
+        p.start(clock.now());
+        p
+    });
+    let mut slot = PoolSlot::take(pool);
+    let (max, part) = (pool.max, pool.part());
     let mem: &mut [u8] = slot.mem.as_deref_mut().unwrap_or(&mut []);
     let (rx0, rest) = mem.split_at_mut(part.min(mem.len()));
     let (rx1, tx) = rest.split_at_mut(part.min(rest.len()));
@@ -995,24 +1168,57 @@ async fn drive<P: Plugin>(
     let tx = tx.get_mut(..max).unwrap_or(&mut []);
     // Without a queue nothing is ever sent from `tx`.
     let tx: &mut [u8] = if outbox.0.is_some() { tx } else { &mut [] };
-    peer.start(clock.now());
-    plugin.shared.running.store(true, Ordering::Relaxed);
-    let shared = &*connector.shared;
-    run(
-        &mut peer,
-        &connector,
-        &clock,
-        &mut plugin,
-        &outbox,
-        Buffers { rx: [rx0, rx1], tx },
-        shared.stopped(),
-    )
-    .await;
-    drop(peer);
-    drop(slot);
-    shared.running.store(false, Ordering::Relaxed);
-    for s in &shared.states {
-        s.store(0, Ordering::Relaxed);
+    let passive = shared.passive;
+    let ran = {
+        let mut driver = pin!(run(
+            &mut **peer,
+            &*connector,
+            &*clock,
+            &mut *plugin,
+            &*outbox,
+            Buffers { rx: [rx0, rx1], tx },
+            shared.stopped(),
+        ));
+        let mut idle = pin!(parkable(shared, clock));
+        // The driver first: `idle` is looked at only while the driver
+        // waits (all its work done) and owns no transport, so dropping it
+        // then loses nothing.
+        poll_fn(|cx| {
+            if driver.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ran::Stopped);
+            }
+            if passive && idle.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ran::Idle);
+            }
+            Poll::Pending
+        })
+        .await
+    };
+    if matches!(ran, Ran::Idle) {
+        // Events the driver had not handed out yet (none in practice:
+        // it hands them out before every wait), as it would.
+        let cfg = peer.config().peer;
+        while let Some(e) = peer.poll_event() {
+            plugin.on_event(&cfg, &e);
+            if let Event::Down { reason, .. } = e {
+                outbox.close();
+                plugin.on_close(&cfg, reason);
+            }
+        }
     }
-    debug!("peer task ended");
+    ran
+}
+
+/// Completes when a passive peer may park: no transport, no connection
+/// waiting, and nothing its session remembers that a fresh one would not
+/// (a damping delay, until it is forgotten).
+async fn parkable(shared: &Shared, clock: &TokioClock) {
+    loop {
+        shared.idle().await;
+        let keep = shared.keep_until.load(Ordering::Relaxed);
+        if clock.now().as_millis() >= keep {
+            return;
+        }
+        clock.sleep_until(Instant::from_millis(keep)).await;
+    }
 }
