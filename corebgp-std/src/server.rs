@@ -6,8 +6,9 @@
 //! A passive peer without a connection has no task, no session and no
 //! buffers: it is its configuration and its plugin, parked in the map
 //! ([`Mailbox::parked`]). The first connection from its address starts its
-//! task; once its connections are gone and its session holds nothing a
-//! fresh one would not (no damping remembered), the task parks it again.
+//! task; once its connections are gone, the task parks it again, with its
+//! session only if that remembers a damping delay (RFC 4271 §8.1.1) a
+//! fresh one would not.
 //! A configured, unconnected peer thus costs well under a kilobyte, and a
 //! server can hold many thousands of them.
 
@@ -109,6 +110,9 @@ struct State {
 trait Start: Send {
     /// Spawns the peer's task on `h`.
     fn start(self: Box<Self>, h: &Handle) -> JoinHandle<()>;
+    /// Whether the job keeps a session (one that remembers damping).
+    #[cfg(test)]
+    fn has_session(&self) -> bool;
 }
 
 struct Entry {
@@ -139,7 +143,7 @@ struct Shared {
     running: AtomicBool,
     passive: bool,
     /// Milliseconds since the server's epoch until which the session must
-    /// live on, though idle: it remembers a damping delay (RFC 4271
+    /// be kept, though idle: it remembers a damping delay (RFC 4271
     /// §8.1.1) that a fresh session would not.
     keep_until: AtomicU64,
     mail: Mutex<Mailbox>,
@@ -1063,7 +1067,7 @@ impl<P: Plugin> Plugin for Tracked<P> {
             Event::Damped { until } => {
                 // The session remembers the delay until it is forgotten
                 // (RFC 4271 §8.1.1; DAMPING_AMNESIA after the error, which
-                // is no later than `until`): it must not be parked before.
+                // is no later than `until`): it is not dropped before.
                 let keep = (until + DAMPING_AMNESIA).as_millis();
                 self.shared.keep_until.fetch_max(keep, Ordering::Relaxed);
                 warn!("damped (peer oscillation)")
@@ -1081,7 +1085,8 @@ impl<P: Plugin> Plugin for Tracked<P> {
 /// holds one pointer to it, and a parked peer is this box alone); the
 /// session only while it matters.
 struct Job<P> {
-    /// The session: made when the task starts, dropped when it parks.
+    /// The session: made when the task starts, dropped when it parks
+    /// (unless it remembers a damping delay).
     peer: Option<Box<Peer>>,
     session: SessionConfig,
     plugin: Tracked<P>,
@@ -1094,6 +1099,10 @@ impl<P: Plugin + 'static> Start for Job<P> {
     fn start(self: Box<Self>, h: &Handle) -> JoinHandle<()> {
         let span = tracing::info_span!("peer", addr = %self.session.peer.remote_address);
         h.spawn(drive(self).instrument(span))
+    }
+    #[cfg(test)]
+    fn has_session(&self) -> bool {
+        self.peer.is_some()
     }
 }
 
@@ -1120,8 +1129,13 @@ async fn drive<P: Plugin + 'static>(mut job: Box<Job<P>>) {
         if matches!(ran, Ran::Stopped) {
             break;
         }
-        // Idle: a fresh session will do when a connection comes.
-        job.peer = None;
+        // Idle: a fresh session will do when a connection comes, unless
+        // this one remembers a damping delay (RFC 4271 §8.1.1) not yet
+        // forgotten: then it is parked with the job.
+        let keep = shared.keep_until.load(Ordering::Relaxed);
+        if job.clock.now().as_millis() >= keep {
+            job.peer = None;
+        }
         for s in &shared.states {
             s.store(0, Ordering::Relaxed);
         }
@@ -1179,7 +1193,7 @@ async fn run_once<P: Plugin>(job: &mut Job<P>, shared: &Shared, pool: &'static B
             Buffers { rx: [rx0, rx1], tx },
             shared.stopped(),
         ));
-        let mut idle = pin!(parkable(shared, clock));
+        let mut idle = pin!(parkable(shared));
         // The driver first: `idle` is looked at only while the driver
         // waits (all its work done) and owns no transport, so dropping it
         // then loses nothing.
@@ -1209,16 +1223,168 @@ async fn run_once<P: Plugin>(job: &mut Job<P>, shared: &Shared, pool: &'static B
     ran
 }
 
-/// Completes when a passive peer may park: no transport, no connection
-/// waiting, and nothing its session remembers that a fresh one would not
-/// (a damping delay, until it is forgotten).
-async fn parkable(shared: &Shared, clock: &TokioClock) {
-    loop {
-        shared.idle().await;
-        let keep = shared.keep_until.load(Ordering::Relaxed);
-        if clock.now().as_millis() >= keep {
-            return;
+/// Completes when a passive peer may park: no transport and no
+/// connection waiting.
+async fn parkable(shared: &Shared) {
+    shared.idle().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use corebgp_core::session::DefaultHooks;
+
+    struct Quiet;
+
+    impl OpenHooks for Quiet {
+        fn capabilities(&mut self, p: &PeerConfig, c: &mut CapabilitySet) {
+            DefaultHooks.capabilities(p, c)
         }
-        clock.sleep_until(Instant::from_millis(keep)).await;
+    }
+
+    impl Plugin for Quiet {
+        async fn on_established(&mut self, _: &PeerConfig, _: &Negotiated) {}
+        async fn on_update<'m>(
+            &mut self,
+            _: &PeerConfig,
+            _: UpdateSections<'m>,
+        ) -> Result<(), Notification<'m>> {
+            Ok(())
+        }
+    }
+
+    /// `None`: the peer has a task; `Some(kept)`: parked, with its session
+    /// if `kept`.
+    fn parked(s: &Server, a: IpAddr) -> Option<bool> {
+        let st = lock(&s.inner.state);
+        let e = st.peers.get(&a).expect("configured");
+        let m = e.shared.mail();
+        m.parked.as_ref().map(|j| j.has_session())
+    }
+
+    /// Waits (bounded) until `f` holds.
+    async fn until(what: &str, mut f: impl FnMut() -> bool) {
+        let t = tokio::time::Instant::now();
+        while !f() {
+            assert!(t.elapsed() < Duration::from_secs(20), "timed out: {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// A TCP connection from `from` to `to`.
+    async fn dial(from: Ipv4Addr, to: SocketAddr) -> TcpStream {
+        let s = TcpSocket::new_v4().unwrap();
+        s.bind(SocketAddr::new(IpAddr::V4(from), 0)).unwrap();
+        s.connect(to).await.unwrap()
+    }
+
+    /// Reads until `n` bytes came or the connection closed; returns them.
+    async fn read_some(s: &mut TcpStream, n: usize) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while got.len() < n {
+            let k = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf))
+                .await
+                .expect("read in time")
+                .unwrap_or(0);
+            if k == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..k]);
+        }
+        got
+    }
+
+    async fn passive_server(
+        local: Ipv4Addr,
+        remote: Ipv4Addr,
+        damping: bool,
+    ) -> (Server, SocketAddr) {
+        let server = Server::new(local).unwrap();
+        server
+            .add_peer(
+                PeerConfig {
+                    remote_address: IpAddr::V4(remote),
+                    local_as: 65001,
+                    remote_as: 65002,
+                },
+                Quiet,
+                PeerOptions::new().passive(true).damping(damping),
+            )
+            .unwrap();
+        let l = TcpListener::bind((local, 0)).await.unwrap();
+        let at = l.local_addr().unwrap();
+        let s = server.clone();
+        tokio::spawn(async move { s.serve(vec![l]).await });
+        (server, at)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_passive_peer_runs_only_while_connected_then_parks_without_its_session() {
+        let (local, remote) = (Ipv4Addr::new(127, 14, 0, 1), Ipv4Addr::new(127, 14, 0, 2));
+        let (server, at) = passive_server(local, remote, false).await;
+        let a = IpAddr::V4(remote);
+        until("serving", || {
+            server.get_peer(a).unwrap().state == StateKind::Active
+        })
+        .await;
+        assert_eq!(
+            parked(&server, a),
+            Some(false),
+            "no task before a connection"
+        );
+        for round in 0..2 {
+            let mut c = dial(remote, at).await;
+            // Our OPEN: the peer's task runs, with a session.
+            let open = read_some(&mut c, 19).await;
+            assert!(open.len() >= 19 && open[18] == 1, "round {round}: OPEN");
+            assert_eq!(
+                parked(&server, a),
+                None,
+                "round {round}: a task while connected"
+            );
+            drop(c);
+            until("parked again", || parked(&server, a) == Some(false)).await;
+            // Still configured and waiting.
+            assert_eq!(server.get_peer(a).unwrap().state, StateKind::Active);
+        }
+        server.close().await;
+        assert!(server.get_peer(a).is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_damped_passive_peer_parks_with_its_session_and_still_holds_down() {
+        let (local, remote) = (Ipv4Addr::new(127, 14, 1, 1), Ipv4Addr::new(127, 14, 1, 2));
+        let (server, at) = passive_server(local, remote, true).await;
+        let a = IpAddr::V4(remote);
+        until("serving", || {
+            server.get_peer(a).unwrap().state == StateKind::Active
+        })
+        .await;
+        let mut c = dial(remote, at).await;
+        let open = read_some(&mut c, 19).await;
+        assert!(open.len() >= 19 && open[18] == 1, "OPEN");
+        // A header with a broken marker: NOTIFICATION 1/1 (RFC 4271 §6.1),
+        // which damps the peer (RFC 4271 §8.1.1).
+        use tokio::io::AsyncWriteExt;
+        c.write_all(&[0u8; 19]).await.unwrap();
+        let rest = read_some(&mut c, usize::MAX).await;
+        let n = rest.windows(2).position(|w| w == [1, 1]);
+        assert!(n.is_some(), "NOTIFICATION 1/1 in {rest:?}");
+        drop(c);
+        until("parked", || parked(&server, a).is_some()).await;
+        assert_eq!(
+            parked(&server, a),
+            Some(true),
+            "the session remembers the damping delay"
+        );
+        // During the hold-down a connection is closed without a message
+        // (the fresh session a parked peer without one would make would
+        // answer with an OPEN).
+        let mut c = dial(remote, at).await;
+        let got = read_some(&mut c, 19).await;
+        assert!(got.is_empty(), "held down, yet got {got:?}");
+        server.close().await;
     }
 }
