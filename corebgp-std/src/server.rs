@@ -97,9 +97,8 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    /// Boxed: the table then holds a pointer per slot, and an entry's
-    /// ~360 bytes are allocated once per peer, not once per slot.
-    peers: HashMap<IpAddr, Box<Entry>>,
+    /// An entry is two pointers: the table's empty slots cost little.
+    peers: HashMap<IpAddr, Entry>,
     /// The runtime peers are spawned on, while serving.
     serving: Option<Handle>,
     closed: bool,
@@ -116,7 +115,6 @@ trait Start: Send {
 }
 
 struct Entry {
-    info: PeerInfo,
     shared: Arc<Shared>,
     /// The peer's latest task (finished if the peer is parked).
     task: Option<JoinHandle<()>>,
@@ -138,10 +136,14 @@ impl Drop for Entry {
 /// a `oneshot` cost 1.6 KiB of resident memory per peer; this costs none
 /// while no connection waits.)
 struct Shared {
+    /// The validated session configuration (its `peer` is the peer's
+    /// `PeerConfig`).
+    session: SessionConfig,
+    /// The options the peer was added with.
+    options: PeerOptions,
     states: [AtomicU8; 2],
     /// Started and not stopped: serving, parked or with a task.
     running: AtomicBool,
-    passive: bool,
     /// Milliseconds since the server's epoch until which the session must
     /// be kept, though idle: it remembers a damping delay (RFC 4271
     /// §8.1.1) that a fresh session would not.
@@ -308,7 +310,7 @@ impl Shared {
     fn state(&self) -> StateKind {
         let s = kind_from(self.states[0].load(Ordering::Relaxed))
             .max(kind_from(self.states[1].load(Ordering::Relaxed)));
-        if s == StateKind::Idle && self.passive && self.running.load(Ordering::Relaxed) {
+        if s == StateKind::Idle && self.session.passive && self.running.load(Ordering::Relaxed) {
             StateKind::Active
         } else {
             s
@@ -374,29 +376,23 @@ impl Server {
             set_listener_ttl(&st.listeners)?;
         }
         let shared = Arc::new(Shared {
+            session,
+            options,
             states: [AtomicU8::new(0), AtomicU8::new(0)],
             running: AtomicBool::new(false),
-            passive: session.passive,
             keep_until: AtomicU64::new(0),
             mail: Mutex::new(Mailbox::default()),
         });
         let job = Box::new(Job {
             peer: None,
-            session,
             plugin: Tracked {
                 inner: plugin,
                 shared: shared.clone(),
             },
+            outbox: MaybeQueue(shared.options.updates.clone()),
             connector: StdConnector {
-                remote: SocketAddr::new(addr, options.port),
-                local: options.local_address,
-                md5: options.md5_key.clone(),
-                gtsm: options.ttl_security,
-                nodelay: options.nodelay,
-                hook: options.socket_hook.clone(),
                 shared: shared.clone(),
             },
-            outbox: MaybeQueue(options.updates.clone()),
             clock: TokioClock(self.inner.epoch),
         });
         // A passive peer waits parked for its first connection; a peer
@@ -413,19 +409,7 @@ impl Server {
             }
         };
         info!(peer = %addr, remote_as = config.remote_as, "peer added");
-        st.peers.insert(
-            addr,
-            Box::new(Entry {
-                info: PeerInfo {
-                    config,
-                    session,
-                    options,
-                    state: StateKind::Idle,
-                },
-                shared,
-                task,
-            }),
-        );
+        st.peers.insert(addr, Entry { shared, task });
         Ok(())
     }
 
@@ -439,7 +423,7 @@ impl Server {
         let entry = {
             let mut st = lock(&self.inner.state);
             let e = st.peers.remove(&addr).ok_or(Error::NoSuchPeer(addr))?;
-            if e.info.options.md5_key.is_some() {
+            if e.shared.options.md5_key.is_some() {
                 // Removing the key: an empty key deletes it.
                 if let Err(err) = set_listener_keys(&st.listeners, addr, &[]) {
                     warn!(peer = %addr, %err, "cannot remove the TCP MD5 key from a listener");
@@ -491,10 +475,10 @@ impl Server {
                 return Err(Error::AlreadyServing);
             }
             for (addr, e) in &st.peers {
-                if let Some(key) = &e.info.options.md5_key {
+                if let Some(key) = &e.shared.options.md5_key {
                     set_listener_keys(&listeners, *addr, key)?;
                 }
-                if e.info.options.ttl_security {
+                if e.shared.options.ttl_security {
                     set_listener_ttl(&listeners)?;
                 }
             }
@@ -502,7 +486,7 @@ impl Server {
             for e in st.peers.values_mut() {
                 e.shared.running.store(true, Ordering::Relaxed);
                 // Passive peers stay parked until a connection comes.
-                if !e.shared.passive
+                if !e.shared.session.passive
                     && let Some(job) = e.shared.unpark()
                 {
                     e.task = Some(job.start(&handle));
@@ -531,7 +515,7 @@ impl Server {
     /// [`SHUTDOWN_LINGER`] + [`STOP_GRACE`] even with wedged peers.
     /// [`Server::serve`] then returns. Idempotent.
     pub async fn close(&self) {
-        let entries: Vec<(IpAddr, Box<Entry>)> = {
+        let entries: Vec<(IpAddr, Entry)> = {
             let mut st = lock(&self.inner.state);
             if st.closed {
                 return;
@@ -556,9 +540,13 @@ impl Server {
 
 impl Entry {
     fn snapshot(&self) -> PeerInfo {
-        let mut i = self.info.clone();
-        i.state = self.shared.state();
-        i
+        let sh = &*self.shared;
+        PeerInfo {
+            config: sh.session.peer,
+            session: sh.session,
+            options: sh.options.clone(),
+            state: sh.state(),
+        }
     }
 }
 
@@ -569,7 +557,7 @@ fn stop_deadline() -> tokio::time::Instant {
 }
 
 /// Tells the peer's task to stop with Cease `sub`; returns its handle.
-fn begin_stop(mut e: Box<Entry>, sub: CeaseSubcode) -> Option<JoinHandle<()>> {
+fn begin_stop(mut e: Entry, sub: CeaseSubcode) -> Option<JoinHandle<()>> {
     e.shared.stop(sub);
     e.task.take()
 }
@@ -636,7 +624,7 @@ impl Inner {
             debug!(%remote, "connection from an unknown address; closed");
             return;
         };
-        if let Some(local) = e.info.options.local_address {
+        if let Some(local) = e.shared.options.local_address {
             let to = s.local_addr().map(|a| a.ip().to_canonical());
             if to.as_ref().ok() != Some(&local) {
                 debug!(%remote, to = ?to.ok(), %local, "connection to another local address; closed");
@@ -759,52 +747,56 @@ impl Clock for TokioClock {
 /// Dials the peer with its socket options; takes the connections the
 /// listeners matched to it.
 struct StdConnector {
-    remote: SocketAddr,
-    local: Option<IpAddr>,
-    md5: Option<Arc<[u8]>>,
-    gtsm: bool,
-    nodelay: bool,
-    hook: Option<crate::SocketHook>,
-    /// Where the listeners leave this peer's connections.
+    /// The peer's options, and where the listeners leave its connections.
     shared: Arc<Shared>,
 }
 
 impl StdConnector {
+    fn remote(&self) -> SocketAddr {
+        SocketAddr::new(
+            self.shared.session.peer.remote_address,
+            self.shared.options.port,
+        )
+    }
+
     async fn dial(&self) -> io::Result<TcpStream> {
-        let v4 = self.remote.is_ipv4();
+        let o = &self.shared.options;
+        let remote = self.remote();
+        let v4 = remote.is_ipv4();
         let sock = if v4 {
             TcpSocket::new_v4()?
         } else {
             TcpSocket::new_v6()?
         };
-        sock.set_nodelay(self.nodelay)?;
-        if self.gtsm {
+        sock.set_nodelay(o.nodelay)?;
+        if o.ttl_security {
             // RFC 5082 §3: send with TTL 255, accept ≥ 254 (one hop).
             sockopt::set_ttl(sock.as_fd(), v4, 255)?;
             sockopt::set_min_ttl(sock.as_fd(), v4, 254)?;
         }
-        if let Some(k) = &self.md5 {
-            sockopt::set_md5(sock.as_fd(), !v4, self.remote.ip(), k)?;
+        if let Some(k) = &o.md5_key {
+            sockopt::set_md5(sock.as_fd(), !v4, remote.ip(), k)?;
         }
-        if let Some(h) = &self.hook {
+        if let Some(h) = &o.socket_hook {
             h(sock.as_fd(), SocketKind::Outbound)?;
         }
-        if let Some(l) = self.local {
+        if let Some(l) = o.local_address {
             sock.bind(SocketAddr::new(l, 0))?;
         }
-        sock.connect(self.remote).await
+        sock.connect(remote).await
     }
 
     /// Options for a connection the peer opened (the listener's MD5 key
     /// already covers it).
     fn prepare_inbound(&self, s: &TcpStream) -> io::Result<()> {
-        s.set_nodelay(self.nodelay)?;
-        if self.gtsm {
-            let v4 = self.remote.is_ipv4();
+        let o = &self.shared.options;
+        s.set_nodelay(o.nodelay)?;
+        if o.ttl_security {
+            let v4 = self.shared.session.peer.remote_address.is_ipv4();
             sockopt::set_ttl(s.as_fd(), v4, 255)?;
             sockopt::set_min_ttl(s.as_fd(), v4, 254)?;
         }
-        if let Some(h) = &self.hook {
+        if let Some(h) = &o.socket_hook {
             h(s.as_fd(), SocketKind::Inbound)?;
         }
         Ok(())
@@ -943,11 +935,11 @@ impl Connector for StdConnector {
         // peer's task for its whole life (passive peers never dial).
         match Box::pin(self.dial()).await {
             Ok(s) => {
-                debug!(remote = %self.remote, "connected");
+                debug!(remote = %self.remote(), "connected");
                 Some(Conn::new(s, self.shared.clone()))
             }
             Err(e) => {
-                debug!(remote = %self.remote, error = %e, "dial failed");
+                debug!(remote = %self.remote(), error = %e, "dial failed");
                 None
             }
         }
@@ -1088,7 +1080,6 @@ struct Job<P> {
     /// The session: made when the task starts, dropped when it parks
     /// (unless it remembers a damping delay).
     peer: Option<Box<Peer>>,
-    session: SessionConfig,
     plugin: Tracked<P>,
     connector: StdConnector,
     outbox: MaybeQueue,
@@ -1097,7 +1088,8 @@ struct Job<P> {
 
 impl<P: Plugin + 'static> Start for Job<P> {
     fn start(self: Box<Self>, h: &Handle) -> JoinHandle<()> {
-        let span = tracing::info_span!("peer", addr = %self.session.peer.remote_address);
+        let span =
+            tracing::info_span!("peer", addr = %self.connector.shared.session.peer.remote_address);
         h.spawn(drive(self).instrument(span))
     }
     #[cfg(test)]
@@ -1119,7 +1111,7 @@ enum Ran {
 async fn drive<P: Plugin + 'static>(mut job: Box<Job<P>>) {
     let shared = job.connector.shared.clone();
     shared.running.store(true, Ordering::Relaxed);
-    let pool = if job.session.extended_messages {
+    let pool = if shared.session.extended_messages {
         &POOL_64K
     } else {
         &POOL_4K
@@ -1160,7 +1152,6 @@ async fn drive<P: Plugin + 'static>(mut job: Box<Job<P>>) {
 async fn run_once<P: Plugin>(job: &mut Job<P>, shared: &Shared, pool: &'static BufferPool) -> Ran {
     let Job {
         peer,
-        session,
         plugin,
         connector,
         outbox,
@@ -1168,7 +1159,7 @@ async fn run_once<P: Plugin>(job: &mut Job<P>, shared: &Shared, pool: &'static B
     } = job;
     let peer = peer.get_or_insert_with(|| {
         // Built in its box: a `Peer` is large.
-        let mut p = Box::new(Peer::new(*session));
+        let mut p = Box::new(Peer::new(shared.session));
         p.start(clock.now());
         p
     });
@@ -1182,7 +1173,7 @@ async fn run_once<P: Plugin>(job: &mut Job<P>, shared: &Shared, pool: &'static B
     let tx = tx.get_mut(..max).unwrap_or(&mut []);
     // Without a queue nothing is ever sent from `tx`.
     let tx: &mut [u8] = if outbox.0.is_some() { tx } else { &mut [] };
-    let passive = shared.passive;
+    let passive = shared.session.passive;
     let ran = {
         let mut driver = pin!(run(
             &mut **peer,
