@@ -27,8 +27,8 @@ use corebgp_core::driver::{Buffers, Clock, Connector, SHUTDOWN_LINGER, run};
 use corebgp_core::outbox::Outbox;
 use corebgp_core::plugin::Plugin;
 use corebgp_core::session::{
-    CapabilitySet, DAMPING_AMNESIA, Direction, DownReason, Event, Instant, Negotiated, OpenHooks,
-    Peer, PeerConfig, SessionConfig, StateKind,
+    AcceptOnly, Accepting, CapabilitySet, DAMPING_AMNESIA, Direction, DownReason, Event, Instant,
+    Negotiated, OpenHooks, Peer, PeerConfig, PeerMode, SessionConfig, StateKind,
 };
 use corebgp_core::wire::{
     CeaseSubcode, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Notification, Open, RouteRefresh,
@@ -206,7 +206,7 @@ impl Shared {
 
     /// Parks `job` unless a connection or a stop came in meanwhile (then
     /// the job is given back to run on).
-    fn park<P: Plugin + 'static>(&self, job: Box<Job<P>>) -> Option<Box<Job<P>>> {
+    fn park<P: Plugin + 'static, M: Mode>(&self, job: Box<Job<P, M>>) -> Option<Box<Job<P, M>>> {
         let mut m = self.mail();
         if !m.inbound.is_empty() || m.stop.is_some() || m.live > 0 {
             return Some(job);
@@ -383,18 +383,13 @@ impl Server {
             keep_until: AtomicU64::new(0),
             mail: Mutex::new(Mailbox::default()),
         });
-        let job = Box::new(Job {
-            peer: None,
-            plugin: Tracked {
-                inner: plugin,
-                shared: shared.clone(),
-            },
-            outbox: MaybeQueue(shared.options.updates.clone()),
-            connector: StdConnector {
-                shared: shared.clone(),
-            },
-            clock: TokioClock(self.inner.epoch),
-        });
+        let clock = TokioClock(self.inner.epoch);
+        // A passive peer's session has no room for a dialled connection.
+        let job: Box<dyn Start> = if session.passive {
+            Job::<P, AcceptOnly>::new(plugin, &shared, clock)
+        } else {
+            Job::<P, Accepting>::new(plugin, &shared, clock)
+        };
         // A passive peer waits parked for its first connection; a peer
         // that dials runs at once (or when serving starts).
         let task = match &st.serving {
@@ -1076,17 +1071,53 @@ impl<P: Plugin> Plugin for Tracked<P> {
 /// Everything a peer owns between connections (its job, boxed: the task
 /// holds one pointer to it, and a parked peer is this box alone); the
 /// session only while it matters.
-struct Job<P> {
+struct Job<P, M: PeerMode> {
     /// The session: made when the task starts, dropped when it parks
     /// (unless it remembers a damping delay).
-    peer: Option<Box<Peer>>,
+    peer: Option<Box<Peer<M>>>,
     plugin: Tracked<P>,
     connector: StdConnector,
     outbox: MaybeQueue,
     clock: TokioClock,
 }
 
-impl<P: Plugin + 'static> Start for Job<P> {
+/// The session modes the server runs: [`AcceptOnly`] for passive peers,
+/// [`Accepting`] for the others.
+trait Mode: PeerMode<Out: Send, Slot: Send> + Send + Sized + 'static {
+    /// A session of this mode.
+    fn session(config: SessionConfig) -> Peer<Self>;
+}
+
+impl Mode for Accepting {
+    fn session(config: SessionConfig) -> Peer<Self> {
+        Peer::new(config)
+    }
+}
+
+impl Mode for AcceptOnly {
+    fn session(config: SessionConfig) -> Peer<Self> {
+        Peer::accept_only(config)
+    }
+}
+
+impl<P: Plugin + 'static, M: Mode> Job<P, M> {
+    fn new(plugin: P, shared: &Arc<Shared>, clock: TokioClock) -> Box<Self> {
+        Box::new(Job {
+            peer: None,
+            plugin: Tracked {
+                inner: plugin,
+                shared: shared.clone(),
+            },
+            outbox: MaybeQueue(shared.options.updates.clone()),
+            connector: StdConnector {
+                shared: shared.clone(),
+            },
+            clock,
+        })
+    }
+}
+
+impl<P: Plugin + 'static, M: Mode> Start for Job<P, M> {
     fn start(self: Box<Self>, h: &Handle) -> JoinHandle<()> {
         let span =
             tracing::info_span!("peer", addr = %self.connector.shared.session.peer.remote_address);
@@ -1108,7 +1139,7 @@ enum Ran {
 
 /// The peer's task: runs corebgp-core's driver until the peer is stopped
 /// or, for a passive peer, until it is idle again (then parks the job).
-async fn drive<P: Plugin + 'static>(mut job: Box<Job<P>>) {
+async fn drive<P: Plugin + 'static, M: Mode>(mut job: Box<Job<P, M>>) {
     let shared = job.connector.shared.clone();
     shared.running.store(true, Ordering::Relaxed);
     let pool = if shared.session.extended_messages {
@@ -1149,7 +1180,11 @@ async fn drive<P: Plugin + 'static>(mut job: Box<Job<P>>) {
 }
 
 /// One run of the driver over a buffer slot from `pool`.
-async fn run_once<P: Plugin>(job: &mut Job<P>, shared: &Shared, pool: &'static BufferPool) -> Ran {
+async fn run_once<P: Plugin, M: Mode>(
+    job: &mut Job<P, M>,
+    shared: &Shared,
+    pool: &'static BufferPool,
+) -> Ran {
     let Job {
         peer,
         plugin,
@@ -1159,7 +1194,7 @@ async fn run_once<P: Plugin>(job: &mut Job<P>, shared: &Shared, pool: &'static B
     } = job;
     let peer = peer.get_or_insert_with(|| {
         // Built in its box: a `Peer` is large.
-        let mut p = Box::new(Peer::new(shared.session));
+        let mut p = Box::new(M::session(shared.session));
         p.start(clock.now());
         p
     });
