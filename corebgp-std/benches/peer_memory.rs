@@ -133,6 +133,29 @@ fn chunk(size: usize) -> usize {
     (size + 8).div_ceil(16).max(2) * 16
 }
 
+/// Resident KiB of the buffer pools' mappings, from /proc/self/smaps:
+/// the anonymous mappings advised MADV_NOHUGEPAGE (VmFlags `nh`), which
+/// only the pools are (adjacent ones merge, so sizes do not tell).
+fn pool_rss_kib() -> u64 {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let (mut total, mut rss) = (0, 0);
+    for l in smaps.lines() {
+        if let Some(v) = l.strip_prefix("Rss:") {
+            rss = v
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .unwrap_or(0);
+        } else if let Some(f) = l.strip_prefix("VmFlags:")
+            && f.split_whitespace().any(|f| f == "nh")
+        {
+            total += rss;
+        }
+    }
+    total
+}
+
 /// Prints the heap allocations live in `after` and not in `before`, per
 /// peer.
 fn report(what: &str, before: &(Vec<i64>, i64), after: &(Vec<i64>, i64), n: f64) {
@@ -305,6 +328,11 @@ fn main() {
         &before,
         &after,
         n,
+    );
+    let pool = pool_rss_kib();
+    println!(
+        "buffer pool mappings: {pool} KiB resident ({:.0} bytes per peer)",
+        pool as f64 * 1024.0 / n
     );
     println!(
         "resident memory: {before_rss} KiB → {after_rss} KiB: {:.2} KiB per peer",

@@ -3,7 +3,17 @@
 //!
 //! The server owns sockets, listeners, time and tasks; everything the
 //! protocol decides happens in corebgp-core's session, run by its one
-//! driver ([`corebgp_core::driver::run`]), one tokio task per peer.
+//! driver ([`corebgp_core::driver::run`]), one tokio task per peer while
+//! it has something to do. A passive peer waiting for a connection has no
+//! task, session or buffers (well under a kilobyte per configured peer);
+//! its first connection starts them, and they go when it is over. Passive
+//! peers run corebgp-core's [`AcceptOnly`](corebgp_core::session::AcceptOnly)
+//! session, which has no room for a dialled connection.
+//!
+//! A server holds a socket per connected peer: call
+//! [`raise_open_file_limit`] at startup, as the benchmarks, the collector
+//! and the demo do, or the usual soft limit of 1,024 open files stops it
+//! near a thousand peers.
 //!
 //! | CoreBGP (Go) | corebgp-std |
 //! |---|---|

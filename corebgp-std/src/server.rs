@@ -136,10 +136,9 @@ impl Drop for Entry {
 /// a `oneshot` cost 1.6 KiB of resident memory per peer; this costs none
 /// while no connection waits.)
 struct Shared {
-    /// The validated session configuration (its `peer` is the peer's
-    /// `PeerConfig`).
-    session: SessionConfig,
-    /// The options the peer was added with.
+    /// The options the peer was added with, their session configuration
+    /// validated ([`Shared::session`]; `session_config` gives the same
+    /// from it as from the one added, and one copy is kept, not two).
     options: PeerOptions,
     states: [AtomicU8; 2],
     /// Started and not stopped: serving, parked or with a task.
@@ -155,14 +154,14 @@ struct Shared {
 struct Mailbox {
     /// At most [`INBOUND_BACKLOG`]; its memory is freed when it empties.
     inbound: VecDeque<TcpStream>,
-    accept_waker: Option<Waker>,
+    /// The peer's task, waiting for mail ([`Shared::next_inbound`],
+    /// [`Shared::stopped`], [`Shared::idle`]: one task polls them all, so
+    /// one waker serves).
+    waker: Option<Waker>,
     stop: Option<CeaseSubcode>,
-    stop_waker: Option<Waker>,
     /// Transports ([`Conn`]) alive for the peer: while there are any, its
     /// task cannot park.
     live: u32,
-    /// Woken when the peer may have become idle (no transport, no mail).
-    idle_waker: Option<Waker>,
     /// The peer's job while it has no task (a passive peer waiting for a
     /// connection, or any peer before [`Server::serve`]).
     parked: Option<Box<dyn Start>>,
@@ -180,6 +179,12 @@ fn kind_from(v: u8) -> StateKind {
 }
 
 impl Shared {
+    /// The validated session configuration (its `peer` is the peer's
+    /// `PeerConfig`).
+    fn session(&self) -> &SessionConfig {
+        &self.options.session
+    }
+
     fn mail(&self) -> MutexGuard<'_, Mailbox> {
         // Nothing holding the lock panics.
         self.mail.lock().unwrap_or_else(|e| e.into_inner())
@@ -195,10 +200,7 @@ impl Shared {
             return Err(s);
         }
         m.inbound.push_back(s);
-        if let Some(w) = m.accept_waker.take() {
-            w.wake();
-        }
-        if let Some(w) = m.idle_waker.take() {
+        if let Some(w) = m.waker.take() {
             w.wake();
         }
         Ok(m.parked.take())
@@ -222,17 +224,16 @@ impl Shared {
 
     /// Completes once the peer has no transport and no connection waits
     /// (cancel-safe).
-    async fn idle(&self) {
+    fn idle(&self) -> impl Future<Output = ()> + '_ {
         poll_fn(|cx| {
             let mut m = self.mail();
             if m.live == 0 && m.inbound.is_empty() {
                 Poll::Ready(())
             } else {
-                m.idle_waker = Some(cx.waker().clone());
+                m.waker = Some(cx.waker().clone());
                 Poll::Pending
             }
         })
-        .await
     }
 
     /// A transport for the peer was made.
@@ -245,7 +246,7 @@ impl Shared {
         let mut m = self.mail();
         m.live = m.live.saturating_sub(1);
         if m.live == 0
-            && let Some(w) = m.idle_waker.take()
+            && let Some(w) = m.waker.take()
         {
             w.wake();
         }
@@ -263,7 +264,7 @@ impl Shared {
                     Poll::Ready(s)
                 }
                 None => {
-                    m.accept_waker = Some(cx.waker().clone());
+                    m.waker = Some(cx.waker().clone());
                     Poll::Pending
                 }
             }
@@ -279,7 +280,7 @@ impl Shared {
             let mut m = self.mail();
             if m.stop.is_none() {
                 m.stop = Some(sub);
-                if let Some(w) = m.stop_waker.take() {
+                if let Some(w) = m.waker.take() {
                     w.wake();
                 }
             }
@@ -293,24 +294,23 @@ impl Shared {
     }
 
     /// Completes when the task is asked to stop, with the subcode.
-    async fn stopped(&self) -> CeaseSubcode {
+    fn stopped(&self) -> impl Future<Output = CeaseSubcode> + '_ {
         poll_fn(|cx| {
             let mut m = self.mail();
             match m.stop {
                 Some(sub) => Poll::Ready(sub),
                 None => {
-                    m.stop_waker = Some(cx.waker().clone());
+                    m.waker = Some(cx.waker().clone());
                     Poll::Pending
                 }
             }
         })
-        .await
     }
 
     fn state(&self) -> StateKind {
         let s = kind_from(self.states[0].load(Ordering::Relaxed))
             .max(kind_from(self.states[1].load(Ordering::Relaxed)));
-        if s == StateKind::Idle && self.session.passive && self.running.load(Ordering::Relaxed) {
+        if s == StateKind::Idle && self.session().passive && self.running.load(Ordering::Relaxed) {
             StateKind::Active
         } else {
             s
@@ -375,8 +375,10 @@ impl Server {
         if options.ttl_security {
             set_listener_ttl(&st.listeners)?;
         }
+        // One copy of the session configuration: the validated one.
+        let mut options = options;
+        options.session = session;
         let shared = Arc::new(Shared {
-            session,
             options,
             states: [AtomicU8::new(0), AtomicU8::new(0)],
             running: AtomicBool::new(false),
@@ -481,7 +483,7 @@ impl Server {
             for e in st.peers.values_mut() {
                 e.shared.running.store(true, Ordering::Relaxed);
                 // Passive peers stay parked until a connection comes.
-                if !e.shared.session.passive
+                if !e.shared.session().passive
                     && let Some(job) = e.shared.unpark()
                 {
                     e.task = Some(job.start(&handle));
@@ -537,8 +539,8 @@ impl Entry {
     fn snapshot(&self) -> PeerInfo {
         let sh = &*self.shared;
         PeerInfo {
-            config: sh.session.peer,
-            session: sh.session,
+            config: sh.session().peer,
+            session: *sh.session(),
             options: sh.options.clone(),
             state: sh.state(),
         }
@@ -749,7 +751,7 @@ struct StdConnector {
 impl StdConnector {
     fn remote(&self) -> SocketAddr {
         SocketAddr::new(
-            self.shared.session.peer.remote_address,
+            self.shared.session().peer.remote_address,
             self.shared.options.port,
         )
     }
@@ -787,7 +789,7 @@ impl StdConnector {
         let o = &self.shared.options;
         s.set_nodelay(o.nodelay)?;
         if o.ttl_security {
-            let v4 = self.shared.session.peer.remote_address.is_ipv4();
+            let v4 = self.shared.session().peer.remote_address.is_ipv4();
             sockopt::set_ttl(s.as_fd(), v4, 255)?;
             sockopt::set_min_ttl(s.as_fd(), v4, 254)?;
         }
@@ -1119,8 +1121,7 @@ impl<P: Plugin + 'static, M: Mode> Job<P, M> {
 
 impl<P: Plugin + 'static, M: Mode> Start for Job<P, M> {
     fn start(self: Box<Self>, h: &Handle) -> JoinHandle<()> {
-        let span =
-            tracing::info_span!("peer", addr = %self.connector.shared.session.peer.remote_address);
+        let span = tracing::info_span!("peer", addr = %self.connector.shared.session().peer.remote_address);
         h.spawn(drive(self).instrument(span))
     }
     #[cfg(test)]
@@ -1142,7 +1143,7 @@ enum Ran {
 async fn drive<P: Plugin + 'static, M: Mode>(mut job: Box<Job<P, M>>) {
     let shared = job.connector.shared.clone();
     shared.running.store(true, Ordering::Relaxed);
-    let pool = if shared.session.extended_messages {
+    let pool = if shared.session().extended_messages {
         &POOL_64K
     } else {
         &POOL_4K
@@ -1194,7 +1195,7 @@ async fn run_once<P: Plugin, M: Mode>(
     } = job;
     let peer = peer.get_or_insert_with(|| {
         // Built in its box: a `Peer` is large.
-        let mut p = Box::new(M::session(shared.session));
+        let mut p = Box::new(M::session(*shared.session()));
         p.start(clock.now());
         p
     });
@@ -1208,7 +1209,7 @@ async fn run_once<P: Plugin, M: Mode>(
     let tx = tx.get_mut(..max).unwrap_or(&mut []);
     // Without a queue nothing is ever sent from `tx`.
     let tx: &mut [u8] = if outbox.0.is_some() { tx } else { &mut [] };
-    let passive = shared.session.passive;
+    let passive = shared.session().passive;
     let ran = {
         let mut driver = pin!(run(
             &mut **peer,
@@ -1219,7 +1220,9 @@ async fn run_once<P: Plugin, M: Mode>(
             Buffers { rx: [rx0, rx1], tx },
             shared.stopped(),
         ));
-        let mut idle = pin!(parkable(shared));
+        // A passive peer may park once it has no transport and no
+        // connection waits.
+        let mut idle = pin!(shared.idle());
         // The driver first: `idle` is looked at only while the driver
         // waits (all its work done) and owns no transport, so dropping it
         // then loses nothing.
@@ -1247,12 +1250,6 @@ async fn run_once<P: Plugin, M: Mode>(
         }
     }
     ran
-}
-
-/// Completes when a passive peer may park: no transport and no
-/// connection waiting.
-async fn parkable(shared: &Shared) {
-    shared.idle().await
 }
 
 #[cfg(test)]

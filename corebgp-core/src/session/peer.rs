@@ -58,9 +58,6 @@ pub trait PeerMode: sealed::Sealed {
     /// Where the dialled connection is kept.
     #[doc(hidden)]
     type Out: core::fmt::Debug;
-    /// An idle dialled connection (none for [`AcceptOnly`]).
-    #[doc(hidden)]
-    const OUT: Self::Out;
     /// The dialled connection, if the mode has one.
     #[doc(hidden)]
     fn out(slot: &Self::Out) -> Option<&Conn>;
@@ -112,16 +109,9 @@ impl sealed::Sealed for Accepting {}
 impl sealed::Sealed for DialOnly {}
 impl sealed::Sealed for AcceptOnly {}
 
-/// An idle connection, for the modes that dial.
-const IDLE_CONN: Conn = Conn {
-    state: State::new(),
-    link: Link::new(),
-};
-
 impl PeerMode for Accepting {
     const ACCEPTS: bool = true;
     type Out = Conn;
-    const OUT: Conn = IDLE_CONN;
     #[inline(always)]
     fn out(slot: &Conn) -> Option<&Conn> {
         Some(slot)
@@ -154,7 +144,6 @@ impl PeerMode for Accepting {
 impl PeerMode for DialOnly {
     const ACCEPTS: bool = false;
     type Out = Conn;
-    const OUT: Conn = IDLE_CONN;
     #[inline(always)]
     fn out(slot: &Conn) -> Option<&Conn> {
         Some(slot)
@@ -184,7 +173,6 @@ impl PeerMode for DialOnly {
 impl PeerMode for AcceptOnly {
     const ACCEPTS: bool = true;
     type Out = ();
-    const OUT: () = ();
     #[inline(always)]
     fn out(_: &()) -> Option<&Conn> {
         None
@@ -266,42 +254,17 @@ pub struct Peer<M: PeerMode = Accepting> {
     damping: Damping,
 }
 
-impl Peer {
-    /// A peer, not started, that dials (unless `config.passive`) and
-    /// accepts.
-    ///
-    /// `const`: a peer can be built at compile time and placed in a
-    /// `static` (no code runs to set it up on a microcontroller).
-    pub const fn new(config: SessionConfig) -> Self {
-        Self::with_mode(config)
-    }
-}
-
-impl Peer<DialOnly> {
-    /// A peer, not started, that only dials: smaller than [`Peer::new`]'s
-    /// (see [`DialOnly`]). `config.passive` makes no sense for it (it would
-    /// never connect).
-    pub const fn dial_only(config: SessionConfig) -> Self {
-        Self::with_mode(config)
-    }
-}
-
-impl Peer<AcceptOnly> {
-    /// A peer, not started, that only accepts: smaller than [`Peer::new`]'s
-    /// (see [`AcceptOnly`]). It is passive whatever `config.passive` says
-    /// (RFC 4271 §8.1.1 PassiveTcpEstablishment).
-    pub const fn accept_only(mut config: SessionConfig) -> Self {
-        config.passive = true;
-        Self::with_mode(config)
-    }
-}
-
-impl<M: PeerMode> Peer<M> {
-    const fn with_mode(config: SessionConfig) -> Self {
-        Self {
-            config,
-            out: M::OUT,
-            inb: M::EMPTY,
+/// A new peer of mode `$mode` with the dialled-connection slot `$out`.
+/// A macro, not a generic `const fn`: the slot is built in place (a
+/// generic constructor would take it from an associated constant, which
+/// the compiler stores whole in flash and copies: 0.8 KB more on a
+/// Cortex-M).
+macro_rules! new_peer {
+    ($mode:ty, $config:expr, $out:expr) => {
+        Peer::<$mode> {
+            config: $config,
+            out: $out,
+            inb: <$mode as PeerMode>::EMPTY,
             events: Events::new(),
             started: false,
             next_start: Instant::ZERO,
@@ -311,8 +274,54 @@ impl<M: PeerMode> Peer<M> {
                 last_error: Instant::ZERO,
             },
         }
-    }
+    };
+}
 
+impl Peer {
+    /// A peer, not started, that dials (unless `config.passive`) and
+    /// accepts.
+    ///
+    /// `const`: a peer can be built at compile time and placed in a
+    /// `static` (no code runs to set it up on a microcontroller).
+    pub const fn new(config: SessionConfig) -> Self {
+        new_peer!(
+            Accepting,
+            config,
+            Conn {
+                state: State::new(),
+                link: Link::new(),
+            }
+        )
+    }
+}
+
+impl Peer<DialOnly> {
+    /// A peer, not started, that only dials: smaller than [`Peer::new`]'s
+    /// (see [`DialOnly`]). `config.passive` makes no sense for it (it would
+    /// never connect).
+    pub const fn dial_only(config: SessionConfig) -> Self {
+        new_peer!(
+            DialOnly,
+            config,
+            Conn {
+                state: State::new(),
+                link: Link::new(),
+            }
+        )
+    }
+}
+
+impl Peer<AcceptOnly> {
+    /// A peer, not started, that only accepts: smaller than [`Peer::new`]'s
+    /// (see [`AcceptOnly`]). It is passive whatever `config.passive` says
+    /// (RFC 4271 §8.1.1 PassiveTcpEstablishment).
+    pub const fn accept_only(mut config: SessionConfig) -> Self {
+        config.passive = true;
+        new_peer!(AcceptOnly, config, ())
+    }
+}
+
+impl<M: PeerMode> Peer<M> {
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
         &self.config
