@@ -211,7 +211,11 @@ fn main() {
     {
         use corebgp_core::session::*;
         println!("size_of, in bytes (corebgp-core's session, boxed per peer):");
-        println!("  Peer {}", size_of::<Peer>());
+        println!(
+            "  Peer {} (Peer<AcceptOnly>, a passive peer's: {})",
+            size_of::<Peer>(),
+            size_of::<Peer<AcceptOnly>>()
+        );
         println!(
             "    Conn {} (two: outbound, and inbound as an Option)",
             size_of::<Conn>()

@@ -17,11 +17,14 @@ use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsFd;
+use std::pin::Pin;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker, ready};
+
 use std::time::Duration;
+use tokio::io::AsyncRead;
 
 use corebgp_core::driver::{Buffers, Clock, Connector, SHUTDOWN_LINGER, run};
 use corebgp_core::outbox::Outbox;
@@ -837,28 +840,31 @@ impl Conn {
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        let Some(s) = &self.s else {
+        let Some(s) = &mut self.s else {
             return Poll::Ready(Ok(0));
         };
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        loop {
-            match s.try_read(buf) {
-                Ok(n) => {
-                    self.short = n <= SHORT_READ;
-                    return Poll::Ready(Ok(n));
+        // tokio's own read: a read shorter than the buffer marks the socket
+        // drained, so the next call waits without a system call (an idle
+        // session's KEEPALIVE costs one read, not a read and an EAGAIN).
+        let mut rb = tokio::io::ReadBuf::new(buf);
+        match Pin::new(s).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                let n = rb.filled().len();
+                self.short = n <= SHORT_READ;
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                if self.short {
+                    // `buf` is the driver's free space: nothing in it is
+                    // needed.
+                    pages::release(buf);
+                    self.short = false;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-            if self.short {
-                // `buf` is the driver's free space: nothing in it is needed.
-                pages::release(buf);
-                self.short = false;
-            }
-            if let Err(e) = ready!(s.poll_read_ready(cx)) {
-                return Poll::Ready(Err(e));
+                Poll::Pending
             }
         }
     }
