@@ -12,7 +12,7 @@
 //! A configured, unconnected peer thus costs well under a kilobyte, and a
 //! server can hold many thousands of them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -156,7 +156,7 @@ struct Shared {
 #[derive(Default)]
 struct Mailbox {
     /// At most [`INBOUND_BACKLOG`]; its memory is freed when it empties.
-    inbound: VecDeque<TcpStream>,
+    inbound: Vec<TcpStream>,
     /// The peer's task, waiting for mail ([`Shared::next_inbound`],
     /// [`Shared::stopped`], [`Shared::idle`]: one task polls them all, so
     /// one waker serves).
@@ -202,7 +202,7 @@ impl Shared {
         if m.inbound.len() >= INBOUND_BACKLOG {
             return Err(s);
         }
-        m.inbound.push_back(s);
+        m.inbound.push(s);
         if let Some(w) = m.waker.take() {
             w.wake();
         }
@@ -259,10 +259,11 @@ impl Shared {
     async fn next_inbound(&self) -> TcpStream {
         poll_fn(|cx| {
             let mut m = self.mail();
-            match m.inbound.pop_front() {
+            // The oldest first (at most INBOUND_BACKLOG wait).
+            match (!m.inbound.is_empty()).then(|| m.inbound.remove(0)) {
                 Some(s) => {
                     if m.inbound.is_empty() {
-                        m.inbound = VecDeque::new();
+                        m.inbound = Vec::new();
                     }
                     Poll::Ready(s)
                 }
@@ -746,12 +747,13 @@ impl Clock for TokioClock {
 
 /// Dials the peer with its socket options; takes the connections the
 /// listeners matched to it.
-struct StdConnector {
+/// Made for each run of the driver: a peer keeps no copy.
+struct StdConnector<'a> {
     /// The peer's options, and where the listeners leave its connections.
-    shared: Arc<Shared>,
+    shared: &'a Arc<Shared>,
 }
 
-impl StdConnector {
+impl StdConnector<'_> {
     fn remote(&self) -> SocketAddr {
         SocketAddr::new(
             self.shared.session().peer.remote_address,
@@ -930,7 +932,7 @@ impl Drop for Conn {
     }
 }
 
-impl Connector for StdConnector {
+impl Connector for StdConnector<'_> {
     type Transport = Conn;
 
     async fn connect(&self) -> Option<Self::Transport> {
@@ -964,10 +966,11 @@ impl Connector for StdConnector {
     }
 }
 
-/// The peer's outbox: its UPDATE queue, or nothing.
-struct MaybeQueue(Option<Arc<UpdateQueue>>);
+/// The peer's outbox: its UPDATE queue, or nothing (made for each run of
+/// the driver from the peer's options).
+struct MaybeQueue<'a>(&'a Option<Arc<UpdateQueue>>);
 
-impl Outbox for MaybeQueue {
+impl Outbox for MaybeQueue<'_> {
     async fn ready(&self) {
         match &self.0 {
             Some(q) => q.ready().await,
@@ -1084,8 +1087,6 @@ struct Job<P, M: PeerMode> {
     /// (unless it remembers a damping delay).
     peer: Option<Box<Peer<M>>>,
     plugin: Tracked<P>,
-    connector: StdConnector,
-    outbox: MaybeQueue,
     clock: TokioClock,
 }
 
@@ -1116,10 +1117,6 @@ impl<P: Plugin + 'static, M: Mode> Job<P, M> {
                 inner: plugin,
                 shared: shared.clone(),
             },
-            outbox: MaybeQueue(shared.options.updates.clone()),
-            connector: StdConnector {
-                shared: shared.clone(),
-            },
             clock,
         })
     }
@@ -1127,7 +1124,8 @@ impl<P: Plugin + 'static, M: Mode> Job<P, M> {
 
 impl<P: Plugin + 'static, M: Mode> Start for Job<P, M> {
     fn start(self: Box<Self>, h: &Handle) -> JoinHandle<()> {
-        let span = tracing::info_span!("peer", addr = %self.connector.shared.session().peer.remote_address);
+        let span =
+            tracing::info_span!("peer", addr = %self.plugin.shared.session().peer.remote_address);
         h.spawn(drive(self).instrument(span))
     }
     #[cfg(test)]
@@ -1147,7 +1145,7 @@ enum Ran {
 /// The peer's task: runs corebgp-core's driver until the peer is stopped
 /// or, for a passive peer, until it is idle again (then parks the job).
 async fn drive<P: Plugin + 'static, M: Mode>(mut job: Box<Job<P, M>>) {
-    let shared = job.connector.shared.clone();
+    let shared = job.plugin.shared.clone();
     shared.running.store(true, Ordering::Relaxed);
     let pool = if shared.session().extended_messages {
         &POOL_64K
@@ -1189,16 +1187,16 @@ async fn drive<P: Plugin + 'static, M: Mode>(mut job: Box<Job<P, M>>) {
 /// One run of the driver over a buffer slot from `pool`.
 async fn run_once<P: Plugin, M: Mode>(
     job: &mut Job<P, M>,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     pool: &'static BufferPool,
 ) -> Ran {
     let Job {
         peer,
         plugin,
-        connector,
-        outbox,
         clock,
     } = job;
+    let connector = StdConnector { shared };
+    let outbox = MaybeQueue(&shared.options.updates);
     let peer = peer.get_or_insert_with(|| {
         // Built in its box: a `Peer` is large.
         let mut p = Box::new(M::session(*shared.session()));
@@ -1219,10 +1217,10 @@ async fn run_once<P: Plugin, M: Mode>(
     let ran = {
         let mut driver = pin!(run(
             &mut **peer,
-            &*connector,
+            &connector,
             &*clock,
             &mut *plugin,
-            &*outbox,
+            &outbox,
             Buffers { rx: [rx0, rx1], tx },
             shared.stopped(),
         ));
