@@ -17,14 +17,11 @@ use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsFd;
-use std::pin::Pin;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker, ready};
-
 use std::time::Duration;
-use tokio::io::AsyncRead;
 
 use corebgp_core::driver::{Buffers, Clock, Connector, SHUTDOWN_LINGER, run};
 use corebgp_core::outbox::Outbox;
@@ -37,6 +34,7 @@ use corebgp_core::wire::{
     CeaseSubcode, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Notification, Open, RouteRefresh,
     UpdateSections,
 };
+use tokio::io::AsyncRead;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
@@ -132,10 +130,11 @@ impl Drop for Entry {
     }
 }
 
-/// What the server and the peer's task share: the one allocation per peer
-/// besides the task and its session. It carries the states the task
-/// reports, and the server's mail to the task: connections the listeners
-/// matched to the peer and the request to stop. (A tokio `mpsc` channel and
+/// What the server and the peer's task share: with the peer's [`Job`],
+/// all a configured peer is (its task and session exist while it runs). It
+/// carries the peer's options, the states the task reports, and the
+/// server's mail to the task: connections the listeners matched to the
+/// peer, the request to stop, and the job while parked. (A tokio `mpsc` channel and
 /// a `oneshot` cost 1.6 KiB of resident memory per peer; this costs none
 /// while no connection waits.)
 struct Shared {
