@@ -673,6 +673,12 @@ fn main() {
         ));
     }
     common::init_logging(&args.session.log_level);
+    // A socket per peer: the usual soft limit (1,024) would stop the
+    // collector near a thousand peers; the hard limit is what the system
+    // allows (20,000 on the project's test machine).
+    if let Err(e) = corebgp_std::raise_open_file_limit() {
+        warn!(error = %e, "cannot raise the open-file limit");
+    }
     let setup = args.session.resolve();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -244,6 +244,9 @@ impl Plugin for Rr {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // A server holds a socket per peer: as a server with many peers would,
+    // raise the soft open-file limit to the hard one first.
+    corebgp_std::raise_open_file_limit()?;
     let listener = TcpListener::bind((RR, 0)).await?;
     let port = listener.local_addr()?.port();
     println!("rr listens on {RR}:{port}; edge dials it from {EDGE}\n");

@@ -467,3 +467,58 @@ fn dial_only_peer_has_no_room_for_a_second_connection() {
     // What the marker is for: the accepted connection's memory is gone.
     assert!(size_of::<Peer<DialOnly>>() + size_of::<Conn>() <= size_of::<Peer>());
 }
+
+// --------------------------------------------------------- accept-only ----
+
+#[test]
+fn accept_only_peer_never_dials_and_establishes_on_the_connection_it_accepts() {
+    // Not passive in the configuration: accept_only makes it so.
+    let mut r = Remote::accept_only(config());
+    assert!(r.peer.config().passive);
+    r.start();
+    assert_eq!(r.peer.state(), StateKind::Active, "waits for the remote");
+    assert_eq!(r.peer.poll_timeout(), None, "no timer while waiting");
+    assert!(r.peer.link(OUT).is_none(), "no dialled connection, ever");
+    assert_eq!(r.state(OUT), None);
+    assert!(matches!(r.reach_open_sent_in(), Msg::Open { hold: 90, .. }));
+    r.send(IN, &remote_open(90));
+    assert_eq!(r.sent(IN), vec![Msg::Keepalive]);
+    r.send(IN, &keepalive());
+    assert_eq!(r.state(IN), Some(StateKind::Established));
+    assert_eq!(r.peer.established(), Some(IN));
+    // Keepalives on the simulated clock, nothing on a dialled side.
+    let t0 = r.now;
+    r.advance_to(t0 + secs(30));
+    assert_eq!(r.sent(IN), vec![Msg::Keepalive]);
+    assert!(r.sent(OUT).is_empty());
+    // A second connection while Established is refused (RFC 4271 §6.8).
+    assert_eq!(r.accept(), Err(Rejected::Duplicate));
+}
+
+#[test]
+fn accept_only_peer_damps_and_refuses_connections_during_the_hold_down() {
+    let mut r = Remote::accept_only(config());
+    r.start();
+    r.reach_open_sent_in();
+    r.events();
+    // A NOTIFICATION other than Cease damps the peer (RFC 4271 §8.1.1).
+    r.send(IN, &notification(NotificationCode::from_raw(3, 1), &[]));
+    assert!(r.close_if_asked(IN));
+    let down = r.now;
+    assert!(r.events().contains(&Event::Damped {
+        until: down + secs(60)
+    }));
+    r.advance_to(down + secs(59));
+    assert_eq!(r.accept(), Err(Rejected::HoldDown));
+    r.advance_to(down + secs(60));
+    r.events();
+    assert!(r.accept().is_ok(), "accepts when the hold-down ends");
+    assert_eq!(r.state(OUT), None, "and never dialled");
+}
+
+#[test]
+fn accept_only_peer_has_no_room_for_a_dialled_connection() {
+    use core::mem::size_of;
+    use corebgp_core::session::{AcceptOnly, Conn, Peer};
+    assert!(size_of::<Peer<AcceptOnly>>() + size_of::<Conn>() <= size_of::<Peer>());
+}

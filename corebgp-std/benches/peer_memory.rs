@@ -1,9 +1,10 @@
-//! Where an idle peer's resident memory goes: N passive peers (default
-//! 1,000) come up against the load generator as in `many_peers`, and a
-//! counting global allocator lists the heap allocations that are live per
-//! peer once all are Established (size, count, glibc chunk size, and where
-//! the first of each size was made), next to `size_of` of the core types
-//! and the resident-memory figure.
+//! Where a peer's resident memory goes: N passive peers (default 1,000)
+//! are configured on a serving server, then come up against the load
+//! generator as in `many_peers`, and a counting global allocator lists the
+//! heap allocations that are live per peer, configured with no connection
+//! and again once all are Established (size, count, glibc chunk size, and
+//! where the latest of each size was made), next to `size_of` of the core
+//! types and the resident-memory figures.
 //!
 //! `cargo bench -p corebgp-std --bench peer_memory` (env: PEERS=1000,
 //! BACKTRACES=1 to show where each allocation size comes from: the counts
@@ -132,6 +133,71 @@ fn chunk(size: usize) -> usize {
     (size + 8).div_ceil(16).max(2) * 16
 }
 
+/// Resident KiB of the buffer pools' mappings, from /proc/self/smaps:
+/// the anonymous mappings advised MADV_NOHUGEPAGE (VmFlags `nh`), which
+/// only the pools are (adjacent ones merge, so sizes do not tell).
+fn pool_rss_kib() -> u64 {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let (mut total, mut rss) = (0, 0);
+    for l in smaps.lines() {
+        if let Some(v) = l.strip_prefix("Rss:") {
+            rss = v
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .unwrap_or(0);
+        } else if let Some(f) = l.strip_prefix("VmFlags:")
+            && f.split_whitespace().any(|f| f == "nh")
+        {
+            total += rss;
+        }
+    }
+    total
+}
+
+/// Prints the heap allocations live in `after` and not in `before`, per
+/// peer.
+fn report(what: &str, before: &(Vec<i64>, i64), after: &(Vec<i64>, i64), n: f64) {
+    println!("\nlive heap allocations per peer ({what}):");
+    println!(
+        "{:>8} {:>8} {:>10} {:>12}  where (the last of that size)",
+        "size", "count", "chunk", "KiB/peer"
+    );
+    let sites = SITES
+        .lock()
+        .map(|s| {
+            s.iter()
+                .map(|(k, b)| (*k, site(b)))
+                .collect::<BTreeMap<_, _>>()
+        })
+        .unwrap_or_default();
+    let (mut req, mut chunks) = (0.0, 0.0);
+    for size in 0..=EXACT {
+        let d = after.0[size] - before.0[size];
+        if d == 0 {
+            continue;
+        }
+        let per = d as f64 / n;
+        req += per * size as f64;
+        chunks += per * chunk(size) as f64;
+        if per.abs() < 0.05 {
+            continue;
+        }
+        println!(
+            "{size:>8} {per:>8.2} {:>10} {:>12.3}  {}",
+            chunk(size),
+            per * chunk(size) as f64 / 1024.0,
+            sites.get(&size).map_or("", String::as_str)
+        );
+    }
+    let big = (after.1 - before.1) as f64 / n;
+    println!(
+        "heap per peer: {req:.0} bytes requested, {chunks:.0} bytes in glibc chunks ({:.2} KiB); {big:.0} bytes per peer in allocations over {EXACT} bytes (pools: virtual, resident only where touched)",
+        chunks / 1024.0,
+    );
+}
+
 fn main() {
     raise_nofile();
     if is_generator() {
@@ -145,7 +211,11 @@ fn main() {
     {
         use corebgp_core::session::*;
         println!("size_of, in bytes (corebgp-core's session, boxed per peer):");
-        println!("  Peer {}", size_of::<Peer>());
+        println!(
+            "  Peer {} (Peer<AcceptOnly>, a passive peer's: {})",
+            size_of::<Peer>(),
+            size_of::<Peer<AcceptOnly>>()
+        );
         println!(
             "    Conn {} (two: outbound, and inbound as an Option)",
             size_of::<Conn>()
@@ -229,7 +299,24 @@ fn main() {
             )
             .unwrap();
     }
+    std::thread::sleep(Duration::from_millis(300));
+    let conf_rss = rss_kib().0;
+    let conf = snapshot();
+    let n = f64::from(peers);
+    report(
+        &format!("{peers} configured, serving, none connected"),
+        &before,
+        &conf,
+        n,
+    );
+    println!(
+        "resident memory: {before_rss} KiB → {conf_rss} KiB: {:.2} KiB per configured peer",
+        (conf_rss - before_rss) as f64 / n
+    );
     // Speakers 0..=peers: the warm-up peer comes up again too.
+    if let Ok(mut s) = SITES.lock() {
+        s.clear();
+    }
     let _generator = Generator::start(addr, peers + 1, 0, 90);
     let t = Instant::now();
     while counter.established.load(Ordering::Relaxed) < u64::from(peers) + 1 {
@@ -240,46 +327,16 @@ fn main() {
     TRACE.store(false, Ordering::Relaxed);
     let after_rss = rss_kib().0;
     let after = snapshot();
-    let n = f64::from(peers);
-    println!("\nlive heap allocations per peer (all {peers} Established, idle):");
-    println!(
-        "{:>8} {:>8} {:>10} {:>12}  where (the last of that size)",
-        "size", "count", "chunk", "KiB/peer"
+    report(
+        &format!("all {peers} Established, idle"),
+        &before,
+        &after,
+        n,
     );
-    let sites = SITES
-        .lock()
-        .map(|s| {
-            s.iter()
-                .map(|(k, b)| (*k, site(b)))
-                .collect::<BTreeMap<_, _>>()
-        })
-        .unwrap_or_default();
-    let (mut req, mut chunks) = (0.0, 0.0);
-    for size in 0..=EXACT {
-        let d = after.0[size] - before.0[size];
-        if d == 0 {
-            continue;
-        }
-        let per = d as f64 / n;
-        req += per * size as f64;
-        chunks += per * chunk(size) as f64;
-        if per.abs() < 0.05 {
-            continue;
-        }
-        println!(
-            "{size:>8} {per:>8.2} {:>10} {:>12.3}  {}",
-            chunk(size),
-            per * chunk(size) as f64 / 1024.0,
-            sites.get(&size).map_or("", String::as_str)
-        );
-    }
-    let big = (after.1 - before.1) as f64 / n;
+    let pool = pool_rss_kib();
     println!(
-        "heap per peer: {:.0} bytes requested, {:.0} bytes in glibc chunks ({:.2} KiB); {:.0} bytes per peer in allocations over {EXACT} bytes (pools: virtual, resident only where touched)",
-        req,
-        chunks,
-        chunks / 1024.0,
-        big
+        "buffer pool mappings: {pool} KiB resident ({:.0} bytes per peer)",
+        pool as f64 * 1024.0 / n
     );
     println!(
         "resident memory: {before_rss} KiB → {after_rss} KiB: {:.2} KiB per peer",

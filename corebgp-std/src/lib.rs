@@ -3,7 +3,17 @@
 //!
 //! The server owns sockets, listeners, time and tasks; everything the
 //! protocol decides happens in corebgp-core's session, run by its one
-//! driver ([`corebgp_core::driver::run`]), one tokio task per peer.
+//! driver ([`corebgp_core::driver::run`]), one tokio task per peer while
+//! it has something to do. A passive peer waiting for a connection has no
+//! task, session or buffers (well under a kilobyte per configured peer);
+//! its first connection starts them, and they go when it is over. Passive
+//! peers run corebgp-core's [`AcceptOnly`](corebgp_core::session::AcceptOnly)
+//! session, which has no room for a dialled connection.
+//!
+//! A server holds a socket per connected peer: call
+//! [`raise_open_file_limit`] at startup, as the benchmarks, the collector
+//! and the demo do, or the usual soft limit of 1,024 open files stops it
+//! near a thousand peers.
 //!
 //! | CoreBGP (Go) | corebgp-std |
 //! |---|---|
@@ -145,7 +155,35 @@ pub type UpdateQueue = UpdateChannel<CriticalSectionRawMutex, UPDATE_QUEUE_LEN>;
 /// `UpdateMessageWriter`).
 pub type UpdateWriter = corebgp_core::outbox::UpdateWriter<Arc<UpdateQueue>>;
 
+/// Raises this process's soft limit on open files to the hard limit and
+/// returns the new soft limit (`None`: unlimited). A server holds one
+/// socket per connected peer (two during a collision) plus its listeners:
+/// the usual soft limit of 1,024 stops it near a thousand peers, while the
+/// hard limit (20,000 on the project's test machine) is what the system
+/// allows. Call it once at startup, before the peers connect.
+pub fn raise_open_file_limit() -> std::io::Result<Option<u64>> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut l = getrlimit(Resource::Nofile);
+    if l.current != l.maximum {
+        l.current = l.maximum;
+        setrlimit(Resource::Nofile, l)?;
+    }
+    Ok(l.current)
+}
+
 /// A new, closed [`UpdateQueue`] for [`PeerOptions::update_queue`].
 pub fn update_queue() -> Arc<UpdateQueue> {
     Arc::new(UpdateChannel::new())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_limit() {
+        use rustix::process::{Resource, getrlimit};
+        let got = super::raise_open_file_limit().unwrap();
+        let l = getrlimit(Resource::Nofile);
+        assert_eq!(l.current, l.maximum);
+        assert_eq!(got, l.maximum);
+    }
 }

@@ -1,29 +1,40 @@
-//! The server: CoreBGP's `Server` over tokio. One task per peer runs
-//! corebgp-core's driver; one task per listener accepts and hands each
-//! connection to the peer it comes from. Nothing here decides anything about
-//! the protocol.
+//! The server: CoreBGP's `Server` over tokio. A task per peer runs
+//! corebgp-core's driver while the peer has something to do; one task per
+//! listener accepts and hands each connection to the peer it comes from.
+//! Nothing here decides anything about the protocol.
+//!
+//! A passive peer without a connection has no task, no session and no
+//! buffers: it is its configuration and its plugin, parked in the map
+//! ([`Mailbox::parked`]). The first connection from its address starts its
+//! task; once its connections are gone, the task parks it again, with its
+//! session only if that remembers a damping delay (RFC 4271 §8.1.1) a
+//! fresh one would not.
+//! A configured, unconnected peer thus costs well under a kilobyte, and a
+//! server can hold many thousands of them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use corebgp_core::driver::{Buffers, Clock, Connector, SHUTDOWN_LINGER, run};
 use corebgp_core::outbox::Outbox;
 use corebgp_core::plugin::Plugin;
 use corebgp_core::session::{
-    CapabilitySet, Direction, DownReason, Event, Instant, Negotiated, OpenHooks, Peer, PeerConfig,
-    SessionConfig, StateKind,
+    AcceptOnly, Accepting, CapabilitySet, DAMPING_AMNESIA, Direction, DownReason, Event, Instant,
+    Negotiated, OpenHooks, Peer, PeerConfig, PeerMode, SessionConfig, StateKind,
 };
 use corebgp_core::wire::{
     CeaseSubcode, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Notification, Open, RouteRefresh,
     UpdateSections,
 };
+use tokio::io::AsyncRead;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
@@ -87,29 +98,27 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    /// Boxed: the table then holds a pointer per slot, and an entry's
-    /// ~360 bytes are allocated once per peer, not once per slot.
-    peers: HashMap<IpAddr, Box<Entry>>,
+    /// An entry is two pointers: the table's empty slots cost little.
+    peers: HashMap<IpAddr, Entry>,
     /// The runtime peers are spawned on, while serving.
     serving: Option<Handle>,
     closed: bool,
     listeners: Vec<Arc<TcpListener>>,
 }
 
-type Spawn = Box<dyn FnOnce(&Handle) -> JoinHandle<()> + Send>;
-
-enum Task {
-    /// Added before [`Server::serve`]: starts when serving starts.
-    Pending(Spawn),
-    Running(JoinHandle<()>),
-    /// Placeholder while a pending task is being started.
-    Gone,
+/// A peer's job while it has no task: started by [`Start::start`].
+trait Start: Send {
+    /// Spawns the peer's task on `h`.
+    fn start(self: Box<Self>, h: &Handle) -> JoinHandle<()>;
+    /// Whether the job keeps a session (one that remembers damping).
+    #[cfg(test)]
+    fn has_session(&self) -> bool;
 }
 
 struct Entry {
-    info: PeerInfo,
     shared: Arc<Shared>,
-    task: Task,
+    /// The peer's latest task (finished if the peer is parked).
+    task: Option<JoinHandle<()>>,
 }
 
 impl Drop for Entry {
@@ -121,26 +130,43 @@ impl Drop for Entry {
     }
 }
 
-/// What the server and the peer's task share: the one allocation per peer
-/// besides the task and its session. It carries the states the task
-/// reports, and the server's mail to the task: connections the listeners
-/// matched to the peer and the request to stop. (A tokio `mpsc` channel and
+/// What the server and the peer's task share: with the peer's [`Job`],
+/// all a configured peer is (its task and session exist while it runs). It
+/// carries the peer's options, the states the task reports, and the
+/// server's mail to the task: connections the listeners matched to the
+/// peer, the request to stop, and the job while parked. (A tokio `mpsc` channel and
 /// a `oneshot` cost 1.6 KiB of resident memory per peer; this costs none
 /// while no connection waits.)
 struct Shared {
+    /// The options the peer was added with, their session configuration
+    /// validated ([`Shared::session`]; `session_config` gives the same
+    /// from it as from the one added, and one copy is kept, not two).
+    options: PeerOptions,
     states: [AtomicU8; 2],
+    /// Started and not stopped: serving, parked or with a task.
     running: AtomicBool,
-    passive: bool,
+    /// Milliseconds since the server's epoch until which the session must
+    /// be kept, though idle: it remembers a damping delay (RFC 4271
+    /// §8.1.1) that a fresh session would not.
+    keep_until: AtomicU64,
     mail: Mutex<Mailbox>,
 }
 
 #[derive(Default)]
 struct Mailbox {
     /// At most [`INBOUND_BACKLOG`]; its memory is freed when it empties.
-    inbound: VecDeque<TcpStream>,
-    accept_waker: Option<Waker>,
+    inbound: Vec<TcpStream>,
+    /// The peer's task, waiting for mail ([`Shared::next_inbound`],
+    /// [`Shared::stopped`], [`Shared::idle`]: one task polls them all, so
+    /// one waker serves).
+    waker: Option<Waker>,
     stop: Option<CeaseSubcode>,
-    stop_waker: Option<Waker>,
+    /// Transports ([`Conn`]) alive for the peer: while there are any, its
+    /// task cannot park.
+    live: u32,
+    /// The peer's job while it has no task (a passive peer waiting for a
+    /// connection, or any peer before [`Server::serve`]).
+    parked: Option<Box<dyn Start>>,
 }
 
 fn kind_from(v: u8) -> StateKind {
@@ -155,38 +181,93 @@ fn kind_from(v: u8) -> StateKind {
 }
 
 impl Shared {
+    /// The validated session configuration (its `peer` is the peer's
+    /// `PeerConfig`).
+    fn session(&self) -> &SessionConfig {
+        &self.options.session
+    }
+
     fn mail(&self) -> MutexGuard<'_, Mailbox> {
         // Nothing holding the lock panics.
         self.mail.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Hands a connection to the peer's task; gives it back when
-    /// [`INBOUND_BACKLOG`] connections already wait.
-    fn deliver(&self, s: TcpStream) -> Result<(), TcpStream> {
+    /// [`INBOUND_BACKLOG`] connections already wait. Returns the peer's
+    /// job if it was parked: the caller starts it, and the task takes the
+    /// connection.
+    fn deliver(&self, s: TcpStream) -> Result<Option<Box<dyn Start>>, TcpStream> {
         let mut m = self.mail();
         if m.inbound.len() >= INBOUND_BACKLOG {
             return Err(s);
         }
-        m.inbound.push_back(s);
-        if let Some(w) = m.accept_waker.take() {
+        m.inbound.push(s);
+        if let Some(w) = m.waker.take() {
             w.wake();
         }
-        Ok(())
+        Ok(m.parked.take())
+    }
+
+    /// Parks `job` unless a connection or a stop came in meanwhile (then
+    /// the job is given back to run on).
+    fn park<P: Plugin + 'static, M: Mode>(&self, job: Box<Job<P, M>>) -> Option<Box<Job<P, M>>> {
+        let mut m = self.mail();
+        if !m.inbound.is_empty() || m.stop.is_some() || m.live > 0 {
+            return Some(job);
+        }
+        m.parked = Some(job);
+        None
+    }
+
+    /// The job parked before [`Server::serve`], to start.
+    fn unpark(&self) -> Option<Box<dyn Start>> {
+        self.mail().parked.take()
+    }
+
+    /// Completes once the peer has no transport and no connection waits
+    /// (cancel-safe).
+    fn idle(&self) -> impl Future<Output = ()> + '_ {
+        poll_fn(|cx| {
+            let mut m = self.mail();
+            if m.live == 0 && m.inbound.is_empty() {
+                Poll::Ready(())
+            } else {
+                m.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+    }
+
+    /// A transport for the peer was made.
+    fn conn_opened(&self) {
+        self.mail().live += 1;
+    }
+
+    /// A transport for the peer was dropped.
+    fn conn_closed(&self) {
+        let mut m = self.mail();
+        m.live = m.live.saturating_sub(1);
+        if m.live == 0
+            && let Some(w) = m.waker.take()
+        {
+            w.wake();
+        }
     }
 
     /// The next connection for the peer (cancel-safe).
     async fn next_inbound(&self) -> TcpStream {
         poll_fn(|cx| {
             let mut m = self.mail();
-            match m.inbound.pop_front() {
+            // The oldest first (at most INBOUND_BACKLOG wait).
+            match (!m.inbound.is_empty()).then(|| m.inbound.remove(0)) {
                 Some(s) => {
                     if m.inbound.is_empty() {
-                        m.inbound = VecDeque::new();
+                        m.inbound = Vec::new();
                     }
                     Poll::Ready(s)
                 }
                 None => {
-                    m.accept_waker = Some(cx.waker().clone());
+                    m.waker = Some(cx.waker().clone());
                     Poll::Pending
                 }
             }
@@ -195,35 +276,44 @@ impl Shared {
     }
 
     /// Asks the task to stop with Cease `sub`, unless it was asked already.
+    /// A parked job is dropped (it holds this `Shared`: the cycle ends
+    /// here); it has no connection to send a Cease on.
     fn stop(&self, sub: CeaseSubcode) {
-        let mut m = self.mail();
-        if m.stop.is_none() {
-            m.stop = Some(sub);
-            if let Some(w) = m.stop_waker.take() {
-                w.wake();
+        let parked = {
+            let mut m = self.mail();
+            if m.stop.is_none() {
+                m.stop = Some(sub);
+                if let Some(w) = m.waker.take() {
+                    w.wake();
+                }
             }
+            m.parked.take()
+        };
+        if parked.is_some() {
+            self.running.store(false, Ordering::Relaxed);
         }
+        // The plugin is dropped outside the lock.
+        drop(parked);
     }
 
     /// Completes when the task is asked to stop, with the subcode.
-    async fn stopped(&self) -> CeaseSubcode {
+    fn stopped(&self) -> impl Future<Output = CeaseSubcode> + '_ {
         poll_fn(|cx| {
             let mut m = self.mail();
             match m.stop {
                 Some(sub) => Poll::Ready(sub),
                 None => {
-                    m.stop_waker = Some(cx.waker().clone());
+                    m.waker = Some(cx.waker().clone());
                     Poll::Pending
                 }
             }
         })
-        .await
     }
 
     fn state(&self) -> StateKind {
         let s = kind_from(self.states[0].load(Ordering::Relaxed))
             .max(kind_from(self.states[1].load(Ordering::Relaxed)));
-        if s == StateKind::Idle && self.passive && self.running.load(Ordering::Relaxed) {
+        if s == StateKind::Idle && self.session().passive && self.running.load(Ordering::Relaxed) {
             StateKind::Active
         } else {
             s
@@ -288,48 +378,38 @@ impl Server {
         if options.ttl_security {
             set_listener_ttl(&st.listeners)?;
         }
+        // One copy of the session configuration: the validated one.
+        let mut options = options;
+        options.session = session;
         let shared = Arc::new(Shared {
+            options,
             states: [AtomicU8::new(0), AtomicU8::new(0)],
             running: AtomicBool::new(false),
-            passive: session.passive,
+            keep_until: AtomicU64::new(0),
             mail: Mutex::new(Mailbox::default()),
         });
-        let job = PeerJob {
-            session,
-            plugin: Tracked {
-                inner: plugin,
-                shared: shared.clone(),
-            },
-            connector: StdConnector {
-                remote: SocketAddr::new(addr, options.port),
-                local: options.local_address,
-                md5: options.md5_key.clone(),
-                gtsm: options.ttl_security,
-                nodelay: options.nodelay,
-                hook: options.socket_hook.clone(),
-                shared: shared.clone(),
-            },
-            outbox: MaybeQueue(options.updates.clone()),
-            clock: TokioClock(self.inner.epoch),
+        let clock = TokioClock(self.inner.epoch);
+        // A passive peer's session has no room for a dialled connection.
+        let job: Box<dyn Start> = if session.passive {
+            Job::<P, AcceptOnly>::new(plugin, &shared, clock)
+        } else {
+            Job::<P, Accepting>::new(plugin, &shared, clock)
         };
+        // A passive peer waits parked for its first connection; a peer
+        // that dials runs at once (or when serving starts).
         let task = match &st.serving {
-            Some(h) => Task::Running(job.spawn(h)),
-            None => Task::Pending(Box::new(move |h: &Handle| job.spawn(h))),
+            Some(h) if !session.passive => {
+                shared.running.store(true, Ordering::Relaxed);
+                Some(job.start(h))
+            }
+            serving => {
+                shared.running.store(serving.is_some(), Ordering::Relaxed);
+                shared.mail().parked = Some(job);
+                None
+            }
         };
         info!(peer = %addr, remote_as = config.remote_as, "peer added");
-        st.peers.insert(
-            addr,
-            Box::new(Entry {
-                info: PeerInfo {
-                    config,
-                    session,
-                    options,
-                    state: StateKind::Idle,
-                },
-                shared,
-                task,
-            }),
-        );
+        st.peers.insert(addr, Entry { shared, task });
         Ok(())
     }
 
@@ -343,7 +423,7 @@ impl Server {
         let entry = {
             let mut st = lock(&self.inner.state);
             let e = st.peers.remove(&addr).ok_or(Error::NoSuchPeer(addr))?;
-            if e.info.options.md5_key.is_some() {
+            if e.shared.options.md5_key.is_some() {
                 // Removing the key: an empty key deletes it.
                 if let Err(err) = set_listener_keys(&st.listeners, addr, &[]) {
                     warn!(peer = %addr, %err, "cannot remove the TCP MD5 key from a listener");
@@ -395,19 +475,22 @@ impl Server {
                 return Err(Error::AlreadyServing);
             }
             for (addr, e) in &st.peers {
-                if let Some(key) = &e.info.options.md5_key {
+                if let Some(key) = &e.shared.options.md5_key {
                     set_listener_keys(&listeners, *addr, key)?;
                 }
-                if e.info.options.ttl_security {
+                if e.shared.options.ttl_security {
                     set_listener_ttl(&listeners)?;
                 }
             }
             let handle = Handle::current();
             for e in st.peers.values_mut() {
-                e.task = match std::mem::replace(&mut e.task, Task::Gone) {
-                    Task::Pending(spawn) => Task::Running(spawn(&handle)),
-                    t => t,
-                };
+                e.shared.running.store(true, Ordering::Relaxed);
+                // Passive peers stay parked until a connection comes.
+                if !e.shared.session().passive
+                    && let Some(job) = e.shared.unpark()
+                {
+                    e.task = Some(job.start(&handle));
+                }
             }
             st.serving = Some(handle);
             st.listeners = listeners.clone();
@@ -432,7 +515,7 @@ impl Server {
     /// [`SHUTDOWN_LINGER`] + [`STOP_GRACE`] even with wedged peers.
     /// [`Server::serve`] then returns. Idempotent.
     pub async fn close(&self) {
-        let entries: Vec<(IpAddr, Box<Entry>)> = {
+        let entries: Vec<(IpAddr, Entry)> = {
             let mut st = lock(&self.inner.state);
             if st.closed {
                 return;
@@ -457,9 +540,13 @@ impl Server {
 
 impl Entry {
     fn snapshot(&self) -> PeerInfo {
-        let mut i = self.info.clone();
-        i.state = self.shared.state();
-        i
+        let sh = &*self.shared;
+        PeerInfo {
+            config: sh.session().peer,
+            session: *sh.session(),
+            options: sh.options.clone(),
+            state: sh.state(),
+        }
     }
 }
 
@@ -470,12 +557,9 @@ fn stop_deadline() -> tokio::time::Instant {
 }
 
 /// Tells the peer's task to stop with Cease `sub`; returns its handle.
-fn begin_stop(mut e: Box<Entry>, sub: CeaseSubcode) -> Option<JoinHandle<()>> {
+fn begin_stop(mut e: Entry, sub: CeaseSubcode) -> Option<JoinHandle<()>> {
     e.shared.stop(sub);
-    match std::mem::replace(&mut e.task, Task::Gone) {
-        Task::Running(h) => Some(h),
-        Task::Pending(_) | Task::Gone => None,
-    }
+    e.task.take()
 }
 
 /// Waits for a stopping peer's task until `deadline`, then aborts it.
@@ -534,20 +618,31 @@ impl Inner {
     /// (dropped) without allocating anything for it.
     fn dispatch(&self, s: TcpStream, remote: SocketAddr) {
         let ip = remote.ip().to_canonical();
-        let st = lock(&self.state);
-        let Some(e) = st.peers.get(&ip) else {
+        let mut st = lock(&self.state);
+        let State { peers, serving, .. } = &mut *st;
+        let Some(e) = peers.get_mut(&ip) else {
             debug!(%remote, "connection from an unknown address; closed");
             return;
         };
-        if let Some(local) = e.info.options.local_address {
+        if let Some(local) = e.shared.options.local_address {
             let to = s.local_addr().map(|a| a.ip().to_canonical());
             if to.as_ref().ok() != Some(&local) {
                 debug!(%remote, to = ?to.ok(), %local, "connection to another local address; closed");
                 return;
             }
         }
-        if e.shared.deliver(s).is_err() {
-            debug!(%remote, "too many inbound connections waiting for the session; closed");
+        match e.shared.deliver(s) {
+            Err(_) => {
+                debug!(%remote, "too many inbound connections waiting for the session; closed")
+            }
+            // A parked peer: its task starts and takes the connection.
+            Ok(Some(job)) => match serving {
+                Some(h) => e.task = Some(job.start(h)),
+                // Not serving (cannot happen: listeners run only while
+                // serving): it stays parked, the connection waits.
+                None => e.shared.mail().parked = Some(job),
+            },
+            Ok(None) => {}
         }
     }
 }
@@ -596,6 +691,10 @@ impl BufferPool {
     }
 
     fn give(&self, buf: &'static mut [u8]) {
+        // What the last connection left in the slot is not needed: its
+        // pages go back to the kernel while the slot waits for its next
+        // peer.
+        pages::release(buf);
         self.free
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -647,53 +746,58 @@ impl Clock for TokioClock {
 
 /// Dials the peer with its socket options; takes the connections the
 /// listeners matched to it.
-struct StdConnector {
-    remote: SocketAddr,
-    local: Option<IpAddr>,
-    md5: Option<Arc<[u8]>>,
-    gtsm: bool,
-    nodelay: bool,
-    hook: Option<crate::SocketHook>,
-    /// Where the listeners leave this peer's connections.
-    shared: Arc<Shared>,
+/// Made for each run of the driver: a peer keeps no copy.
+struct StdConnector<'a> {
+    /// The peer's options, and where the listeners leave its connections.
+    shared: &'a Arc<Shared>,
 }
 
-impl StdConnector {
+impl StdConnector<'_> {
+    fn remote(&self) -> SocketAddr {
+        SocketAddr::new(
+            self.shared.session().peer.remote_address,
+            self.shared.options.port,
+        )
+    }
+
     async fn dial(&self) -> io::Result<TcpStream> {
-        let v4 = self.remote.is_ipv4();
+        let o = &self.shared.options;
+        let remote = self.remote();
+        let v4 = remote.is_ipv4();
         let sock = if v4 {
             TcpSocket::new_v4()?
         } else {
             TcpSocket::new_v6()?
         };
-        sock.set_nodelay(self.nodelay)?;
-        if self.gtsm {
+        sock.set_nodelay(o.nodelay)?;
+        if o.ttl_security {
             // RFC 5082 §3: send with TTL 255, accept ≥ 254 (one hop).
             sockopt::set_ttl(sock.as_fd(), v4, 255)?;
             sockopt::set_min_ttl(sock.as_fd(), v4, 254)?;
         }
-        if let Some(k) = &self.md5 {
-            sockopt::set_md5(sock.as_fd(), !v4, self.remote.ip(), k)?;
+        if let Some(k) = &o.md5_key {
+            sockopt::set_md5(sock.as_fd(), !v4, remote.ip(), k)?;
         }
-        if let Some(h) = &self.hook {
+        if let Some(h) = &o.socket_hook {
             h(sock.as_fd(), SocketKind::Outbound)?;
         }
-        if let Some(l) = self.local {
+        if let Some(l) = o.local_address {
             sock.bind(SocketAddr::new(l, 0))?;
         }
-        sock.connect(self.remote).await
+        sock.connect(remote).await
     }
 
     /// Options for a connection the peer opened (the listener's MD5 key
     /// already covers it).
     fn prepare_inbound(&self, s: &TcpStream) -> io::Result<()> {
-        s.set_nodelay(self.nodelay)?;
-        if self.gtsm {
-            let v4 = self.remote.is_ipv4();
+        let o = &self.shared.options;
+        s.set_nodelay(o.nodelay)?;
+        if o.ttl_security {
+            let v4 = self.shared.session().peer.remote_address.is_ipv4();
             sockopt::set_ttl(s.as_fd(), v4, 255)?;
             sockopt::set_min_ttl(s.as_fd(), v4, 254)?;
         }
-        if let Some(h) = &self.hook {
+        if let Some(h) = &o.socket_hook {
             h(s.as_fd(), SocketKind::Inbound)?;
         }
         Ok(())
@@ -719,16 +823,70 @@ pub(crate) struct Conn {
     s: Option<TcpStream>,
     /// The last read was at most [`SHORT_READ`] bytes.
     short: bool,
+    /// The peer's: counts its live transports (see [`Shared::idle`]).
+    shared: Arc<Shared>,
 }
 
 /// A read this short means the peer sends control messages or trickles.
 const SHORT_READ: usize = 256;
 
 impl Conn {
-    fn new(s: TcpStream) -> Self {
+    fn new(s: TcpStream, shared: Arc<Shared>) -> Self {
+        shared.conn_opened();
         Self {
             s: Some(s),
             short: true,
+            shared,
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let Some(s) = &mut self.s else {
+            return Poll::Ready(Ok(0));
+        };
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        // tokio's own read: a read shorter than the buffer marks the socket
+        // drained, so the next call waits without a system call (an idle
+        // session's KEEPALIVE costs one read, not a read and an EAGAIN).
+        let mut rb = tokio::io::ReadBuf::new(buf);
+        match Pin::new(s).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                let n = rb.filled().len();
+                self.short = n <= SHORT_READ;
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                if self.short {
+                    // `buf` is the driver's free space: nothing in it is
+                    // needed.
+                    pages::release(buf);
+                    self.short = false;
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let Some(s) = &self.s else {
+            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        };
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            match s.try_write(buf) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = ready!(s.poll_write_ready(cx)) {
+                        return Poll::Ready(Err(e));
+                    }
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
         }
     }
 }
@@ -737,50 +895,18 @@ impl embedded_io_async::ErrorType for Conn {
     type Error = std::io::Error;
 }
 
+// The futures are plain closures over the arguments (24 bytes), not async
+// blocks: every peer's task holds several of them at once, and an async
+// block keeps its temporaries too.
 impl embedded_io_async::Read for Conn {
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
-        let Some(s) = &self.s else { return Ok(0) };
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            match s.try_read(buf) {
-                Ok(n) => {
-                    self.short = n <= SHORT_READ;
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-            if self.short {
-                // `buf` is the driver's free space: nothing in it is needed.
-                pages::release(buf);
-                self.short = false;
-            }
-            // Not `readable()`: its future is larger, and two of these
-            // live in every peer's task.
-            poll_fn(|cx| s.poll_read_ready(cx)).await?;
-        }
+    fn read(&mut self, buf: &mut [u8]) -> impl Future<Output = Result<usize, Self::Error>> {
+        poll_fn(move |cx| self.poll_read(cx, buf))
     }
 }
 
 impl embedded_io_async::Write for Conn {
-    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
-        let Some(s) = &self.s else {
-            return Err(io::ErrorKind::NotConnected.into());
-        };
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            match s.try_write(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    poll_fn(|cx| s.poll_write_ready(cx)).await?
-                }
-                Err(e) => return Err(e),
-            }
-        }
+    fn write(&mut self, buf: &[u8]) -> impl Future<Output = Result<usize, Self::Error>> {
+        poll_fn(move |cx| self.poll_write(cx, buf))
     }
     async fn flush(&mut self) -> Result<(), Self::Error> {
         Ok(())
@@ -789,6 +915,7 @@ impl embedded_io_async::Write for Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
+        self.shared.conn_closed();
         let Some(mut s) = self.s.take() else { return };
         let Ok(h) = Handle::try_current() else { return };
         h.spawn(async move {
@@ -804,7 +931,7 @@ impl Drop for Conn {
     }
 }
 
-impl Connector for StdConnector {
+impl Connector for StdConnector<'_> {
     type Transport = Conn;
 
     async fn connect(&self) -> Option<Self::Transport> {
@@ -812,11 +939,11 @@ impl Connector for StdConnector {
         // peer's task for its whole life (passive peers never dial).
         match Box::pin(self.dial()).await {
             Ok(s) => {
-                debug!(remote = %self.remote, "connected");
-                Some(Conn::new(s))
+                debug!(remote = %self.remote(), "connected");
+                Some(Conn::new(s, self.shared.clone()))
             }
             Err(e) => {
-                debug!(remote = %self.remote, error = %e, "dial failed");
+                debug!(remote = %self.remote(), error = %e, "dial failed");
                 None
             }
         }
@@ -828,7 +955,7 @@ impl Connector for StdConnector {
             match self.prepare_inbound(&s) {
                 Ok(()) => {
                     debug!(remote = ?s.peer_addr().ok(), "accepted");
-                    return Conn::new(s);
+                    return Conn::new(s, self.shared.clone());
                 }
                 Err(e) => {
                     warn!(error = %e, "cannot set socket options on an inbound connection; closed")
@@ -838,10 +965,11 @@ impl Connector for StdConnector {
     }
 }
 
-/// The peer's outbox: its UPDATE queue, or nothing.
-struct MaybeQueue(Option<Arc<UpdateQueue>>);
+/// The peer's outbox: its UPDATE queue, or nothing (made for each run of
+/// the driver from the peer's options).
+struct MaybeQueue<'a>(&'a Option<Arc<UpdateQueue>>);
 
-impl Outbox for MaybeQueue {
+impl Outbox for MaybeQueue<'_> {
     async fn ready(&self) {
         match &self.0 {
             Some(q) => q.ready().await,
@@ -933,7 +1061,14 @@ impl<P: Plugin> Plugin for Tracked<P> {
                 "NOTIFICATION sent: {}",
                 code.code_name()
             ),
-            Event::Damped { .. } => warn!("damped (peer oscillation)"),
+            Event::Damped { until } => {
+                // The session remembers the delay until it is forgotten
+                // (RFC 4271 §8.1.1; DAMPING_AMNESIA after the error, which
+                // is no later than `until`): it is not dropped before.
+                let keep = (until + DAMPING_AMNESIA).as_millis();
+                self.shared.keep_until.fetch_max(keep, Ordering::Relaxed);
+                warn!("damped (peer oscillation)")
+            }
             ref e => debug!(event = ?e),
         }
         self.inner.on_event(peer, event)
@@ -943,50 +1078,132 @@ impl<P: Plugin> Plugin for Tracked<P> {
     }
 }
 
-/// Everything one peer's task owns.
-struct PeerJob<P> {
-    session: SessionConfig,
+/// Everything a peer owns between connections (its job, boxed: the task
+/// holds one pointer to it, and a parked peer is this box alone); the
+/// session only while it matters.
+struct Job<P, M: PeerMode> {
+    /// The session: made when the task starts, dropped when it parks
+    /// (unless it remembers a damping delay).
+    peer: Option<Box<Peer<M>>>,
     plugin: Tracked<P>,
-    connector: StdConnector,
-    outbox: MaybeQueue,
     clock: TokioClock,
 }
 
-impl<P: Plugin + 'static> PeerJob<P> {
-    fn spawn(self, h: &Handle) -> JoinHandle<()> {
-        let span = tracing::info_span!("peer", addr = %self.session.peer.remote_address);
-        let Self {
-            session,
-            plugin,
-            connector,
-            outbox,
-            clock,
-        } = self;
-        let pool = if session.extended_messages {
-            &POOL_64K
-        } else {
-            &POOL_4K
-        };
-        // The session is moved into its box here, not in the task: what an
-        // async fn moves out of its arguments stays in its state twice.
-        let peer = Box::new(Peer::new(session));
-        h.spawn(
-            drive(peer, plugin, connector, outbox, clock, PoolSlot::take(pool)).instrument(span),
-        )
+/// The session modes the server runs: [`AcceptOnly`] for passive peers,
+/// [`Accepting`] for the others.
+trait Mode: PeerMode<Out: Send, Slot: Send> + Send + Sized + 'static {
+    /// A session of this mode.
+    fn session(config: SessionConfig) -> Peer<Self>;
+}
+
+impl Mode for Accepting {
+    fn session(config: SessionConfig) -> Peer<Self> {
+        Peer::new(config)
     }
 }
 
-/// The peer's task. Every argument is used in place (none is moved into a
-/// local), so each is stored once in the task.
-async fn drive<P: Plugin>(
-    mut peer: Box<Peer>,
-    mut plugin: Tracked<P>,
-    connector: StdConnector,
-    outbox: MaybeQueue,
-    clock: TokioClock,
-    mut slot: PoolSlot,
-) {
-    let (max, part) = (slot.pool.max, slot.pool.part());
+impl Mode for AcceptOnly {
+    fn session(config: SessionConfig) -> Peer<Self> {
+        Peer::accept_only(config)
+    }
+}
+
+impl<P: Plugin + 'static, M: Mode> Job<P, M> {
+    fn new(plugin: P, shared: &Arc<Shared>, clock: TokioClock) -> Box<Self> {
+        Box::new(Job {
+            peer: None,
+            plugin: Tracked {
+                inner: plugin,
+                shared: shared.clone(),
+            },
+            clock,
+        })
+    }
+}
+
+impl<P: Plugin + 'static, M: Mode> Start for Job<P, M> {
+    fn start(self: Box<Self>, h: &Handle) -> JoinHandle<()> {
+        let span =
+            tracing::info_span!("peer", addr = %self.plugin.shared.session().peer.remote_address);
+        h.spawn(drive(self).instrument(span))
+    }
+    #[cfg(test)]
+    fn has_session(&self) -> bool {
+        self.peer.is_some()
+    }
+}
+
+/// How one run of the driver ended.
+enum Ran {
+    /// Stopped ([`Server::delete_peer`], [`Server::close`]).
+    Stopped,
+    /// A passive peer with nothing left to do: park it.
+    Idle,
+}
+
+/// The peer's task: runs corebgp-core's driver until the peer is stopped
+/// or, for a passive peer, until it is idle again (then parks the job).
+async fn drive<P: Plugin + 'static, M: Mode>(mut job: Box<Job<P, M>>) {
+    let shared = job.plugin.shared.clone();
+    shared.running.store(true, Ordering::Relaxed);
+    let pool = if shared.session().extended_messages {
+        &POOL_64K
+    } else {
+        &POOL_4K
+    };
+    loop {
+        let ran = run_once(&mut job, &shared, pool).await;
+        if matches!(ran, Ran::Stopped) {
+            break;
+        }
+        // Idle: a fresh session will do when a connection comes, unless
+        // this one remembers a damping delay (RFC 4271 §8.1.1) not yet
+        // forgotten: then it is parked with the job.
+        let keep = shared.keep_until.load(Ordering::Relaxed);
+        if job.clock.now().as_millis() >= keep {
+            job.peer = None;
+        }
+        for s in &shared.states {
+            s.store(0, Ordering::Relaxed);
+        }
+        match shared.park(job) {
+            None => {
+                debug!("parked");
+                return;
+            }
+            // A connection came meanwhile: run on.
+            Some(j) => job = j,
+        }
+    }
+    job.peer = None;
+    shared.running.store(false, Ordering::Relaxed);
+    for s in &shared.states {
+        s.store(0, Ordering::Relaxed);
+    }
+    debug!("peer task ended");
+}
+
+/// One run of the driver over a buffer slot from `pool`.
+async fn run_once<P: Plugin, M: Mode>(
+    job: &mut Job<P, M>,
+    shared: &Arc<Shared>,
+    pool: &'static BufferPool,
+) -> Ran {
+    let Job {
+        peer,
+        plugin,
+        clock,
+    } = job;
+    let connector = StdConnector { shared };
+    let outbox = MaybeQueue(&shared.options.updates);
+    let peer = peer.get_or_insert_with(|| {
+        // Built in its box: a `Peer` is large.
+        let mut p = Box::new(M::session(*shared.session()));
+        p.start(clock.now());
+        p
+    });
+    let mut slot = PoolSlot::take(pool);
+    let (max, part) = (pool.max, pool.part());
     let mem: &mut [u8] = slot.mem.as_deref_mut().unwrap_or(&mut []);
     let (rx0, rest) = mem.split_at_mut(part.min(mem.len()));
     let (rx1, tx) = rest.split_at_mut(part.min(rest.len()));
@@ -995,24 +1212,205 @@ async fn drive<P: Plugin>(
     let tx = tx.get_mut(..max).unwrap_or(&mut []);
     // Without a queue nothing is ever sent from `tx`.
     let tx: &mut [u8] = if outbox.0.is_some() { tx } else { &mut [] };
-    peer.start(clock.now());
-    plugin.shared.running.store(true, Ordering::Relaxed);
-    let shared = &*connector.shared;
-    run(
-        &mut peer,
-        &connector,
-        &clock,
-        &mut plugin,
-        &outbox,
-        Buffers { rx: [rx0, rx1], tx },
-        shared.stopped(),
-    )
-    .await;
-    drop(peer);
-    drop(slot);
-    shared.running.store(false, Ordering::Relaxed);
-    for s in &shared.states {
-        s.store(0, Ordering::Relaxed);
+    let passive = shared.session().passive;
+    let ran = {
+        let mut driver = pin!(run(
+            &mut **peer,
+            &connector,
+            &*clock,
+            &mut *plugin,
+            &outbox,
+            Buffers { rx: [rx0, rx1], tx },
+            shared.stopped(),
+        ));
+        // A passive peer may park once it has no transport and no
+        // connection waits.
+        let mut idle = pin!(shared.idle());
+        // The driver first: `idle` is looked at only while the driver
+        // waits (all its work done) and owns no transport, so dropping it
+        // then loses nothing.
+        poll_fn(|cx| {
+            if driver.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ran::Stopped);
+            }
+            if passive && idle.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ran::Idle);
+            }
+            Poll::Pending
+        })
+        .await
+    };
+    if matches!(ran, Ran::Idle) {
+        // Events the driver had not handed out yet (none in practice:
+        // it hands them out before every wait), as it would.
+        let cfg = peer.config().peer;
+        while let Some(e) = peer.poll_event() {
+            plugin.on_event(&cfg, &e);
+            if let Event::Down { reason, .. } = e {
+                outbox.close();
+                plugin.on_close(&cfg, reason);
+            }
+        }
     }
-    debug!("peer task ended");
+    ran
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use corebgp_core::session::DefaultHooks;
+
+    struct Quiet;
+
+    impl OpenHooks for Quiet {
+        fn capabilities(&mut self, p: &PeerConfig, c: &mut CapabilitySet) {
+            DefaultHooks.capabilities(p, c)
+        }
+    }
+
+    impl Plugin for Quiet {
+        async fn on_established(&mut self, _: &PeerConfig, _: &Negotiated) {}
+        async fn on_update<'m>(
+            &mut self,
+            _: &PeerConfig,
+            _: UpdateSections<'m>,
+        ) -> Result<(), Notification<'m>> {
+            Ok(())
+        }
+    }
+
+    /// `None`: the peer has a task; `Some(kept)`: parked, with its session
+    /// if `kept`.
+    fn parked(s: &Server, a: IpAddr) -> Option<bool> {
+        let st = lock(&s.inner.state);
+        let e = st.peers.get(&a).expect("configured");
+        let m = e.shared.mail();
+        m.parked.as_ref().map(|j| j.has_session())
+    }
+
+    /// Waits (bounded) until `f` holds.
+    async fn until(what: &str, mut f: impl FnMut() -> bool) {
+        let t = tokio::time::Instant::now();
+        while !f() {
+            assert!(t.elapsed() < Duration::from_secs(20), "timed out: {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// A TCP connection from `from` to `to`.
+    async fn dial(from: Ipv4Addr, to: SocketAddr) -> TcpStream {
+        let s = TcpSocket::new_v4().unwrap();
+        s.bind(SocketAddr::new(IpAddr::V4(from), 0)).unwrap();
+        s.connect(to).await.unwrap()
+    }
+
+    /// Reads until `n` bytes came or the connection closed; returns them.
+    async fn read_some(s: &mut TcpStream, n: usize) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while got.len() < n {
+            let k = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf))
+                .await
+                .expect("read in time")
+                .unwrap_or(0);
+            if k == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..k]);
+        }
+        got
+    }
+
+    async fn passive_server(
+        local: Ipv4Addr,
+        remote: Ipv4Addr,
+        damping: bool,
+    ) -> (Server, SocketAddr) {
+        let server = Server::new(local).unwrap();
+        server
+            .add_peer(
+                PeerConfig {
+                    remote_address: IpAddr::V4(remote),
+                    local_as: 65001,
+                    remote_as: 65002,
+                },
+                Quiet,
+                PeerOptions::new().passive(true).damping(damping),
+            )
+            .unwrap();
+        let l = TcpListener::bind((local, 0)).await.unwrap();
+        let at = l.local_addr().unwrap();
+        let s = server.clone();
+        tokio::spawn(async move { s.serve(vec![l]).await });
+        (server, at)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_passive_peer_runs_only_while_connected_then_parks_without_its_session() {
+        let (local, remote) = (Ipv4Addr::new(127, 14, 0, 1), Ipv4Addr::new(127, 14, 0, 2));
+        let (server, at) = passive_server(local, remote, false).await;
+        let a = IpAddr::V4(remote);
+        until("serving", || {
+            server.get_peer(a).unwrap().state == StateKind::Active
+        })
+        .await;
+        assert_eq!(
+            parked(&server, a),
+            Some(false),
+            "no task before a connection"
+        );
+        for round in 0..2 {
+            let mut c = dial(remote, at).await;
+            // Our OPEN: the peer's task runs, with a session.
+            let open = read_some(&mut c, 19).await;
+            assert!(open.len() >= 19 && open[18] == 1, "round {round}: OPEN");
+            assert_eq!(
+                parked(&server, a),
+                None,
+                "round {round}: a task while connected"
+            );
+            drop(c);
+            until("parked again", || parked(&server, a) == Some(false)).await;
+            // Still configured and waiting.
+            assert_eq!(server.get_peer(a).unwrap().state, StateKind::Active);
+        }
+        server.close().await;
+        assert!(server.get_peer(a).is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_damped_passive_peer_parks_with_its_session_and_still_holds_down() {
+        let (local, remote) = (Ipv4Addr::new(127, 14, 1, 1), Ipv4Addr::new(127, 14, 1, 2));
+        let (server, at) = passive_server(local, remote, true).await;
+        let a = IpAddr::V4(remote);
+        until("serving", || {
+            server.get_peer(a).unwrap().state == StateKind::Active
+        })
+        .await;
+        let mut c = dial(remote, at).await;
+        let open = read_some(&mut c, 19).await;
+        assert!(open.len() >= 19 && open[18] == 1, "OPEN");
+        // A header with a broken marker: NOTIFICATION 1/1 (RFC 4271 §6.1),
+        // which damps the peer (RFC 4271 §8.1.1).
+        use tokio::io::AsyncWriteExt;
+        c.write_all(&[0u8; 19]).await.unwrap();
+        let rest = read_some(&mut c, usize::MAX).await;
+        let n = rest.windows(2).position(|w| w == [1, 1]);
+        assert!(n.is_some(), "NOTIFICATION 1/1 in {rest:?}");
+        drop(c);
+        until("parked", || parked(&server, a).is_some()).await;
+        assert_eq!(
+            parked(&server, a),
+            Some(true),
+            "the session remembers the damping delay"
+        );
+        // During the hold-down a connection is closed without a message
+        // (the fresh session a parked peer without one would make would
+        // answer with an OPEN).
+        let mut c = dial(remote, at).await;
+        let got = read_some(&mut c, 19).await;
+        assert!(got.is_empty(), "held down, yet got {got:?}");
+        server.close().await;
+    }
 }

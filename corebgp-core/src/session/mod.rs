@@ -87,7 +87,8 @@ pub use negotiate::{
     Negotiated, OpenHooks, check_open, our_capabilities,
 };
 pub use peer::{
-    Accepting, Conn, DAMPING_AMNESIA, DAMPING_MAX, DAMPING_MIN, DialOnly, Peer, PeerMode, Rejected,
+    AcceptOnly, Accepting, Conn, DAMPING_AMNESIA, DAMPING_MAX, DAMPING_MIN, DialOnly, Peer,
+    PeerMode, Rejected,
 };
 pub use state::{
     Active, Connect, ConnectFailed, Connected, Cx, DelayedOpen, Delivery, Established,

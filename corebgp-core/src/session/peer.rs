@@ -47,13 +47,23 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// Whether a [`Peer`] takes connections the peer opens: [`Accepting`] (the
-/// default) or [`DialOnly`].
+/// Whether a [`Peer`] takes connections the peer opens and whether it
+/// dials: [`Accepting`] (both, the default), [`DialOnly`] or
+/// [`AcceptOnly`].
 ///
-/// Sealed: the two markers are the only modes.
+/// Sealed: the three markers are the only modes.
 pub trait PeerMode: sealed::Sealed {
     /// Whether such a peer accepts connections.
     const ACCEPTS: bool;
+    /// Where the dialled connection is kept.
+    #[doc(hidden)]
+    type Out: core::fmt::Debug;
+    /// The dialled connection, if the mode has one.
+    #[doc(hidden)]
+    fn out(slot: &Self::Out) -> Option<&Conn>;
+    /// The dialled connection, if the mode has one.
+    #[doc(hidden)]
+    fn out_mut(slot: &mut Self::Out) -> Option<&mut Conn>;
     /// Where the accepted connection is kept.
     #[doc(hidden)]
     type Slot: core::fmt::Debug;
@@ -87,11 +97,29 @@ pub enum Accepting {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DialOnly {}
 
+/// A passive [`Peer`] that only accepts ([`Peer::accept_only`]): it never
+/// dials, so it has no room for a dialled connection (about 0.8 KB of RAM
+/// less than an [`Accepting`] peer). With one connection at a time it needs
+/// no collision detection either. A server with many passive peers (a
+/// route collector, a route server) keeps this much less per session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptOnly {}
+
 impl sealed::Sealed for Accepting {}
 impl sealed::Sealed for DialOnly {}
+impl sealed::Sealed for AcceptOnly {}
 
 impl PeerMode for Accepting {
     const ACCEPTS: bool = true;
+    type Out = Conn;
+    #[inline(always)]
+    fn out(slot: &Conn) -> Option<&Conn> {
+        Some(slot)
+    }
+    #[inline(always)]
+    fn out_mut(slot: &mut Conn) -> Option<&mut Conn> {
+        Some(slot)
+    }
     type Slot = Option<Conn>;
     const EMPTY: Option<Conn> = None;
     #[inline]
@@ -115,6 +143,15 @@ impl PeerMode for Accepting {
 
 impl PeerMode for DialOnly {
     const ACCEPTS: bool = false;
+    type Out = Conn;
+    #[inline(always)]
+    fn out(slot: &Conn) -> Option<&Conn> {
+        Some(slot)
+    }
+    #[inline(always)]
+    fn out_mut(slot: &mut Conn) -> Option<&mut Conn> {
+        Some(slot)
+    }
     type Slot = ();
     const EMPTY: () = ();
     #[inline]
@@ -130,6 +167,37 @@ impl PeerMode for DialOnly {
     #[inline]
     fn insert(_: &mut ()) -> Option<&mut Conn> {
         None
+    }
+}
+
+impl PeerMode for AcceptOnly {
+    const ACCEPTS: bool = true;
+    type Out = ();
+    #[inline(always)]
+    fn out(_: &()) -> Option<&Conn> {
+        None
+    }
+    #[inline(always)]
+    fn out_mut(_: &mut ()) -> Option<&mut Conn> {
+        None
+    }
+    type Slot = Option<Conn>;
+    const EMPTY: Option<Conn> = None;
+    #[inline]
+    fn get(slot: &Option<Conn>) -> Option<&Conn> {
+        slot.as_ref()
+    }
+    #[inline]
+    fn get_mut(slot: &mut Option<Conn>) -> Option<&mut Conn> {
+        slot.as_mut()
+    }
+    #[inline]
+    fn clear(slot: &mut Option<Conn>) {
+        *slot = None;
+    }
+    #[inline]
+    fn insert(slot: &mut Option<Conn>) -> Option<&mut Conn> {
+        Some(slot.insert(Conn::default()))
     }
 }
 
@@ -172,7 +240,7 @@ impl Damping {
 #[derive(Debug)]
 pub struct Peer<M: PeerMode = Accepting> {
     config: SessionConfig,
-    out: Conn,
+    out: M::Out,
     inb: M::Slot,
     events: Events,
     started: bool,
@@ -186,35 +254,17 @@ pub struct Peer<M: PeerMode = Accepting> {
     damping: Damping,
 }
 
-impl Peer {
-    /// A peer, not started, that dials (unless `config.passive`) and
-    /// accepts.
-    ///
-    /// `const`: a peer can be built at compile time and placed in a
-    /// `static` (no code runs to set it up on a microcontroller).
-    pub const fn new(config: SessionConfig) -> Self {
-        Self::with_mode(config)
-    }
-}
-
-impl Peer<DialOnly> {
-    /// A peer, not started, that only dials: smaller than [`Peer::new`]'s
-    /// (see [`DialOnly`]). `config.passive` makes no sense for it (it would
-    /// never connect).
-    pub const fn dial_only(config: SessionConfig) -> Self {
-        Self::with_mode(config)
-    }
-}
-
-impl<M: PeerMode> Peer<M> {
-    const fn with_mode(config: SessionConfig) -> Self {
-        Self {
-            config,
-            out: Conn {
-                state: State::new(),
-                link: Link::new(),
-            },
-            inb: M::EMPTY,
+/// A new peer of mode `$mode` with the dialled-connection slot `$out`.
+/// A macro, not a generic `const fn`: the slot is built in place (a
+/// generic constructor would take it from an associated constant, which
+/// the compiler stores whole in flash and copies: 0.8 KB more on a
+/// Cortex-M).
+macro_rules! new_peer {
+    ($mode:ty, $config:expr, $out:expr) => {
+        Peer::<$mode> {
+            config: $config,
+            out: $out,
+            inb: <$mode as PeerMode>::EMPTY,
             events: Events::new(),
             started: false,
             next_start: Instant::ZERO,
@@ -224,8 +274,54 @@ impl<M: PeerMode> Peer<M> {
                 last_error: Instant::ZERO,
             },
         }
-    }
+    };
+}
 
+impl Peer {
+    /// A peer, not started, that dials (unless `config.passive`) and
+    /// accepts.
+    ///
+    /// `const`: a peer can be built at compile time and placed in a
+    /// `static` (no code runs to set it up on a microcontroller).
+    pub const fn new(config: SessionConfig) -> Self {
+        new_peer!(
+            Accepting,
+            config,
+            Conn {
+                state: State::new(),
+                link: Link::new(),
+            }
+        )
+    }
+}
+
+impl Peer<DialOnly> {
+    /// A peer, not started, that only dials: smaller than [`Peer::new`]'s
+    /// (see [`DialOnly`]). `config.passive` makes no sense for it (it would
+    /// never connect).
+    pub const fn dial_only(config: SessionConfig) -> Self {
+        new_peer!(
+            DialOnly,
+            config,
+            Conn {
+                state: State::new(),
+                link: Link::new(),
+            }
+        )
+    }
+}
+
+impl Peer<AcceptOnly> {
+    /// A peer, not started, that only accepts: smaller than [`Peer::new`]'s
+    /// (see [`AcceptOnly`]). It is passive whatever `config.passive` says
+    /// (RFC 4271 §8.1.1 PassiveTcpEstablishment).
+    pub const fn accept_only(mut config: SessionConfig) -> Self {
+        config.passive = true;
+        new_peer!(AcceptOnly, config, ())
+    }
+}
+
+impl<M: PeerMode> Peer<M> {
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
         &self.config
@@ -241,7 +337,7 @@ impl<M: PeerMode> Peer<M> {
     #[inline(never)]
     fn conn(&self, dir: Direction) -> Option<&Conn> {
         match dir {
-            Direction::Outbound => Some(&self.out),
+            Direction::Outbound => M::out(&self.out),
             Direction::Inbound => M::get(&self.inb),
         }
     }
@@ -254,7 +350,9 @@ impl<M: PeerMode> Peer<M> {
     /// The peer's state: the most advanced of its connections (Active for
     /// a started passive peer waiting for a connection).
     pub fn state(&self) -> StateKind {
-        let out = self.out.state.kind();
+        let out = M::out(&self.out)
+            .map(|c| c.state.kind())
+            .unwrap_or(StateKind::Idle);
         let inb = M::get(&self.inb)
             .map(|c| c.state.kind())
             .unwrap_or(StateKind::Idle);
@@ -269,7 +367,7 @@ impl<M: PeerMode> Peer<M> {
     /// The connection that is Established, if one is.
     pub fn established(&self) -> Option<Direction> {
         let est = |c: &Conn| c.state.kind() == StateKind::Established;
-        if est(&self.out) {
+        if M::out(&self.out).is_some_and(est) {
             Some(Direction::Outbound)
         } else if M::get(&self.inb).is_some_and(est) {
             Some(Direction::Inbound)
@@ -302,7 +400,7 @@ impl<M: PeerMode> Peer<M> {
     #[inline(never)]
     pub fn link(&mut self, dir: Direction) -> Option<&mut Link> {
         match dir {
-            Direction::Outbound => Some(&mut self.out.link),
+            Direction::Outbound => M::out_mut(&mut self.out).map(|c| &mut c.link),
             Direction::Inbound => M::get_mut(&mut self.inb).map(|c| &mut c.link),
         }
     }
@@ -334,7 +432,7 @@ impl<M: PeerMode> Peer<M> {
             ..
         } = self;
         let conn = match dir {
-            Direction::Outbound => out,
+            Direction::Outbound => M::out_mut(out)?,
             Direction::Inbound => M::get_mut(inb)?,
         };
         let mut cx = Cx {
@@ -384,7 +482,7 @@ impl<M: PeerMode> Peer<M> {
             Some(Rejected::HoldDown)
         } else if M::get(&self.inb).is_some() {
             Some(Rejected::Duplicate)
-        } else if self.out.state.kind() == StateKind::Established {
+        } else if M::out(&self.out).is_some_and(|c| c.state.kind() == StateKind::Established) {
             Some(Rejected::AlreadyEstablished)
         } else {
             None
@@ -512,7 +610,9 @@ impl<M: PeerMode> Peer<M> {
 
     /// When [`Peer::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut t = self.out.state.next_deadline(&self.out.link, &self.config);
+        let mut t = M::out(&self.out)
+            .map(|c| c.state.next_deadline(&c.link, &self.config))
+            .unwrap_or(Instant::NEVER);
         if let Some(c) = M::get(&self.inb) {
             t = t.min(c.state.next_deadline(&c.link, &self.config));
         }
@@ -533,8 +633,7 @@ impl<M: PeerMode> Peer<M> {
     fn wants_out_start(&self) -> bool {
         self.started
             && !self.config.passive
-            && self.out.state.kind() == StateKind::Idle
-            && !self.out.link.close
+            && M::out(&self.out).is_some_and(|c| c.state.kind() == StateKind::Idle && !c.link.close)
             // Not while an accepted connection is under way: dialling then
             // only makes a collision that the arbiter must undo.
             && M::get(&self.inb).is_none_or(|c| c.state.kind() < StateKind::OpenSent)
@@ -592,15 +691,17 @@ impl<M: PeerMode> Peer<M> {
         let Some(inb) = M::get(&self.inb) else {
             return;
         };
-        let (o, i) = (self.out.state.kind(), inb.state.kind());
+        let Some(out) = M::out(&self.out) else {
+            return;
+        };
+        let (o, i) = (out.state.kind(), inb.state.kind());
         let loser = match (o, i) {
             (StateKind::Established, x) if x != StateKind::Idle => Some(Direction::Inbound),
             (x, StateKind::Established) if x != StateKind::Idle => Some(Direction::Outbound),
             (StateKind::OpenConfirm, StateKind::OpenConfirm | StateKind::OpenSent)
             | (StateKind::OpenSent, StateKind::OpenConfirm) => {
                 // The peer's identifier, from whichever OPEN we have.
-                let remote = self
-                    .out
+                let remote = out
                     .state
                     .negotiated()
                     .or(inb.state.negotiated())

@@ -16,8 +16,8 @@
 use core::net::{IpAddr, Ipv4Addr};
 
 use corebgp_core::session::{
-    Accepting, CapabilitySet, DialOnly, Direction, Duration, Event, Instant, Negotiated, OpenHooks,
-    Peer, PeerConfig, PeerMode, Rejected, SessionConfig, StateKind,
+    AcceptOnly, Accepting, CapabilitySet, DialOnly, Direction, Duration, Event, Instant,
+    Negotiated, OpenHooks, Peer, PeerConfig, PeerMode, Rejected, SessionConfig, StateKind,
 };
 use corebgp_core::wire::{
     AfiSafi, Capability, Framer, KEEPALIVE, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message,
@@ -488,6 +488,15 @@ impl Remote<DialOnly> {
     pub fn dial_only(config: SessionConfig) -> Self {
         config.validate().expect("valid config");
         Self::with_peer(Peer::dial_only(config))
+    }
+}
+
+impl Remote<AcceptOnly> {
+    /// A [`Peer::accept_only`].
+    #[allow(dead_code)]
+    pub fn accept_only(config: SessionConfig) -> Self {
+        config.validate().expect("valid config");
+        Self::with_peer(Peer::accept_only(config))
     }
 }
 

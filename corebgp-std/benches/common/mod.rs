@@ -284,16 +284,11 @@ pub fn is_generator() -> bool {
     std::env::var("COREBGP_BENCH_ROLE").as_deref() == Ok("generator")
 }
 
-/// Raises the open-file limit to the hard limit (1,000 sockets need more
-/// than the usual soft limit of 1,024).
+/// Raises the open-file limit to the hard limit (10,000 sockets need more
+/// than the usual soft limit of 1,024), in the server and in the
+/// generator alike.
 pub fn raise_nofile() {
-    let mut l: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY: valid, writable rlimit; then a valid one to set.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut l);
-        l.rlim_cur = l.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &l);
-    }
+    corebgp_std::raise_open_file_limit().expect("raising the open-file limit");
 }
 
 /// The server's side of a benchmark: counts sessions and decoded prefixes.
