@@ -47,13 +47,25 @@ fn main() {
     let parsers: Vec<(&str, Run)> = vec![
         ("floor (lengths only)", Box::new(|| floor(&corpus))),
         ("corebgp-core", Box::new(|| corebgp(&corpus))),
+        (
+            "corebgp-core, public path",
+            Box::new(|| corebgp_public(&corpus)),
+        ),
         ("netgauze-bgp-pkt 0.13", Box::new(|| netgauze(&corpus))),
         ("zettabgp 0.6", Box::new(|| zettabgp(&corpus))),
         ("bgpkit-parser 0.23", Box::new(|| bgpkit(&shared))),
         ("routecore 0.7", Box::new(|| routecore(&corpus))),
     ];
+    // ONLY=name runs that parser alone (and the floor), for profiling.
+    let only = std::env::var("ONLY").ok();
     let mut results = Vec::new();
     for (name, f) in &parsers {
+        if only
+            .as_deref()
+            .is_some_and(|o| *name != o && !name.starts_with("floor"))
+        {
+            continue;
+        }
         let mut times = Vec::new();
         let mut allocs = 0;
         for _ in 0..rounds {
@@ -79,23 +91,51 @@ fn main() {
         ));
     }
     let rate = |d: Duration| PREFIXES as f64 / d.as_secs_f64() / 1e6;
-    let core = results[1].2;
-    let best_other = results[2..].iter().map(|r| r.2).min().unwrap_or(core);
-    println!(
-        "\n| parser | M prefixes/s (median) | M prefixes/s (best) | corebgp-core speed-up | allocations per UPDATE |"
-    );
-    println!("|---|---:|---:|---:|---:|");
-    for (name, best, median, allocs) in &results {
+    if only.is_some() {
+        for (name, best, median, _) in &results {
+            println!(
+                "{name}: {:.1} M prefixes/s median, {:.1} best",
+                rate(*median),
+                rate(*best)
+            );
+        }
+        return;
+    }
+    let others = &results[3..];
+    let best_other = others.iter().map(|r| r.2).min().unwrap_or(results[1].2);
+    let tables = [
+        (
+            "Body only (`Update::parse` on the UPDATE body, no header check), every attribute read, `nlri()`",
+            1,
+        ),
+        (
+            "Header checked (`Message::parse` → `Update::from_sections`), every attribute read through the public accessors, `announced()`/`withdrawals()`",
+            2,
+        ),
+    ];
+    for (title, i) in tables {
+        let core = results[i].2;
+        println!("\n{title}:\n");
         println!(
-            "| {name} | {:.1} | {:.1} | {:.2}x | {allocs:.1} |",
-            rate(*median),
-            rate(*best),
-            median.as_secs_f64() / core.as_secs_f64()
+            "| parser | M prefixes/s (median) | M prefixes/s (best) | corebgp-core speed-up | allocations per UPDATE |"
+        );
+        println!("|---|---:|---:|---:|---:|");
+        for (name, best, median, allocs) in std::iter::once(&results[0])
+            .chain(std::iter::once(&results[i]))
+            .chain(others)
+        {
+            println!(
+                "| {name} | {:.1} | {:.1} | {:.2}x | {allocs:.1} |",
+                rate(*median),
+                rate(*best),
+                median.as_secs_f64() / core.as_secs_f64()
+            );
+        }
+        println!(
+            "\ncorebgp-core: {:.1} M prefixes/s, {:.2}x the fastest other parser; {:.1}% of the floor",
+            rate(core),
+            best_other.as_secs_f64() / core.as_secs_f64(),
+            100.0 * results[0].2.as_secs_f64() / core.as_secs_f64()
         );
     }
-    println!(
-        "\ncorebgp-core: {:.2}x the fastest other parser; {:.1}% of the floor",
-        best_other.as_secs_f64() / core.as_secs_f64(),
-        100.0 * results[0].2.as_secs_f64() / core.as_secs_f64()
-    );
 }
