@@ -312,7 +312,8 @@ async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
     }
 }
 
-/// Moves the next queued UPDATE into `tx` if the session takes it.
+/// Moves queued UPDATEs into `tx`, as many whole ones as fit, for one
+/// write: many small UPDATEs then cost one system call, not one each.
 fn take_outbox<O: Outbox, M: PeerMode>(
     peer: &mut Peer<M>,
     outbox: &O,
@@ -320,12 +321,27 @@ fn take_outbox<O: Outbox, M: PeerMode>(
     fwd: &mut Option<Fwd>,
     now: Instant,
 ) {
-    if let Some(len) = outbox.take(tx) {
-        let msg = tx.get(..len).unwrap_or(&[]);
+    let mut end = 0;
+    loop {
+        let rest = tx.get_mut(end..).unwrap_or(&mut []);
+        let Some(len) = (if end == 0 {
+            outbox.take(rest)
+        } else {
+            outbox.take_if_fits(rest)
+        }) else {
+            return;
+        };
+        let msg = tx.get(end..end + len).unwrap_or(&[]);
         // The session checks the length against the negotiated maximum and
-        // restarts the KeepaliveTimer; a refused message is dropped.
+        // restarts the KeepaliveTimer; a refused message is dropped (the
+        // next one goes in its place).
         if let Ok(dir) = peer.send_update(now, msg) {
-            *fwd = Some(Fwd { dir, off: 0, len });
+            end += len;
+            *fwd = Some(Fwd {
+                dir,
+                off: 0,
+                len: end,
+            });
         }
     }
 }
@@ -444,9 +460,17 @@ pub async fn run<K, C, P, O, S, M>(
     let mut stopping: Option<Instant> = None;
     // The connection whose buffered messages are being handled.
     let mut reading: Option<Direction> = None;
+    // When those messages were read: the time of receipt of every one of
+    // them (RFC 4271 §6.2 restarts the HoldTimer on receipt), so the clock
+    // is read once per read, not once per message. Cleared when a hook
+    // made the driver wait, for time then moved on.
+    let mut read_at: Option<Instant> = None;
 
     loop {
-        let now = clock.now();
+        let now = match (reading, read_at) {
+            (Some(_), Some(t)) => t,
+            _ => clock.now(),
+        };
         if reading.is_none() {
             peer.handle_timeout(now);
         }
@@ -512,6 +536,9 @@ pub async fn run<K, C, P, O, S, M>(
                     None => Poll::Ready(Ok(())),
                 }
             });
+            // Whether the hook made the driver wait (was not done when
+            // first polled).
+            let mut waited = false;
             let res = {
                 let mut svc = pin!(service(peer, clock, outbox, tx, &mut fwd, ts));
                 // Once the service returns (the main loop has work), only
@@ -521,6 +548,7 @@ pub async fn run<K, C, P, O, S, M>(
                     if let Poll::Ready(v) = Pin::new(&mut job).poll(cx) {
                         return Poll::Ready(v);
                     }
+                    waited = true;
                     if !serviced && svc.as_mut().poll(cx).is_ready() {
                         serviced = true;
                     }
@@ -528,8 +556,12 @@ pub async fn run<K, C, P, O, S, M>(
                 })
                 .await
             };
+            if waited {
+                read_at = None;
+            }
             if neg.is_none() {
-                let now = clock.now();
+                // A hook done at once took no time the timers care about.
+                let now = if waited { clock.now() } else { now };
                 peer.set_busy(now, d, false);
                 if let Err(n) = res {
                     peer.close_with(now, d, &n);
@@ -696,6 +728,7 @@ pub async fn run<K, C, P, O, S, M>(
                 if let Some(io) = slot(&mut conns, d) {
                     io.framer.commit(n);
                     reading = Some(d);
+                    read_at = Some(now);
                 }
             }
         }
