@@ -92,7 +92,9 @@ fn main() {
                         remote_as: SPEAKER_AS,
                     },
                     counter.clone(),
-                    PeerOptions::new().passive(true),
+                    PeerOptions::new()
+                        .passive(true)
+                        .extended_messages(std::env::var("EXT").is_ok()),
                 )
                 .unwrap();
             let s = server.clone();
