@@ -71,7 +71,8 @@ fn main() {
         .unwrap();
     let (rss0, _) = rss_kib();
     let loads = workloads();
-    let mut results: Vec<(Vec<f64>, Vec<f64>)> = vec![(vec![], vec![]); loads.len()];
+    let mut results: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> =
+        vec![(vec![], vec![], vec![]); loads.len()];
     for run in 0..runs {
         for (w, &(label, per_update)) in loads.iter().enumerate() {
             let ip = Ipv4Addr::new(127, 1, 1 + w as u8, 1 + run as u8);
@@ -106,17 +107,19 @@ fn main() {
                 std::thread::sleep(Duration::from_micros(200));
             }
             let go = Instant::now();
+            let cpu0 = cpu_time();
             generator.go();
             while counter.eor.load(Ordering::Relaxed) == 0 {
                 assert!(go.elapsed() < Duration::from_secs(300), "no End-of-RIB");
                 std::thread::sleep(Duration::from_micros(200));
             }
+            let cpu = (cpu_time() - cpu0).as_secs_f64();
             let first = counter.first_update_at.lock().unwrap().unwrap();
             let eor = counter.eor_at.lock().unwrap().unwrap();
             let (rss, hwm) = rss_kib();
             let took = (eor - go).as_secs_f64();
             println!(
-                "run {run} {label}: {} prefixes at the handler; go → End-of-RIB {took:.4} s, first UPDATE → End-of-RIB {:.4} s; loopback floor {:.4} s ({:.2}× the floor); RSS {rss} KiB (peak {hwm} KiB, {rss0} KiB before the first session)",
+                "run {run} {label}: {} prefixes at the handler; go → End-of-RIB {took:.4} s (server CPU {cpu:.4} s), first UPDATE → End-of-RIB {:.4} s; loopback floor {:.4} s ({:.2}× the floor); RSS {rss} KiB (peak {hwm} KiB, {rss0} KiB before the first session)",
                 counter.prefixes.load(Ordering::Relaxed),
                 (eor - first).as_secs_f64(),
                 floor.as_secs_f64(),
@@ -125,15 +128,16 @@ fn main() {
             assert_eq!(counter.prefixes.load(Ordering::Relaxed), u64::from(per));
             results[w].0.push(took);
             results[w].1.push(floor.as_secs_f64());
+            results[w].2.push(cpu);
             drop(generator);
             rt.block_on(server.close());
         }
     }
     for (w, &(label, _)) in loads.iter().enumerate() {
-        let (t, f) = &mut results[w];
-        let (t, f) = (median(t), median(f));
+        let (t, f, c) = &mut results[w];
+        let (t, f, c) = (median(t), median(f), median(c));
         println!(
-            "{label}: median go → End-of-RIB {t:.4} s, loopback floor {f:.4} s ({:.2}× the floor), over {runs} runs",
+            "{label}: median go → End-of-RIB {t:.4} s (server CPU {c:.4} s), loopback floor {f:.4} s ({:.2}× the floor), over {runs} runs",
             t / f
         );
     }

@@ -219,41 +219,7 @@ impl<'a> Update<'a> {
         sections: UpdateSections<'a>,
         cfg: &UpdateConfig,
     ) -> Result<Self, UpdateError<'a>> {
-        // Built where it is returned, and checked there: an `Update` is a
-        // few hundred bytes, and a copy of it per message showed in the
-        // profile of a full table (memcpy in every call).
-        let mut res = Ok(Update {
-            sections,
-            cfg: *cfg,
-            withdrawn_count: 0,
-            nlri_count: 0,
-            mp_reach_count: 0,
-            mp_unreach_count: 0,
-            path_counts: [0; 2],
-            origin: None,
-            vals: [None; SLOTS],
-            mp_reach: None,
-            mp_unreach: None,
-            seen: AttrSet::EMPTY,
-            discarded: AttrSet::EMPTY,
-            withdraw: None,
-            disable: [None, None],
-            discard: None,
-        });
-        if let Ok(u) = &mut res
-            && let Err(e) = u.check()
-        {
-            res = Err(e);
-        }
-        res
-    }
-
-    /// Checks the sections and every attribute of a fresh `Update`.
-    #[inline(always)]
-    fn check(&mut self) -> Result<(), UpdateError<'a>> {
-        let u = self;
-        let sections = u.sections;
-        let add_path_v4 = u.cfg.add_path_rx.contains(AfiSafi::IPV4_UNICAST);
+        let add_path_v4 = cfg.add_path_rx.contains(AfiSafi::IPV4_UNICAST);
         // RFC 7606 §5.3: a syntax error in the IPv4 fields → session reset;
         // RFC 4271 §6.3: 3/10 Invalid Network Field.
         let withdrawn_count = nlri::validate(sections.withdrawn, false, add_path_v4);
@@ -266,8 +232,24 @@ impl<'a> Update<'a> {
                 &[],
             ));
         }
-        u.withdrawn_count = withdrawn_count;
-        u.nlri_count = nlri_count;
+        let mut u = Update {
+            sections,
+            cfg: *cfg,
+            withdrawn_count,
+            nlri_count,
+            mp_reach_count: 0,
+            mp_unreach_count: 0,
+            path_counts: [0; 2],
+            origin: None,
+            vals: [None; SLOTS],
+            mp_reach: None,
+            mp_unreach: None,
+            seen: AttrSet::EMPTY,
+            discarded: AttrSet::EMPTY,
+            withdraw: None,
+            disable: [None, None],
+            discard: None,
+        };
         let mut rest = sections.attributes;
         let mut broken = false;
         while !rest.is_empty() {
@@ -334,7 +316,7 @@ impl<'a> Update<'a> {
                 }
             }
         }
-        Ok(())
+        Ok(u)
     }
 
     /// Keeps the first error of each action (see [`update_error`] for
