@@ -249,6 +249,7 @@ fn main() {
             std::thread::sleep(Duration::from_micros(200));
         }
         let go = Instant::now();
+        let cpu0 = cpu_time();
         let stdin = child.child.stdin.as_mut().unwrap();
         stdin.write_all(b"go\n").unwrap();
         stdin.flush().unwrap();
@@ -256,12 +257,13 @@ fn main() {
             assert!(go.elapsed() < Duration::from_secs(300), "no End-of-RIB");
             std::thread::sleep(Duration::from_micros(200));
         }
+        let cpu = (cpu_time() - cpu0).as_secs_f64();
         let eor = counter.eor_at.lock().unwrap().unwrap();
         let n = counter.prefixes.load(Ordering::Relaxed);
         let (rss, hwm) = rss_kib();
         let t = (eor - go).as_secs_f64();
         println!(
-            "run {run}: {n} prefixes at the receiver; go (first write) → End-of-RIB {t:.4} s; receiver RSS {rss} KiB (peak {hwm} KiB)"
+            "run {run}: {n} prefixes at the receiver; go (first write) → End-of-RIB {t:.4} s (receiver CPU {cpu:.4} s); receiver RSS {rss} KiB (peak {hwm} KiB)"
         );
         assert_eq!(n, count);
         took.push(t);
