@@ -51,6 +51,10 @@ fn main() {
             "corebgp-core, public path",
             Box::new(|| corebgp_public(&corpus)),
         ),
+        (
+            "corebgp-core, public path, per-field iterators",
+            Box::new(|| corebgp_public_fields(&corpus)),
+        ),
         ("netgauze-bgp-pkt 0.13", Box::new(|| netgauze(&corpus))),
         ("zettabgp 0.6", Box::new(|| zettabgp(&corpus))),
         ("bgpkit-parser 0.23", Box::new(|| bgpkit(&shared))),
@@ -101,8 +105,13 @@ fn main() {
         }
         return;
     }
-    let others = &results[3..];
+    let others = &results[4..];
     let best_other = others.iter().map(|r| r.2).min().unwrap_or(results[1].2);
+    println!(
+        "\n`announced()`/`withdrawals()` {:.1} M prefixes/s, per-field iterators (`nlri()`, `mp_reach_nlri()`, ...) {:.1} (medians, public path)",
+        rate(results[2].2),
+        rate(results[3].2)
+    );
     let tables = [
         (
             "Body only (`Update::parse` on the UPDATE body, no header check), every attribute read, `nlri()`",
