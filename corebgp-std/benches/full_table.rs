@@ -114,7 +114,7 @@ fn main() {
                 std::thread::sleep(Duration::from_micros(200));
             }
             let cpu = (cpu_time() - cpu0).as_secs_f64();
-            let first = counter.first_update_at.lock().unwrap().unwrap();
+            let first = *counter.first_update_at.get().unwrap();
             let eor = counter.eor_at.lock().unwrap().unwrap();
             let (rss, hwm) = rss_kib();
             let took = (eor - go).as_secs_f64();
