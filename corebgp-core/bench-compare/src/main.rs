@@ -38,7 +38,7 @@ fn main() {
     let shared = bytes::Bytes::from(corpus.clone());
     let updates = PREFIXES.div_ceil(PER_UPDATE);
     println!(
-        "corpus: {} UPDATEs, {} prefixes, {:.1} MB; best and median of {rounds} rounds",
+        "corpus: {} UPDATEs, {} prefixes, {:.1} MB; best and median of {rounds} interleaved rounds",
         updates,
         PREFIXES,
         corpus.len() as f64 / 1e6
@@ -62,22 +62,24 @@ fn main() {
     ];
     // ONLY=name runs that parser alone (and the floor), for profiling.
     let only = std::env::var("ONLY").ok();
-    let mut results = Vec::new();
-    for (name, f) in &parsers {
-        if only
-            .as_deref()
-            .is_some_and(|o| *name != o && !name.starts_with("floor"))
-        {
-            continue;
-        }
-        let mut times = Vec::new();
-        let mut allocs = 0;
-        for _ in 0..rounds {
+    let parsers: Vec<(&str, Run)> = parsers
+        .into_iter()
+        .filter(|(name, _)| {
+            only.as_deref()
+                .is_none_or(|o| *name == o || name.starts_with("floor"))
+        })
+        .collect();
+    // Rounds are interleaved (every parser once per round), so that a
+    // machine whose load changes during the run slows all of them alike.
+    let mut times = vec![Vec::new(); parsers.len()];
+    let mut allocs = vec![0; parsers.len()];
+    for _ in 0..rounds {
+        for (k, (name, f)) in parsers.iter().enumerate() {
             let a0 = ALLOCS.load(Relaxed);
             let t = Instant::now();
             let (n, sum) = f();
-            times.push(t.elapsed());
-            allocs = ALLOCS.load(Relaxed) - a0;
+            times[k].push(t.elapsed());
+            allocs[k] = ALLOCS.load(Relaxed) - a0;
             std::hint::black_box(sum);
             let want = if name.starts_with("floor") {
                 updates
@@ -86,12 +88,16 @@ fn main() {
             };
             assert_eq!(n, want, "{name} counted {n}");
         }
-        times.sort();
+    }
+    let mut results = Vec::new();
+    for (k, (name, _)) in parsers.iter().enumerate() {
+        let t = &mut times[k];
+        t.sort();
         results.push((
             *name,
-            times[0],
-            times[times.len() / 2],
-            allocs as f64 / updates as f64,
+            t[0],
+            t[t.len() / 2],
+            allocs[k] as f64 / updates as f64,
         ));
     }
     let rate = |d: Duration| PREFIXES as f64 / d.as_secs_f64() / 1e6;
