@@ -31,6 +31,9 @@ use crate::wire::{
 /// a peer that does not read cannot hold a shutdown up (CoreBGP PR #69).
 pub const SHUTDOWN_LINGER: Duration = Duration::from_secs(3);
 
+/// Not a time: "not stopping".
+const NEVER: Instant = Instant::from_millis(u64::MAX);
+
 /// The adapter's clock.
 pub trait Clock {
     /// The current time.
@@ -312,7 +315,46 @@ async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
     }
 }
 
-/// Moves the next queued UPDATE into `tx` if the session takes it.
+/// Moves queued UPDATEs into `tx` for one write, as many whole ones as
+/// fit: many small UPDATEs then cost one system call, not one each.
+#[cfg(not(target_os = "none"))]
+fn take_outbox<O: Outbox, M: PeerMode>(
+    peer: &mut Peer<M>,
+    outbox: &O,
+    tx: &mut [u8],
+    fwd: &mut Option<Fwd>,
+    now: Instant,
+) {
+    let mut end = 0;
+    loop {
+        let rest = tx.get_mut(end..).unwrap_or(&mut []);
+        let got = if end == 0 {
+            outbox.take(rest)
+        } else {
+            outbox.take_if_fits(rest)
+        };
+        let Some(len) = got else {
+            return;
+        };
+        let msg = tx.get(end..end + len).unwrap_or(&[]);
+        // The session checks the length against the negotiated maximum and
+        // restarts the KeepaliveTimer; a refused message is dropped (the
+        // next one goes in its place).
+        if let Ok(dir) = peer.send_update(now, msg) {
+            end += len;
+            *fwd = Some(Fwd {
+                dir,
+                off: 0,
+                len: end,
+            });
+        }
+    }
+}
+
+/// Moves the next queued UPDATE into `tx` if the session takes it: one
+/// per write on bare-metal targets (less code; an embedded speaker sends
+/// few UPDATEs).
+#[cfg(target_os = "none")]
 fn take_outbox<O: Outbox, M: PeerMode>(
     peer: &mut Peer<M>,
     outbox: &O,
@@ -441,13 +483,21 @@ pub async fn run<K, C, P, O, S, M>(
     let mut fwd: Option<Fwd> = None;
     let mut dial = pin!(None);
     let mut shutdown = pin!(shutdown);
-    let mut stopping: Option<Instant> = None;
+    // Once stopping, when the linger ends; [`NEVER`] before (a plain
+    // `Instant`: 8 bytes less in the future than an `Option`).
+    let mut linger_end = NEVER;
     // The connection whose buffered messages are being handled.
     let mut reading: Option<Direction> = None;
+    // The time. While buffered messages are handled it stays the time of
+    // their read: the time of receipt of every one of them (RFC 4271 §6.2
+    // restarts the HoldTimer on receipt), so the clock is read once per
+    // read, not once per message; it is read again after a hook that made
+    // the driver wait, for time then moved on.
+    let mut now = clock.now();
 
     loop {
-        let now = clock.now();
         if reading.is_none() {
+            now = clock.now();
             peer.handle_timeout(now);
         }
 
@@ -512,6 +562,9 @@ pub async fn run<K, C, P, O, S, M>(
                     None => Poll::Ready(Ok(())),
                 }
             });
+            // Whether the hook made the driver wait (was not done when
+            // first polled).
+            let mut waited = false;
             let res = {
                 let mut svc = pin!(service(peer, clock, outbox, tx, &mut fwd, ts));
                 // Once the service returns (the main loop has work), only
@@ -521,6 +574,7 @@ pub async fn run<K, C, P, O, S, M>(
                     if let Poll::Ready(v) = Pin::new(&mut job).poll(cx) {
                         return Poll::Ready(v);
                     }
+                    waited = true;
                     if !serviced && svc.as_mut().poll(cx).is_ready() {
                         serviced = true;
                     }
@@ -528,8 +582,10 @@ pub async fn run<K, C, P, O, S, M>(
                 })
                 .await
             };
+            if waited {
+                now = clock.now();
+            }
             if neg.is_none() {
-                let now = clock.now();
                 peer.set_busy(now, d, false);
                 if let Err(n) = res {
                     peer.close_with(now, d, &n);
@@ -554,7 +610,7 @@ pub async fn run<K, C, P, O, S, M>(
         }
         for &d in dirs::<M>() {
             let close = closable(peer, fwd, d);
-            if close || (stopping.is_some_and(|t| now >= t + SHUTDOWN_LINGER)) {
+            if close || now >= linger_end {
                 if d == Direction::Outbound {
                     dial.set(None);
                 }
@@ -569,24 +625,21 @@ pub async fn run<K, C, P, O, S, M>(
                 }
             }
         }
-        if stopping.is_some() && conns.iter().all(Option::is_none) {
+        if linger_end != NEVER && conns.iter().all(Option::is_none) {
             return;
         }
         track_blocked(peer, tx, fwd, now);
 
         // Wait for the next thing to happen.
-        let deadline = match stopping {
-            Some(t) => {
-                let linger = t + SHUTDOWN_LINGER;
-                Some(peer.poll_timeout().map_or(linger, |p| p.min(linger)))
-            }
-            None => peer.poll_timeout(),
+        let deadline = match peer.poll_timeout() {
+            Some(p) => Some(p.min(linger_end)),
+            None => (linger_end != NEVER).then_some(linger_end),
         };
         let ev = {
             let est = peer.established();
             let can_take = fwd.is_none() && est.is_some_and(|d| peer.pending(d).is_empty());
             let accepting = M::ACCEPTS
-                && stopping.is_none()
+                && linger_end == NEVER
                 && conns[1].is_none()
                 && pool.iter().any(Option::is_some);
             let [o, i] = &mut conns;
@@ -607,7 +660,7 @@ pub async fn run<K, C, P, O, S, M>(
             let mut acc = pin!(accepting.then(|| connector.accept()));
             let mut ob = pin!(can_take.then(|| outbox.ready()));
             poll_fn(|cx| {
-                if stopping.is_none()
+                if linger_end == NEVER
                     && let Poll::Ready(sub) = shutdown.as_mut().poll(cx)
                 {
                     return Poll::Ready(Ev::Shutdown(sub));
@@ -644,12 +697,12 @@ pub async fn run<K, C, P, O, S, M>(
             .await
         };
 
-        let now = clock.now();
+        now = clock.now();
         match ev {
             Ev::Shutdown(sub) => {
                 peer.stop(now, sub);
                 dial.set(None);
-                stopping = Some(now);
+                linger_end = now + SHUTDOWN_LINGER;
             }
             Ev::Timer => {}
             Ev::Dialed(t) => {

@@ -64,6 +64,14 @@ pub trait Outbox {
     /// Moves the next message into `buf` (at least as long as the largest
     /// message) and returns its length.
     fn take(&self, buf: &mut [u8]) -> Option<usize>;
+    /// Moves the next message into `buf` if it fits there, else leaves it
+    /// queued: the driver fills the rest of its send buffer with whole
+    /// messages this way, so that one write carries many small UPDATEs.
+    /// The default takes nothing (one message per write).
+    fn take_if_fits(&self, buf: &mut [u8]) -> Option<usize> {
+        let _ = buf;
+        None
+    }
     /// The session is Established: accept messages up to `max_len` bytes.
     fn open(&self, max_len: usize);
     /// The session left Established: drop what is queued; writers fail.
@@ -119,13 +127,18 @@ impl<const N: usize> Inner<N> {
         self.buf.get((self.head + at) % N).copied().unwrap_or(0)
     }
 
-    fn pop(&mut self, out: &mut [u8]) -> Option<usize> {
+    /// Moves the next message into `out`; one longer than `out` is
+    /// dropped, or with `keep` left queued.
+    fn pop(&mut self, out: &mut [u8], keep: bool) -> Option<usize> {
         if self.messages == 0 {
             return None;
         }
         let len = usize::from(u16::from_be_bytes([self.peek(16), self.peek(17)]));
         let first = len.min(N - self.head);
         let fits = out.len() >= len;
+        if keep && !fits {
+            return None;
+        }
         if fits {
             if let (Some(d), Some(s)) = (
                 out.get_mut(..first),
@@ -215,7 +228,11 @@ impl<M: RawMutex, const N: usize> Outbox for UpdateChannel<M, N> {
     }
 
     fn take(&self, buf: &mut [u8]) -> Option<usize> {
-        self.with(|s| s.pop(buf))
+        self.with(|s| s.pop(buf, false))
+    }
+
+    fn take_if_fits(&self, buf: &mut [u8]) -> Option<usize> {
+        self.with(|s| s.pop(buf, true))
     }
 
     fn open(&self, max_len: usize) {
@@ -497,6 +514,28 @@ mod tests {
         let next = core::pin::pin!(b.send(&m23));
         assert_eq!(futures_poll(next), Poll::Ready(Ok(())), "the turn is free");
         assert_eq!(ch.queued(), 2);
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn take_if_fits_leaves_a_message_that_does_not_fit() {
+        let ch: UpdateChannel<NoopRawMutex, 200> = UpdateChannel::new();
+        ch.open(4096);
+        let w = ch.writer().unwrap();
+        for len in [30usize, 40, 50] {
+            w.send(&update(len)).await.unwrap();
+        }
+        let mut buf = [0u8; 100];
+        assert_eq!(ch.take_if_fits(&mut buf[..29]), None, "30 > 29: kept");
+        assert_eq!(ch.queued(), 3);
+        assert_eq!(ch.take_if_fits(&mut buf), Some(30));
+        assert_eq!(ch.take_if_fits(&mut buf[30..]), Some(40));
+        assert_eq!(ch.take_if_fits(&mut buf[70..]), None, "50 > 30: kept");
+        assert_eq!(ch.queued(), 1);
+        assert_eq!(&buf[16..18], &30u16.to_be_bytes());
+        assert_eq!(&buf[30 + 16..30 + 18], &40u16.to_be_bytes());
+        assert_eq!(ch.take(&mut buf), Some(50));
+        assert_eq!(ch.take_if_fits(&mut buf), None, "empty");
+        assert_eq!(NoOutbox.take_if_fits(&mut buf), None);
     }
 
     fn futures_poll<F: Future>(f: core::pin::Pin<&mut F>) -> Poll<F::Output> {

@@ -4,6 +4,8 @@
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr};
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration as StdDuration;
 
 use corebgp_core::driver::{Buffers, Clock, Connector, SHUTDOWN_LINGER, run};
@@ -22,12 +24,38 @@ use embedded_io_adapters::tokio_1::FromTokio;
 use tokio::io::DuplexStream;
 use tokio::sync::{mpsc, oneshot};
 
-type Half = FromTokio<DuplexStream>;
+/// One end of a pipe, counting the driver's writes.
+struct Half {
+    inner: FromTokio<DuplexStream>,
+    writes: Arc<AtomicUsize>,
+}
 
-struct TokioClock(tokio::time::Instant);
+impl embedded_io_async::ErrorType for Half {
+    type Error = <FromTokio<DuplexStream> as embedded_io_async::ErrorType>::Error;
+}
+
+impl embedded_io_async::Read for Half {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        self.inner.read(buf).await
+    }
+}
+
+impl embedded_io_async::Write for Half {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.inner.write(buf).await
+    }
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        self.inner.flush().await
+    }
+}
+
+/// Tokio's clock, counting the driver's readings.
+struct TokioClock(tokio::time::Instant, Arc<AtomicUsize>);
 
 impl Clock for TokioClock {
     fn now(&self) -> Instant {
+        self.1.fetch_add(1, Ordering::Relaxed);
         Instant::from_millis(self.0.elapsed().as_millis() as u64)
     }
     async fn sleep_until(&self, deadline: Instant) {
@@ -43,10 +71,17 @@ struct MemConnector {
     /// Bytes the pipe buffers per direction (small = a peer that stops
     /// reading blocks the writer soon).
     pipe: usize,
+    /// Writes on this side's connections.
+    writes: Arc<AtomicUsize>,
 }
 
-fn halves(s: DuplexStream) -> Half {
-    FromTokio::new(s)
+impl MemConnector {
+    fn half(&self, s: DuplexStream) -> Half {
+        Half {
+            inner: FromTokio::new(s),
+            writes: self.writes.clone(),
+        }
+    }
 }
 
 impl Connector for MemConnector {
@@ -55,11 +90,11 @@ impl Connector for MemConnector {
         let to = self.to_peer.as_ref()?;
         let (a, b) = tokio::io::duplex(self.pipe);
         to.send(b).ok()?;
-        Some(halves(a))
+        Some(self.half(a))
     }
     async fn accept(&self) -> Half {
         match self.incoming.lock().await.recv().await {
-            Some(s) => halves(s),
+            Some(s) => self.half(s),
             None => std::future::pending().await,
         }
     }
@@ -73,11 +108,13 @@ fn network(pipe: usize) -> (MemConnector, MemConnector) {
             to_peer: Some(tx_b),
             incoming: tokio::sync::Mutex::new(rx_a),
             pipe,
+            writes: Arc::default(),
         },
         MemConnector {
             to_peer: Some(tx_a),
             incoming: tokio::sync::Mutex::new(rx_b),
             pipe,
+            writes: Arc::default(),
         },
     )
 }
@@ -191,6 +228,8 @@ fn update_of(nlri: &[u8]) -> Vec<u8> {
 struct Side {
     peer: Peer,
     log: Rc<RefCell<Log>>,
+    /// The driver's clock readings.
+    clock_reads: Arc<AtomicUsize>,
 }
 
 impl Side {
@@ -200,6 +239,7 @@ impl Side {
         Self {
             peer,
             log: Rc::default(),
+            clock_reads: Arc::default(),
         }
     }
 }
@@ -212,7 +252,7 @@ async fn drive(
     plugin: TestPlugin<'_>,
     stop: oneshot::Receiver<CeaseSubcode>,
 ) {
-    let clock = TokioClock(tokio::time::Instant::now());
+    let clock = TokioClock(tokio::time::Instant::now(), side.clock_reads.clone());
     let mut plugin = plugin;
     let (mut rx0, mut rx1, mut tx) = (vec![0u8; 4096], vec![0u8; 4096], vec![0u8; 4096]);
     let bufs = Buffers {
@@ -424,6 +464,55 @@ async fn writers_fail_after_the_session_closes() {
     assert_eq!(b.log.borrow().updates, vec![vec![24, 10, 0, 4]]);
 }
 
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn many_small_updates_share_writes_and_clock_readings() {
+    // 300 one-prefix UPDATEs (41 bytes each) queued at once: the sender
+    // writes as many as its 4096-byte send buffer holds in one write, and
+    // the receiver reads the clock once per read, not once per message.
+    let (ca, cb) = network(64 * 1024);
+    let (chan_a, chan_b) = (UpdateChannel::new(), UpdateChannel::new());
+    let mut a = Side::new(config(65001, 65002, 1, false, 90));
+    let mut b = Side::new(config(65002, 65001, 2, true, 90));
+    let mut pa = plugin(&a.log, &chan_a);
+    let sent: Vec<Vec<u8>> = (0..300u16)
+        .map(|i| update_of(&[24, 10, (i >> 8) as u8, i as u8]))
+        .collect();
+    pa.to_send = sent.clone();
+    let pb = plugin(&b.log, &chan_b);
+    let (stop_a, stop_a_rx) = oneshot::channel();
+    let (stop_b, stop_b_rx) = oneshot::channel();
+    let lb = b.log.clone();
+    let (writes_a, reads_b) = (ca.writes.clone(), b.clock_reads.clone());
+    let script = async {
+        let deadline = tokio::time::Instant::now() + StdDuration::from_secs(60);
+        while lb.borrow().updates.len() < sent.len() {
+            assert!(tokio::time::Instant::now() < deadline, "not all arrived");
+            tokio::task::yield_now().await;
+        }
+        // From the start: the session's own OPEN and KEEPALIVEs included.
+        let writes = writes_a.load(Ordering::Relaxed);
+        let reads = reads_b.load(Ordering::Relaxed);
+        // 300 × 41 bytes fit in 4 sends of 4096 bytes; allow for the
+        // channel handing them over in smaller runs. One write and two
+        // clock readings per UPDATE (b074793: 303 writes, 625 readings)
+        // fail; this driver made 7 and 18.
+        assert!(writes <= 30, "{writes} writes for 300 UPDATEs");
+        assert!(reads < 100, "{reads} clock readings for 300 UPDATEs");
+        stop_a.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+        stop_b.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+    };
+    tokio::join!(
+        drive(&mut a, &ca, &chan_a, pa, stop_a_rx),
+        drive(&mut b, &cb, &chan_b, pb, stop_b_rx),
+        script
+    );
+    let want: Vec<Vec<u8>> = sent.iter().map(|m| m[m.len() - 4..].to_vec()).collect();
+    assert_eq!(b.log.borrow().updates, want, "all, in order");
+    // B found nothing malformed: at most the Cease of its own stop.
+    let sent = b.log.borrow().sent.clone();
+    assert!(sent.iter().all(|&(code, _)| code == 6), "{sent:?}");
+}
+
 /// An UPDATE of `n` /24s (10.x.y.0/24), one path.
 fn big_update(n: u16) -> Vec<u8> {
     let nlri: Vec<u8> = (0..n)
@@ -505,7 +594,7 @@ fn spawn_generic<P: Plugin + 'static>(
     conn: MemConnector,
 ) -> tokio::task::JoinHandle<u32> {
     tokio::spawn(async move {
-        let clock = TokioClock(tokio::time::Instant::now());
+        let clock = TokioClock(tokio::time::Instant::now(), Arc::default());
         let channel: std::sync::Arc<UpdateChannel<CriticalSectionRawMutex, 4096>> =
             Default::default();
         let mut peer = Peer::new(config(65001, 65002, 1, false, 9));

@@ -1,7 +1,8 @@
-//! BIRD 2 on the input of `full_table`: the same speaker (a child process,
-//! corebgp-core's driver) sends the same 1,000,000 IPv4 /24s in the same
-//! UPDATEs and End-of-RIB to a BIRD started here (Debian's `bird2`, on
-//! loopback, its own port and temporary directory, killed at the end).
+//! BIRD 2 on the input of `full_table`: the same pre-encoded sender (a
+//! child process) sends the same 1,000,000 IPv4 /24s in the same UPDATEs
+//! and End-of-RIB to a BIRD started here (Debian's `bird2`, on loopback, its
+//! own port and temporary directory, killed at the end), for both
+//! workloads: friendly (~1,000 prefixes per UPDATE) and realistic (3).
 //! As in `full_table`, the speaker sends nothing until BIRD reports the
 //! session Established; the clock starts then ("go") and stops when
 //! `birdc show protocols all corebgp` reports all prefixes imported (the
@@ -11,7 +12,7 @@
 //! /proc.
 //!
 //! `cargo bench -p corebgp-std --bench bird_full_table` (env:
-//! PREFIXES=1000000, RUNS=3).
+//! PREFIXES=1000000, RUNS=3, WORKLOAD=both|friendly|realistic).
 
 mod common;
 
@@ -161,46 +162,57 @@ fn main() {
     if is_generator() {
         return generator_main();
     }
+    if is_raw() {
+        return raw_main();
+    }
     let per = env("PREFIXES", 1_000_000);
     let runs = env("RUNS", 3);
+    let all = [("friendly", usize::MAX), ("realistic", 3)];
+    let loads = match std::env::var("WORKLOAD").as_deref() {
+        Ok("friendly") => &all[..1],
+        Ok("realistic") => &all[1..],
+        _ => &all[..],
+    };
     for run in 0..runs {
-        let (bird, addr) = Bird::start(run);
-        let mut generator = Generator::start(addr, 1, per as u32, 90);
-        let t = Instant::now();
-        loop {
-            let (state, _) = bird.protocol();
-            if state == "Established" {
-                break;
+        for &(label, per_update) in loads {
+            let (bird, addr) = Bird::start(run);
+            let mut generator = Generator::start_raw(addr, per as u32, per_update, true);
+            let t = Instant::now();
+            loop {
+                let (state, _) = bird.protocol();
+                if state == "Established" {
+                    break;
+                }
+                assert!(
+                    t.elapsed() < Duration::from_secs(60),
+                    "BIRD not Established (state {state:?})"
+                );
+                std::thread::sleep(Duration::from_millis(5));
             }
-            assert!(
-                t.elapsed() < Duration::from_secs(30),
-                "BIRD not Established (state {state:?})"
+            let (_, rss_before) = bird.rss_kib();
+            let go = Instant::now();
+            generator.go();
+            let mut polls = 0;
+            let imported = loop {
+                let (state, n) = bird.protocol();
+                polls += 1;
+                if n >= per {
+                    break n;
+                }
+                assert!(
+                    state == "Established" && go.elapsed() < Duration::from_secs(300),
+                    "BIRD: state {state}, {n} imported"
+                );
+                std::thread::sleep(Duration::from_millis(2));
+            };
+            let took = go.elapsed();
+            let (rss, hwm) = bird.rss_kib();
+            println!(
+                "run {run} {label}: BIRD imported {imported} prefixes; go → all imported {:.3} s ({polls} polls); BIRD RSS {rss} KiB (peak {hwm} KiB, {rss_before} KiB before the table)",
+                took.as_secs_f64()
             );
-            std::thread::sleep(Duration::from_millis(5));
+            drop(generator);
+            drop(bird);
         }
-        let (_, rss_before) = bird.rss_kib();
-        let go = Instant::now();
-        generator.go();
-        let mut polls = 0;
-        let imported = loop {
-            let (state, n) = bird.protocol();
-            polls += 1;
-            if n >= per {
-                break n;
-            }
-            assert!(
-                state == "Established" && go.elapsed() < Duration::from_secs(300),
-                "BIRD: state {state}, {n} imported"
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        };
-        let took = go.elapsed();
-        let (rss, hwm) = bird.rss_kib();
-        println!(
-            "run {run}: BIRD imported {imported} prefixes; go → all imported {:.3} s ({polls} polls); BIRD RSS {rss} KiB (peak {hwm} KiB, {rss_before} KiB before the table)",
-            took.as_secs_f64()
-        );
-        drop(generator);
-        drop(bird);
     }
 }

@@ -979,6 +979,9 @@ impl Outbox for MaybeQueue<'_> {
     fn take(&self, buf: &mut [u8]) -> Option<usize> {
         self.0.as_ref().and_then(|q| q.take(buf))
     }
+    fn take_if_fits(&self, buf: &mut [u8]) -> Option<usize> {
+        self.0.as_ref().and_then(|q| q.take_if_fits(buf))
+    }
     fn open(&self, max_len: usize) {
         if let Some(q) = &self.0 {
             q.open(max_len);

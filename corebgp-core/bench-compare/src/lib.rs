@@ -109,6 +109,103 @@ pub fn corebgp(corpus: &[u8]) -> (usize, u64) {
     (prefixes, sum)
 }
 
+/// corebgp-core on the path a user takes: `Message::parse` (header
+/// checked), `Update::from_sections` (every attribute checked and typed, RFC
+/// 7606 verdict), every attribute read through the public accessors, and
+/// the prefixes through `announced()` (every family, NLRI field then
+/// MP_REACH_NLRI) and `withdrawals()`.
+pub fn corebgp_public(corpus: &[u8]) -> (usize, u64) {
+    use corebgp_core::update::{Prefix, Update, UpdateConfig};
+    use corebgp_core::wire::{MAX_MESSAGE_LEN, Message};
+    let cfg = UpdateConfig::default();
+    let mut prefixes = 0;
+    let mut sum = 0u64;
+    for m in messages(corpus) {
+        let Ok(Message::Update(sections)) = Message::parse(m, MAX_MESSAGE_LEN) else {
+            panic!("not an UPDATE")
+        };
+        let u = Update::from_sections(sections, &cfg).expect("valid");
+        assert!(u.action().is_none());
+        sum += u.origin().map_or(0, |o| o as u64);
+        if let Some(p) = u.as_path() {
+            for s in p.segments() {
+                sum += s.asns.map(u64::from).sum::<u64>();
+            }
+        }
+        sum += u64::from(u.next_hop().map_or(0, |a| a.to_bits()));
+        sum += u64::from(u.med().unwrap_or(0));
+        sum += u64::from(u.local_pref().unwrap_or(0));
+        if let Some(c) = u.communities() {
+            sum += c.iter().map(|c| u64::from(c.0)).sum::<u64>();
+        }
+        if let Some(c) = u.large_communities() {
+            sum += c.iter().map(|c| u64::from(c.local_data2)).sum::<u64>();
+        }
+        for (_, n) in u.withdrawals() {
+            sum += u64::from(n.prefix.len());
+        }
+        for (_, n) in u.announced() {
+            sum += match n.prefix {
+                Prefix::V4(p) => u64::from(p.addr().to_bits()),
+                Prefix::V6(p) => p.addr().to_bits() as u64,
+            };
+            prefixes += 1;
+        }
+    }
+    (prefixes, sum)
+}
+
+/// [`corebgp_public`] with the per-field iterators (`withdrawn()`,
+/// `mp_unreach_nlri()`, `nlri()`, `mp_reach_nlri()`) instead of
+/// `withdrawals()` and `announced()`: the yardstick for those two.
+pub fn corebgp_public_fields(corpus: &[u8]) -> (usize, u64) {
+    use corebgp_core::update::{Prefix, Update, UpdateConfig};
+    use corebgp_core::wire::{MAX_MESSAGE_LEN, Message};
+    let cfg = UpdateConfig::default();
+    let mut prefixes = 0;
+    let mut sum = 0u64;
+    for m in messages(corpus) {
+        let Ok(Message::Update(sections)) = Message::parse(m, MAX_MESSAGE_LEN) else {
+            panic!("not an UPDATE")
+        };
+        let u = Update::from_sections(sections, &cfg).expect("valid");
+        assert!(u.action().is_none());
+        sum += u.origin().map_or(0, |o| o as u64);
+        if let Some(p) = u.as_path() {
+            for s in p.segments() {
+                sum += s.asns.map(u64::from).sum::<u64>();
+            }
+        }
+        sum += u64::from(u.next_hop().map_or(0, |a| a.to_bits()));
+        sum += u64::from(u.med().unwrap_or(0));
+        sum += u64::from(u.local_pref().unwrap_or(0));
+        if let Some(c) = u.communities() {
+            sum += c.iter().map(|c| u64::from(c.0)).sum::<u64>();
+        }
+        if let Some(c) = u.large_communities() {
+            sum += c.iter().map(|c| u64::from(c.local_data2)).sum::<u64>();
+        }
+        for n in u.withdrawn() {
+            sum += u64::from(n.prefix.len());
+        }
+        for n in u.mp_unreach_nlri() {
+            sum += u64::from(n.prefix.len());
+        }
+        for n in u.nlri() {
+            sum += u64::from(n.prefix.addr().to_bits());
+            prefixes += 1;
+        }
+        for n in u.mp_reach_nlri() {
+            sum += match n.prefix {
+                Prefix::V4(p) => u64::from(p.addr().to_bits()),
+                Prefix::V6(p) => p.addr().to_bits() as u64,
+            };
+            prefixes += 1;
+        }
+    }
+    (prefixes, sum)
+}
+
 /// routecore 0.7: `UpdateMessage::from_octets`, then each attribute and the
 /// announcements through its accessors.
 pub fn routecore(corpus: &[u8]) -> (usize, u64) {

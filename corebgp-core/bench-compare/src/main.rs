@@ -38,7 +38,7 @@ fn main() {
     let shared = bytes::Bytes::from(corpus.clone());
     let updates = PREFIXES.div_ceil(PER_UPDATE);
     println!(
-        "corpus: {} UPDATEs, {} prefixes, {:.1} MB; best and median of {rounds} rounds",
+        "corpus: {} UPDATEs, {} prefixes, {:.1} MB; best and median of {rounds} interleaved rounds",
         updates,
         PREFIXES,
         corpus.len() as f64 / 1e6
@@ -47,21 +47,39 @@ fn main() {
     let parsers: Vec<(&str, Run)> = vec![
         ("floor (lengths only)", Box::new(|| floor(&corpus))),
         ("corebgp-core", Box::new(|| corebgp(&corpus))),
+        (
+            "corebgp-core, public path",
+            Box::new(|| corebgp_public(&corpus)),
+        ),
+        (
+            "corebgp-core, public path, per-field iterators",
+            Box::new(|| corebgp_public_fields(&corpus)),
+        ),
         ("netgauze-bgp-pkt 0.13", Box::new(|| netgauze(&corpus))),
         ("zettabgp 0.6", Box::new(|| zettabgp(&corpus))),
         ("bgpkit-parser 0.23", Box::new(|| bgpkit(&shared))),
         ("routecore 0.7", Box::new(|| routecore(&corpus))),
     ];
-    let mut results = Vec::new();
-    for (name, f) in &parsers {
-        let mut times = Vec::new();
-        let mut allocs = 0;
-        for _ in 0..rounds {
+    // ONLY=name runs that parser alone (and the floor), for profiling.
+    let only = std::env::var("ONLY").ok();
+    let parsers: Vec<(&str, Run)> = parsers
+        .into_iter()
+        .filter(|(name, _)| {
+            only.as_deref()
+                .is_none_or(|o| *name == o || name.starts_with("floor"))
+        })
+        .collect();
+    // Rounds are interleaved (every parser once per round), so that a
+    // machine whose load changes during the run slows all of them alike.
+    let mut times = vec![Vec::new(); parsers.len()];
+    let mut allocs = vec![0; parsers.len()];
+    for _ in 0..rounds {
+        for (k, (name, f)) in parsers.iter().enumerate() {
             let a0 = ALLOCS.load(Relaxed);
             let t = Instant::now();
             let (n, sum) = f();
-            times.push(t.elapsed());
-            allocs = ALLOCS.load(Relaxed) - a0;
+            times[k].push(t.elapsed());
+            allocs[k] = ALLOCS.load(Relaxed) - a0;
             std::hint::black_box(sum);
             let want = if name.starts_with("floor") {
                 updates
@@ -70,32 +88,69 @@ fn main() {
             };
             assert_eq!(n, want, "{name} counted {n}");
         }
-        times.sort();
+    }
+    let mut results = Vec::new();
+    for (k, (name, _)) in parsers.iter().enumerate() {
+        let t = &mut times[k];
+        t.sort();
         results.push((
             *name,
-            times[0],
-            times[times.len() / 2],
-            allocs as f64 / updates as f64,
+            t[0],
+            t[t.len() / 2],
+            allocs[k] as f64 / updates as f64,
         ));
     }
     let rate = |d: Duration| PREFIXES as f64 / d.as_secs_f64() / 1e6;
-    let core = results[1].2;
-    let best_other = results[2..].iter().map(|r| r.2).min().unwrap_or(core);
+    if only.is_some() {
+        for (name, best, median, _) in &results {
+            println!(
+                "{name}: {:.1} M prefixes/s median, {:.1} best",
+                rate(*median),
+                rate(*best)
+            );
+        }
+        return;
+    }
+    let others = &results[4..];
+    let best_other = others.iter().map(|r| r.2).min().unwrap_or(results[1].2);
     println!(
-        "\n| parser | M prefixes/s (median) | M prefixes/s (best) | corebgp-core speed-up | allocations per UPDATE |"
+        "\n`announced()`/`withdrawals()` {:.1} M prefixes/s, per-field iterators (`nlri()`, `mp_reach_nlri()`, ...) {:.1} (medians, public path)",
+        rate(results[2].2),
+        rate(results[3].2)
     );
-    println!("|---|---:|---:|---:|---:|");
-    for (name, best, median, allocs) in &results {
+    let tables = [
+        (
+            "Body only (`Update::parse` on the UPDATE body, no header check), every attribute read, `nlri()`",
+            1,
+        ),
+        (
+            "Header checked (`Message::parse` → `Update::from_sections`), every attribute read through the public accessors, `announced()`/`withdrawals()`",
+            2,
+        ),
+    ];
+    for (title, i) in tables {
+        let core = results[i].2;
+        println!("\n{title}:\n");
         println!(
-            "| {name} | {:.1} | {:.1} | {:.2}x | {allocs:.1} |",
-            rate(*median),
-            rate(*best),
-            median.as_secs_f64() / core.as_secs_f64()
+            "| parser | M prefixes/s (median) | M prefixes/s (best) | corebgp-core speed-up | allocations per UPDATE |"
+        );
+        println!("|---|---:|---:|---:|---:|");
+        for (name, best, median, allocs) in std::iter::once(&results[0])
+            .chain(std::iter::once(&results[i]))
+            .chain(others)
+        {
+            println!(
+                "| {name} | {:.1} | {:.1} | {:.2}x | {allocs:.1} |",
+                rate(*median),
+                rate(*best),
+                median.as_secs_f64() / core.as_secs_f64()
+            );
+        }
+        println!(
+            "\ncorebgp-core: {:.1} M prefixes/s, {:.2}x the fastest other parser; {:.1}% of the floor",
+            rate(core),
+            best_other.as_secs_f64() / core.as_secs_f64(),
+            100.0 * results[0].2.as_secs_f64() / core.as_secs_f64()
         );
     }
-    println!(
-        "\ncorebgp-core: {:.2}x the fastest other parser; {:.1}% of the floor",
-        best_other.as_secs_f64() / core.as_secs_f64(),
-        100.0 * results[0].2.as_secs_f64() / core.as_secs_f64()
-    );
 }

@@ -60,6 +60,12 @@ pub fn speaker_addr(i: u32) -> Ipv4Addr {
 /// UPDATE messages announcing `count` /24s from `first` (as /24 number),
 /// End-of-RIB last.
 pub fn table(first: u32, count: u32, asn: u32) -> Vec<Vec<u8>> {
+    table_per(first, count, asn, usize::MAX)
+}
+
+/// [`table`] with at most `per_update` prefixes in each UPDATE (3 is what
+/// a real full table looks like: many paths, few prefixes sharing each).
+pub fn table_per(first: u32, count: u32, asn: u32, per_update: usize) -> Vec<Vec<u8>> {
     let prefixes: Vec<Nlri<Ipv4Prefix>> = (0..count)
         .map(|i| Nlri::new(Ipv4Prefix::new(Ipv4Addr::from_bits((first + i) << 8), 24).unwrap()))
         .collect();
@@ -81,7 +87,8 @@ pub fn table(first: u32, count: u32, asn: u32) -> Vec<Vec<u8>> {
     let mut rest = &prefixes[..];
     while !rest.is_empty() {
         let mut b = UpdateBuilder::new(&mut buf, &cfg).unwrap();
-        let n = b.announce(&attrs, AfiSafi::IPV4_UNICAST, rest).unwrap();
+        let take = &rest[..rest.len().min(per_update)];
+        let n = b.announce(&attrs, AfiSafi::IPV4_UNICAST, take).unwrap();
         let len = b.finish().unwrap();
         out.push(buf[..len].to_vec());
         rest = &rest[n..];
@@ -298,8 +305,9 @@ pub struct Counter {
     pub prefixes: Arc<std::sync::atomic::AtomicU64>,
     pub eor: Arc<std::sync::atomic::AtomicU64>,
     pub established_at: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
-    /// When the first UPDATE reached the handler.
-    pub first_update_at: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// When the first UPDATE reached the handler (a `OnceLock`: one atomic
+    /// load per UPDATE, not a lock, so the harness stays out of the figure).
+    pub first_update_at: Arc<std::sync::OnceLock<std::time::Instant>>,
     pub eor_at: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
@@ -320,12 +328,7 @@ impl Plugin for Counter {
         _: &PeerConfig,
         u: UpdateSections<'m>,
     ) -> Result<(), Notification<'m>> {
-        {
-            let mut first = self.first_update_at.lock().unwrap();
-            if first.is_none() {
-                *first = Some(std::time::Instant::now());
-            }
-        }
+        self.first_update_at.get_or_init(std::time::Instant::now);
         // Decode every UPDATE and walk every prefix, as a real plugin would.
         let u = match corebgp_core::update::Update::from_sections(u, &Default::default()) {
             Ok(u) => u,
@@ -345,4 +348,119 @@ impl Plugin for Counter {
         self.established
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// The table as one block of bytes, as a sender that pre-encoded it holds.
+pub fn table_bytes(count: u32, per_update: usize) -> Vec<u8> {
+    table_per(1 << 16, count, SPEAKER_AS, per_update).concat()
+}
+
+/// The pre-encoded sender (child process, role `raw`): builds the table,
+/// dials `GEN_SERVER` from [`speaker_addr`]`(0)`, and with `GEN_BGP=1` opens
+/// a BGP session by hand (OPEN, KEEPALIVE; waits for the server's OPEN and
+/// KEEPALIVE). On a line on standard input it writes the whole table with
+/// one `write_all` (as fast as loopback takes it). Without BGP (the
+/// loopback floor) it then closes its side; with BGP it reads and
+/// discards until standard input closes.
+pub fn raw_main() {
+    use std::io::Read;
+    let server: SocketAddr = std::env::var("GEN_SERVER").unwrap().parse().unwrap();
+    let count: u32 = std::env::var("GEN_PREFIXES").unwrap().parse().unwrap();
+    let per: usize = std::env::var("GEN_PER").unwrap().parse().unwrap();
+    let bgp = std::env::var("GEN_BGP").as_deref() == Ok("1");
+    let bytes = table_bytes(count, per);
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::new(IpAddr::V4(speaker_addr(0)), 0).into())
+        .unwrap();
+    sock.connect(&server.into()).unwrap();
+    let mut s: std::net::TcpStream = sock.into();
+    s.set_nodelay(true).unwrap();
+    if bgp {
+        use corebgp_core::wire::{Capability, Framer, KEEPALIVE, OpenBuilder};
+        let caps = [
+            Capability::MultiProtocol(AfiSafi::IPV4_UNICAST),
+            Capability::FourOctetAs(SPEAKER_AS),
+        ];
+        let mut buf = [0u8; 4096];
+        let n = OpenBuilder::new(SPEAKER_AS, 90, Ipv4Addr::new(10, 9, 9, 9), &caps)
+            .encode(&mut buf)
+            .unwrap();
+        s.write_all(&buf[..n]).unwrap();
+        s.write_all(&KEEPALIVE).unwrap();
+        // The server's OPEN and KEEPALIVE.
+        let mut framer = Framer::new([0u8; 4096]);
+        let mut seen = 0;
+        while seen < 2 {
+            let n = s.read(framer.read_buf()).unwrap();
+            assert!(n > 0, "server closed during the OPEN exchange");
+            framer.commit(n);
+            while let Some(m) = framer.next_message() {
+                let m = m.unwrap();
+                assert!(m[18] != 3, "NOTIFICATION from the server: {m:?}");
+                seen += 1;
+            }
+        }
+    }
+    let mut lines = std::io::stdin().lock().lines();
+    if !matches!(lines.next(), Some(Ok(_))) {
+        return;
+    }
+    s.write_all(&bytes).unwrap();
+    if !bgp {
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        return;
+    }
+    let mut r = s.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 4096];
+        while matches!(r.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    // EOF: the parent is done.
+    for _ in lines {}
+}
+
+pub fn is_raw() -> bool {
+    std::env::var("COREBGP_BENCH_ROLE").as_deref() == Ok("raw")
+}
+
+impl Generator {
+    /// Starts the pre-encoded sender ([`raw_main`]) of `prefixes` /24s,
+    /// `per_update` in each UPDATE; `bgp`: open a session first (else the
+    /// loopback floor's sender).
+    pub fn start_raw(server: SocketAddr, prefixes: u32, per_update: usize, bgp: bool) -> Self {
+        let child = Command::new(std::env::current_exe().unwrap())
+            .env("COREBGP_BENCH_ROLE", "raw")
+            .env("GEN_SERVER", server.to_string())
+            .env("GEN_PREFIXES", prefixes.to_string())
+            .env("GEN_PER", per_update.to_string())
+            .env("GEN_BGP", if bgp { "1" } else { "0" })
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Self { child }
+    }
+}
+
+/// The loopback floor: the same bytes as the table, written to a socket by
+/// the pre-encoded sender and read and discarded here by a plain blocking
+/// reader (64 KiB reads). Returns go → the reader saw the sender's EOF.
+pub fn loopback_floor(ip: Ipv4Addr, prefixes: u32, per_update: usize) -> StdDuration {
+    use std::io::Read;
+    let l = std::net::TcpListener::bind((ip, 0)).unwrap();
+    let mut g = Generator::start_raw(l.local_addr().unwrap(), prefixes, per_update, false);
+    let (mut s, _) = l.accept().unwrap();
+    let mut buf = vec![0u8; 65536];
+    let go = std::time::Instant::now();
+    g.go();
+    let mut total = 0usize;
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    let took = go.elapsed();
+    assert!(total > 0);
+    took
 }
