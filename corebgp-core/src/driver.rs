@@ -218,34 +218,13 @@ fn track_blocked<M: PeerMode>(peer: &mut Peer<M>, tx: &[u8], fwd: Option<Fwd>, n
 
 /// Whether connection `d` is to close now: the session asked and nothing
 /// of ours is left to write on it (neither its bytes nor a taken UPDATE),
-/// or its writes have made no progress for [`SHUTDOWN_LINGER`]
-/// ([`abandon_at`]).
+/// or what is left has not moved for [`SHUTDOWN_LINGER`] (the session
+/// tells the driver when: `Peer::wake_at`).
 fn closable<M: PeerMode>(peer: &mut Peer<M>, fwd: Option<Fwd>, d: Direction, now: Instant) -> bool {
     let written = !fwd.is_some_and(|f| f.dir == d);
-    abandon_at(peer, d).is_some_and(|t| now >= t)
-        || peer
-            .link(d)
-            .is_some_and(|l| written && l.wants_close() && l.pending().is_empty())
-}
-
-/// When a closing connection whose writes are stuck is closed without
-/// them: [`SHUTDOWN_LINGER`] after they stopped moving. A peer that reads
-/// nothing (the very case of RFC 9687's send hold timer, whose 8/0 then
-/// waits behind a full socket buffer) must not keep the connection, and
-/// the session with it, forever: RFC 9687 §1, the local system closes the
-/// connection rather than rely on the remote to.
-fn abandon_at<M: PeerMode>(peer: &mut Peer<M>, d: Direction) -> Option<Instant> {
-    let l = peer.link(d)?;
-    let since = l.blocked_since.filter(|_| l.wants_close())?;
-    Some(since + SHUTDOWN_LINGER)
-}
-
-/// The earliest [`abandon_at`] of the peer's connections.
-fn abandon_deadline<M: PeerMode>(peer: &mut Peer<M>) -> Option<Instant> {
-    dirs::<M>()
-        .iter()
-        .filter_map(|&d| abandon_at(peer, d))
-        .min()
+    peer.link(d).is_some_and(|l| {
+        l.wants_close() && ((written && l.pending().is_empty()) || l.abandon_at() <= now)
+    })
 }
 
 /// Applies a completed write.
@@ -288,10 +267,6 @@ async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
         if wants_main {
             return;
         }
-        let wake = [peer.poll_timeout(), abandon_deadline(peer)]
-            .into_iter()
-            .flatten()
-            .min();
         let ev = {
             let [c0, c1] = &mut conns;
             let est = peer.established();
@@ -300,7 +275,7 @@ async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
                 to_write(peer, tx, *fwd, Direction::Outbound),
                 in_bytes::<M>(peer, tx, *fwd),
             );
-            let mut s = pin!(wake.map(|t| clock.sleep_until(t)));
+            let mut s = pin!(peer.wake_at(true).map(|t| clock.sleep_until(t)));
             let (w0, r0) = io(c0.as_deref_mut(), b0, None);
             let (w1, r1) = io(c1.as_deref_mut(), b1, None);
             let (mut w0, mut r0, mut w1, mut r1) = (pin!(w0), pin!(r0), pin!(w1), pin!(r1));
@@ -602,11 +577,13 @@ pub async fn run<K, C, P, O, S, M>(
         track_blocked(peer, tx, fwd, now);
 
         // Wait for the next thing to happen.
-        let linger = stopping.map(|t| t + SHUTDOWN_LINGER);
-        let deadline = [peer.poll_timeout(), linger, abandon_deadline(peer)]
-            .into_iter()
-            .flatten()
-            .min();
+        let deadline = match stopping {
+            Some(t) => {
+                let linger = t + SHUTDOWN_LINGER;
+                Some(peer.wake_at(true).map_or(linger, |p| p.min(linger)))
+            }
+            None => peer.wake_at(true),
+        };
         let ev = {
             let est = peer.established();
             let can_take = fwd.is_none() && est.is_some_and(|d| peer.pending(d).is_empty());
