@@ -514,7 +514,7 @@ fn churner_main() {
         for i in 0..peers {
             let t = tally.clone();
             tasks.push(tokio::spawn(async move {
-                let mut r = 0x9E37_79B9_7F4A_7C15u64 ^ (u64::from(i) + 1) * 0x1000_0001;
+                let mut r = 0x9E37_79B9_7F4A_7C15u64 ^ ((u64::from(i) + 1) * 0x1000_0001);
                 // Spread the first dials over a second.
                 tokio::time::sleep(Duration::from_millis(rand(&mut r) % 1000)).await;
                 while Instant::now() < end {
