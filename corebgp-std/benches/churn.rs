@@ -11,17 +11,19 @@
 //! and `on_close` alternate, and their counts match at the end); how long
 //! `delete_peer` took (the largest of all, and the mean).
 //!
-//! `cargo bench -p corebgp-std --bench churn` (env: CHURN_SECONDS=600,
+//! `cargo bench -p corebgp-std --bench churn` (env: CHURN_SECONDS=600 in
+//! CHURN_ROUNDS=5 rounds, each followed by a settled reading;
 //! WARMUP_SECONDS=20, PEERS=1000, DELETE_EVERY_MS=500). Exits non-zero if
 //! a check fails.
 
 mod common;
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -32,6 +34,52 @@ use corebgp_core::session::{
 use corebgp_core::wire::{Notification, UpdateSections};
 use corebgp_std::{PeerOptions, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The heap in use, counted by a global allocator: a leak shows here
+/// exactly, where resident memory also moves with the allocator's free
+/// lists and fragmentation.
+struct Counting;
+
+static HEAP_BYTES: AtomicI64 = AtomicI64::new(0);
+static HEAP_BLOCKS: AtomicI64 = AtomicI64::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        HEAP_BYTES.fetch_add(l.size() as i64, Ordering::Relaxed);
+        HEAP_BLOCKS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's layout, as is.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        HEAP_BYTES.fetch_add(l.size() as i64, Ordering::Relaxed);
+        HEAP_BLOCKS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's layout, as is.
+        unsafe { System.alloc_zeroed(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        HEAP_BYTES.fetch_sub(l.size() as i64, Ordering::Relaxed);
+        HEAP_BLOCKS.fetch_sub(1, Ordering::Relaxed);
+        // SAFETY: allocated by `System` with this layout.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        HEAP_BYTES.fetch_add(new as i64 - l.size() as i64, Ordering::Relaxed);
+        // SAFETY: allocated by `System` with this layout.
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Heap bytes and blocks in use.
+fn heap() -> (i64, i64) {
+    (
+        HEAP_BYTES.load(Ordering::Relaxed),
+        HEAP_BLOCKS.load(Ordering::Relaxed),
+    )
+}
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -160,8 +208,8 @@ fn open_fds() -> usize {
 
 /// Waits until no peer has a session or a connection and the descriptor
 /// count has stopped moving for longer than a closed connection lingers
-/// (the driver's SHUTDOWN_LINGER, 3 s); returns (RSS KiB, fds).
-fn settle(server: &Server, what: &str) -> (u64, usize) {
+/// (the driver's SHUTDOWN_LINGER, 3 s).
+fn settle(server: &Server, what: &str) -> Settled {
     let t = Instant::now();
     let (mut last, mut since) = (open_fds(), Instant::now());
     loop {
@@ -184,7 +232,39 @@ fn settle(server: &Server, what: &str) -> (u64, usize) {
     }
     // Let the allocator's and the runtime's deferred frees happen.
     std::thread::sleep(Duration::from_secs(1));
-    (rss_kib().0, open_fds())
+    Settled {
+        rss: rss_kib().0,
+        fds: open_fds(),
+        heap: heap(),
+    }
+}
+
+/// A reading once the sessions have settled.
+#[derive(Clone, Copy)]
+struct Settled {
+    /// Resident memory, KiB.
+    rss: u64,
+    fds: usize,
+    /// Heap bytes and blocks in use.
+    heap: (i64, i64),
+}
+
+impl Settled {
+    fn show(&self) -> String {
+        format!(
+            "{} KiB resident, heap {} bytes in {} blocks, {} descriptors",
+            self.rss, self.heap.0, self.heap.1, self.fds
+        )
+    }
+    fn since(&self, b: &Settled) -> String {
+        format!(
+            "{:+} KiB resident, heap {:+} bytes {:+} blocks, {:+} descriptors",
+            self.rss as i64 - b.rss as i64,
+            self.heap.0 - b.heap.0,
+            self.heap.1 - b.heap.1,
+            self.fds as i64 - b.fds as i64
+        )
+    }
 }
 
 /// Runs the speakers' child process for `seconds` and returns its report.
@@ -228,6 +308,50 @@ struct Deletes {
     max: Duration,
 }
 
+/// Until `stop`: every `every`, deletes the next peer with a session (or a
+/// connection) under way, timing `delete_peer`, and adds it back.
+async fn delete_mid_flap(
+    server: Server,
+    counts: Arc<Counts>,
+    deletes: Arc<std::sync::Mutex<Deletes>>,
+    stop: Arc<AtomicBool>,
+    next: Arc<AtomicU64>,
+    peers: u32,
+    every: Duration,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(every).await;
+        let mut victim = None;
+        for _ in 0..peers {
+            let k = (next.fetch_add(7, Ordering::Relaxed) % u64::from(peers)) as u32;
+            let st = server.get_peer(IpAddr::V4(speaker_addr(k))).unwrap().state;
+            if st != StateKind::Active && st != StateKind::Idle {
+                victim = Some((k, st == StateKind::Established));
+                break;
+            }
+        }
+        let Some((k, up)) = victim else { continue };
+        let t = Instant::now();
+        server
+            .delete_peer(IpAddr::V4(speaker_addr(k)))
+            .await
+            .unwrap();
+        let took = t.elapsed();
+        {
+            let mut d = deletes.lock().unwrap();
+            d.count += 1;
+            d.mid_session += u64::from(up);
+            d.total += took;
+            d.max = d.max.max(took);
+        }
+        let plugin = Churned {
+            i: k as usize,
+            counts: counts.clone(),
+        };
+        server.add_peer(peer_config(k), plugin, options()).unwrap();
+    }
+}
+
 fn main() {
     raise_nofile();
     if std::env::var("COREBGP_BENCH_ROLE").as_deref() == Ok("churner") {
@@ -237,6 +361,7 @@ fn main() {
     let seconds = env("CHURN_SECONDS", 600);
     let warmup = env("WARMUP_SECONDS", 20);
     let delete_every = Duration::from_millis(env("DELETE_EVERY_MS", 500));
+    let rounds = env("CHURN_ROUNDS", 5).max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -256,78 +381,54 @@ fn main() {
     }
     let s = server.clone();
     rt.spawn(async move { s.serve(vec![listener]).await });
-    let (rss_fresh, fds_fresh) = settle(&server, "start");
+    let fresh = settle(&server, "start");
     println!("peers: {peers}; server on {addr}, speakers in a child process");
-    println!("fresh: {rss_fresh} KiB resident, {fds_fresh} descriptors (no session yet)");
+    println!("fresh: {} (no session yet)", fresh.show());
 
     // Warm-up: every peer has had sessions (its buffers touched, the
     // runtime's and the allocator's pools grown): the baseline.
     let report = churn(addr, peers, warmup);
-    let (rss0, fds0) = settle(&server, "warm-up");
+    let base = settle(&server, "warm-up");
     let est0 = Counts::sum(&counts.established);
     println!("warm-up {warmup} s: {est0} sessions; speakers: {report}");
-    println!("baseline: {rss0} KiB resident, {fds0} descriptors");
+    println!("baseline: {}", base.show());
 
-    // The churn, with delete_peer on a peer mid-flap every `delete_every`.
+    // The churn, in rounds (the sessions settle after each, for a reading
+    // of memory and descriptors), with delete_peer on a peer mid-flap every
+    // `delete_every`.
     let deletes = Arc::new(std::sync::Mutex::new(Deletes::default()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let deleter = {
-        let (server, counts, deletes, stop) = (
+    let next_victim = Arc::new(AtomicU64::new(0));
+    let t = Instant::now();
+    let mut end = base;
+    for round in 1..=rounds {
+        let stop = Arc::new(AtomicBool::new(false));
+        let deleter = rt.spawn(delete_mid_flap(
             server.clone(),
             counts.clone(),
             deletes.clone(),
             stop.clone(),
+            next_victim.clone(),
+            peers,
+            delete_every,
+        ));
+        let report = churn(addr, peers, seconds / rounds);
+        stop.store(true, Ordering::Relaxed);
+        rt.block_on(deleter).unwrap();
+        end = settle(&server, "churn");
+        println!(
+            "round {round}/{rounds} ({} s): speakers: {report}",
+            seconds / rounds
         );
-        rt.spawn(async move {
-            let mut k = 0u32;
-            while !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(delete_every).await;
-                // The next peer with a session (or a connection) up.
-                let mut victim = None;
-                for _ in 0..peers {
-                    k = (k + 7) % peers;
-                    let st = server.get_peer(IpAddr::V4(speaker_addr(k))).unwrap().state;
-                    if st != StateKind::Active && st != StateKind::Idle {
-                        victim = Some((k, st == StateKind::Established));
-                        break;
-                    }
-                }
-                let Some((k, up)) = victim else { continue };
-                let t = Instant::now();
-                server
-                    .delete_peer(IpAddr::V4(speaker_addr(k)))
-                    .await
-                    .unwrap();
-                let took = t.elapsed();
-                {
-                    let mut d = deletes.lock().unwrap();
-                    d.count += 1;
-                    d.mid_session += u64::from(up);
-                    d.total += took;
-                    d.max = d.max.max(took);
-                }
-                let plugin = Churned {
-                    i: k as usize,
-                    counts: counts.clone(),
-                };
-                server.add_peer(peer_config(k), plugin, options()).unwrap();
-            }
-        })
-    };
-    let t = Instant::now();
-    let report = churn(addr, peers, seconds);
+        println!("  settled: {} ({})", end.show(), end.since(&base));
+    }
     let took = t.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    rt.block_on(deleter).unwrap();
-    let (rss1, fds1) = settle(&server, "churn");
     let est = Counts::sum(&counts.established) - est0;
     println!(
-        "churn {seconds} s ({:.0} s with the speakers' last sessions): {est} sessions ({:.1}/s), {} prefixes received in all",
+        "churn {seconds} s ({:.0} s with the speakers' last sessions and settling): {est} sessions ({:.1}/s), {} prefixes received in all",
         took.as_secs_f64(),
         est as f64 / took.as_secs_f64(),
         counts.prefixes.load(Ordering::Relaxed)
     );
-    println!("speakers: {report}");
     println!(
         "sessions ended by: hold timer (4/0) {}, transport closed (RST/FIN) {}, delete_peer {}, other {}",
         counts.hold_expired.load(Ordering::Relaxed),
@@ -343,7 +444,16 @@ fn main() {
         d.max.as_secs_f64() * 1e3,
         d.total.as_secs_f64() * 1e3 / d.count.max(1) as f64
     );
-    println!("end: {rss1} KiB resident, {fds1} descriptors");
+    println!("end: {} ({})", end.show(), end.since(&base));
+    // What of that is the allocator keeping freed memory: glibc gives its
+    // free pages back on malloc_trim (the checks use the figures above).
+    // SAFETY: takes no pointer; only hands free memory back to the kernel.
+    unsafe { libc::malloc_trim(0) };
+    let trimmed = rss_kib().0;
+    println!(
+        "end after malloc_trim(0): {trimmed} KiB resident ({:+} KiB against the baseline without it)",
+        trimmed as i64 - base.rss as i64
+    );
 
     let mut failed = Vec::new();
     let mismatched: Vec<usize> = (0..peers as usize)
@@ -363,19 +473,26 @@ fn main() {
     if ooo != 0 {
         failed.push(format!("{ooo} hooks out of order (up twice or down twice)"));
     }
-    let drss = rss1 as i64 - rss0 as i64;
+    let drss = end.rss as i64 - base.rss as i64;
     if drss > 1024 {
         failed.push(format!("resident memory grew by {drss} KiB"));
     }
-    if fds1 != fds0 {
-        failed.push(format!("{fds0} descriptors before, {fds1} after"));
+    if end.fds != base.fds {
+        failed.push(format!(
+            "{} descriptors before, {} after",
+            base.fds, end.fds
+        ));
+    }
+    let dheap = end.heap.0 - base.heap.0;
+    if dheap > 1024 * 1024 {
+        failed.push(format!("the heap in use grew by {dheap} bytes"));
     }
     if d.count == 0 {
         failed.push("no delete_peer call".into());
     }
     println!(
-        "checks: resident memory {drss:+} KiB (limit +1024), descriptors {:+} (limit 0), {} peers with up = down, {ooo} out of order",
-        fds1 as i64 - fds0 as i64,
+        "checks: resident memory {drss:+} KiB (limit +1024), heap in use {dheap:+} bytes (limit +1 MiB), descriptors {:+} (limit 0), {} of {peers} peers with sessions up = down, {ooo} hooks out of order",
+        end.fds as i64 - base.fds as i64,
         peers as usize - mismatched.len()
     );
     drop(d);

@@ -2,8 +2,9 @@
 //! loopback: sessions in both directions, IPv4 and IPv6 unicast routes and
 //! End-of-RIB both ways (ours read from each daemon's log or API output),
 //! NOTIFICATIONs from our hooks, hold timer expiry on a stopped daemon,
-//! reconnection after a restart, TCP MD5 with BIRD, and a failing listener
-//! that takes neither the server nor the other peers down.
+//! reconnection after a restart, TCP MD5 with BIRD, RFC 9687's send hold
+//! timer on a stopped BIRD, and a failing listener that takes neither the
+//! server nor the other peers down.
 //!
 //! Every test starts its own daemon on its own addresses and ports (killed
 //! when the test ends, also on failure) and its own server on a tokio
