@@ -220,12 +220,14 @@ fn track_blocked<M: PeerMode>(peer: &mut Peer<M>, tx: &[u8], fwd: Option<Fwd>, n
 }
 
 /// Whether connection `d` is to close now: the session asked and nothing
-/// of ours is left to write on it (neither its bytes nor a taken UPDATE).
-fn closable<M: PeerMode>(peer: &mut Peer<M>, fwd: Option<Fwd>, d: Direction) -> bool {
-    !fwd.is_some_and(|f| f.dir == d)
-        && peer
-            .link(d)
-            .is_some_and(|l| l.wants_close() && l.pending().is_empty())
+/// of ours is left to write on it (neither its bytes nor a taken UPDATE),
+/// or what is left has not moved for [`SHUTDOWN_LINGER`] (the session
+/// tells the driver when: `Peer::wake_at`).
+fn closable<M: PeerMode>(peer: &mut Peer<M>, fwd: Option<Fwd>, d: Direction, now: Instant) -> bool {
+    let written = !fwd.is_some_and(|f| f.dir == d);
+    peer.link(d).is_some_and(|l| {
+        l.wants_close() && ((written && l.pending().is_empty()) || l.abandon_at() <= now)
+    })
 }
 
 /// Applies a completed write.
@@ -264,7 +266,7 @@ async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
         let now = clock.now();
         peer.handle_timeout(now);
         track_blocked(peer, tx, *fwd, now);
-        let wants_main = dirs::<M>().iter().any(|&d| closable(peer, *fwd, d));
+        let wants_main = dirs::<M>().iter().any(|&d| closable(peer, *fwd, d, now));
         if wants_main {
             return;
         }
@@ -276,7 +278,7 @@ async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
                 to_write(peer, tx, *fwd, Direction::Outbound),
                 in_bytes::<M>(peer, tx, *fwd),
             );
-            let mut s = pin!(peer.poll_timeout().map(|t| clock.sleep_until(t)));
+            let mut s = pin!(peer.wake_at(true).map(|t| clock.sleep_until(t)));
             let (w0, r0) = io(c0.as_deref_mut(), b0, None);
             let (w1, r1) = io(c1.as_deref_mut(), b1, None);
             let (mut w0, mut r0, mut w1, mut r1) = (pin!(w0), pin!(r0), pin!(w1), pin!(r1));
@@ -609,7 +611,7 @@ pub async fn run<K, C, P, O, S, M>(
             dial.set(Some(connector.connect()));
         }
         for &d in dirs::<M>() {
-            let close = closable(peer, fwd, d);
+            let close = closable(peer, fwd, d, now);
             if close || now >= linger_end {
                 if d == Direction::Outbound {
                     dial.set(None);
@@ -631,7 +633,7 @@ pub async fn run<K, C, P, O, S, M>(
         track_blocked(peer, tx, fwd, now);
 
         // Wait for the next thing to happen.
-        let deadline = match peer.poll_timeout() {
+        let deadline = match peer.wake_at(true) {
             Some(p) => Some(p.min(linger_end)),
             None => (linger_end != NEVER).then_some(linger_end),
         };

@@ -569,6 +569,71 @@ async fn an_update_taken_from_the_outbox_is_written_whole_before_the_stops_cease
     );
 }
 
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn after_the_send_hold_timer_a_peer_that_never_reads_is_given_up_rfc9687() {
+    // B answers A's OPEN by hand, then never reads again: A's UPDATEs fill
+    // the 64-byte pipe, its send hold timer (60 s here) expires, and its
+    // 8/0 is stuck behind them. A must close the connection itself
+    // SHUTDOWN_LINGER later and move on (dial again), not wait for ever.
+    use embedded_io_async::{Read, Write};
+    let (ca, cb) = network(64);
+    let chan_a = UpdateChannel::new();
+    let send_hold = StdDuration::from_secs(60);
+    let cfg = config(65001, 65002, 1, false, 90)
+        .with_send_hold_time(Some(send_hold))
+        .with_damping(false);
+    let mut a = Side::new(cfg.with_idle_hold_time(corebgp_core::session::Duration::from_secs(1)));
+    let mut pa = plugin(&a.log, &chan_a);
+    // Three 2 KB UPDATEs: they fit the channel, not the pipe.
+    pa.to_send = vec![big_update(500), big_update(501), big_update(502)];
+    let (stop_a, stop_a_rx) = oneshot::channel();
+    let log = a.log.clone();
+    let script = async {
+        let mut b = cb.accept().await;
+        let mut head = [0u8; 19];
+        b.read_exact(&mut head).await.unwrap();
+        assert_eq!(head[18], 1, "A's OPEN");
+        let mut rest = vec![0u8; usize::from(u16::from_be_bytes([head[16], head[17]])) - 19];
+        b.read_exact(&mut rest).await.unwrap();
+        // OPEN: AS 65002, hold 90, id 10.0.0.2, IPv4 unicast, Route Refresh.
+        let mut open = vec![0xff; 16];
+        open.extend_from_slice(&[0, 45, 1, 4, 0xfd, 0xea, 0, 90, 10, 0, 0, 2, 16, 2, 14]);
+        open.extend_from_slice(&[1, 4, 0, 1, 0, 1, 2, 0, 65, 4, 0, 0, 0xfd, 0xea]);
+        assert_eq!(open.len(), 45);
+        b.write_all(&open).await.unwrap();
+        let mut keepalive = vec![0xff; 16];
+        keepalive.extend_from_slice(&[0, 19, 4]);
+        b.write_all(&keepalive).await.unwrap();
+        while log.borrow().established == 0 {
+            tokio::time::sleep(StdDuration::from_millis(10)).await;
+        }
+        let up = tokio::time::Instant::now();
+        // No more reading: the next connection is the proof A let go.
+        let again = tokio::time::timeout(StdDuration::from_secs(600), cb.accept())
+            .await
+            .expect("A dials again: the stuck connection was given up");
+        let took = up.elapsed();
+        assert!(took >= send_hold, "{took:?}");
+        assert!(
+            took <= send_hold + SHUTDOWN_LINGER + StdDuration::from_secs(2),
+            "{took:?}"
+        );
+        stop_a.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+        (b, again)
+    };
+    let (_, _held) = tokio::join!(drive(&mut a, &ca, &chan_a, pa, stop_a_rx), script);
+    let log = a.log.borrow();
+    assert_eq!(log.established, 1);
+    assert_eq!(
+        log.closed,
+        vec![DownReason::NotificationSent(
+            NotificationCode::SEND_HOLD_TIMER_EXPIRED
+        )]
+    );
+    // Then the stop's Cease on the new connection (OpenSent).
+    assert_eq!(log.sent, vec![(8, 0), (6, 2)]);
+}
+
 /// The Send flavour: a generic `Plugin` drives a session spawned on a
 /// multi-threaded runtime (this test fails to compile if the driver's
 /// future is not `Send`).

@@ -2,8 +2,9 @@
 //! loopback: sessions in both directions, IPv4 and IPv6 unicast routes and
 //! End-of-RIB both ways (ours read from each daemon's log or API output),
 //! NOTIFICATIONs from our hooks, hold timer expiry on a stopped daemon,
-//! reconnection after a restart, TCP MD5 with BIRD, and a failing listener
-//! that takes neither the server nor the other peers down.
+//! reconnection after a restart, TCP MD5 with BIRD, RFC 9687's send hold
+//! timer on a stopped BIRD, and a failing listener that takes neither the
+//! server nor the other peers down.
 //!
 //! Every test starts its own daemon on its own addresses and ports (killed
 //! when the test ends, also on failure) and its own server on a tokio
@@ -11,6 +12,7 @@
 //! queries. A missing daemon fails the test with the command installing it.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -212,6 +214,8 @@ struct Us {
     server: Server,
     daemon_addr: IpAddr,
     log: Arc<Mutex<Log>>,
+    /// The peer's UPDATE queue (the plugin holds the other handle).
+    queue: Arc<UpdateQueue>,
 }
 
 impl Us {
@@ -246,7 +250,7 @@ impl Us {
             .port(c.port)
             .local_address(ours)
             .passive(!c.passive)
-            .update_queue(queue);
+            .update_queue(queue.clone());
         let daemon_addr = IpAddr::V4(c.address);
         server
             .add_peer(
@@ -275,6 +279,7 @@ impl Us {
             server,
             daemon_addr,
             log,
+            queue,
         }
     }
 
@@ -510,6 +515,106 @@ for_each_daemon! {
     gobgp: DaemonKind::GoBgp;
     frr: DaemonKind::Frr;
     exabgp: DaemonKind::ExaBgp;
+}
+
+/// UPDATEs of as many /24s as fit (from 1.0.0.0 on, wrapping) until the
+/// session refuses them; counts those queued.
+async fn push_until_closed(w: UpdateWriter, cfg: UpdateConfig, queued: Arc<AtomicUsize>) {
+    let asns = [OUR_AS];
+    let seg = [AsSegment {
+        kind: SegmentType::Sequence,
+        asns: &asns,
+    }];
+    let attrs = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(&seg),
+        next_hop: Some(NextHop::V4(OUR_NEXT_HOP_V4)),
+        ..Default::default()
+    };
+    let mut buf = [0u8; 4096];
+    let mut next = 0u32;
+    loop {
+        let batch: Vec<Nlri<Ipv4Prefix>> = (next..next + 1200)
+            .map(|i| {
+                let a = Ipv4Addr::from_bits((1 << 24) + ((i % (1 << 22)) << 8));
+                Nlri::new(Ipv4Prefix::new(a, 24).expect("prefix"))
+            })
+            .collect();
+        let mut b = UpdateBuilder::new(&mut buf, &cfg).expect("builder");
+        let n = b
+            .announce(&attrs, AfiSafi::IPV4_UNICAST, &batch)
+            .expect("announce");
+        let len = b.finish().expect("finish");
+        if w.send(&buf[..len]).await.is_err() {
+            return;
+        }
+        queued.fetch_add(1, Ordering::Relaxed);
+        next += n as u32;
+    }
+}
+
+/// RFC 9687 with a real peer: BIRD is stopped (SIGSTOP) while we push an
+/// endless table at it. Once its receive buffer and our (4 KiB) send
+/// buffer are full, our writes stop; 2 s later (`send_hold_time`) the
+/// session ends with 8/0 — not the hold timer's 4/0: the hold time is 90 s
+/// — and the plugin hears that reason; the server gives the connection up
+/// without BIRD reading and dials again.
+#[test]
+fn bird_stopped_under_a_table_is_dropped_by_the_send_hold_timer_rfc9687() {
+    let hold = 90;
+    let send_hold = Duration::from_secs(2);
+    let d = daemons::start(DaemonKind::Bird, config(true).hold_time(hold));
+    let small_sndbuf: corebgp_std::SocketHook = Arc::new(|fd, _| {
+        socket2::SockRef::from(&fd).set_send_buffer_size(4096)?;
+        Ok(())
+    });
+    let us = Us::start(&*d, Behaviour::default(), |o| {
+        o.hold_time(hold)
+            .damping(false)
+            .send_hold_time(Some(send_hold))
+            .socket_hook(small_sndbuf)
+    });
+    d.wait_established(T);
+    us.wait(&*d, "Established", |_, s| s == StateKind::Established);
+    let cfg = UpdateConfig::default();
+
+    d.pause();
+    let stopped = std::time::Instant::now();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let w = UpdateWriter::new(us.queue.clone()).expect("Established");
+    us.rt.spawn(push_until_closed(w, cfg, queued.clone()));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        us.wait(&*d, "the send hold timer to end the session", |l, _| {
+            !l.closed.is_empty()
+        });
+        // Still stopped, BIRD reads nothing: that we dial again (and the
+        // kernel completes the handshake, so our OPEN goes out) shows the
+        // stuck connection was given up.
+        us.wait(&*d, "a new connection, our OPEN sent", |_, s| {
+            s == StateKind::OpenSent
+        })
+    }));
+    let took = stopped.elapsed();
+    d.resume();
+    if let Err(e) = r {
+        std::panic::resume_unwind(e);
+    }
+    let log = us.log();
+    assert_eq!(
+        log.closed,
+        [DownReason::NotificationSent(
+            NotificationCode::SEND_HOLD_TIMER_EXPIRED
+        )],
+        "{log:?}"
+    );
+    assert_eq!(log.sent, [(8, 0)], "{log:?}");
+    assert!(took >= send_hold, "{took:?}");
+    eprintln!(
+        "BIRD stopped: 8/0, the connection given up and a new one open {took:?} after the stop; {} UPDATEs queued before the writes stopped",
+        queued.load(Ordering::Relaxed)
+    );
+    drop(log);
+    us.close();
 }
 
 /// (5) TCP MD5 (RFC 2385) with BIRD: up with the right key, never with a

@@ -4,6 +4,7 @@
 use heapless::Deque;
 
 use super::time::Instant;
+use crate::driver::SHUTDOWN_LINGER;
 use crate::wire::{EncodeError, MAX_MESSAGE_LEN, Notification, NotificationCode};
 
 /// Room for the session's own messages (OPEN, KEEPALIVE, NOTIFICATION)
@@ -285,6 +286,20 @@ impl Link {
         *keepalive_pending = false;
         *blocked_since = None;
         *busy = false;
+    }
+
+    /// When the adapter closes this connection without what is left to
+    /// write, if the session asked to close it and its writes have not
+    /// moved since: [`SHUTDOWN_LINGER`] after they stopped ([`Instant::NEVER`]
+    /// otherwise). A peer that reads nothing — the very case of RFC 9687,
+    /// whose 8/0 then waits behind a full socket buffer — must not keep the
+    /// connection, and the session with it, for ever: the local system
+    /// closes it rather than rely on the remote (RFC 9687).
+    pub(crate) fn abandon_at(&self) -> Instant {
+        match self.blocked_since {
+            Some(since) if self.close => since + SHUTDOWN_LINGER,
+            _ => Instant::NEVER,
+        }
     }
 
     /// Records that writes are blocked (`Some(since)`) or moving (`None`).

@@ -610,11 +610,31 @@ impl<M: PeerMode> Peer<M> {
 
     /// When [`Peer::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        self.wake_at(false)
+    }
+
+    /// [`Peer::poll_timeout`], or, with `abandon`, earlier if a closing
+    /// connection's stuck writes are to be given up then
+    /// ([`Link::abandon_at`]): when the driver wakes. The session has no
+    /// timer of its own for that (it cannot close a transport).
+    pub(crate) fn wake_at(&self, abandon: bool) -> Option<Instant> {
+        let never = |l: &Link| {
+            if abandon {
+                l.abandon_at()
+            } else {
+                Instant::NEVER
+            }
+        };
         let mut t = M::out(&self.out)
-            .map(|c| c.state.next_deadline(&c.link, &self.config))
+            .map(|c| {
+                c.state
+                    .next_deadline(&c.link, &self.config)
+                    .min(never(&c.link))
+            })
             .unwrap_or(Instant::NEVER);
         if let Some(c) = M::get(&self.inb) {
             t = t.min(c.state.next_deadline(&c.link, &self.config));
+            t = t.min(never(&c.link));
         }
         if self.wants_out_start() {
             t = t.min(self.next_start);
