@@ -173,7 +173,9 @@ impl NatsPeer {
     fn part(&mut self, spec: &PeerSpec, peer_as: u32, four: bool, payload: Vec<u8>) -> nats::Part {
         self.seq += 1;
         let origin = match &self.origin {
-            Some(o) if o.session == self.session && o.peer_as == peer_as && o.four_octet_as == four => {
+            Some(o)
+                if o.session == self.session && o.peer_as == peer_as && o.four_octet_as == four =>
+            {
                 o.clone()
             }
             _ => {

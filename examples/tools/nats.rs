@@ -361,7 +361,13 @@ impl Builder {
     fn finish(self) -> Msg {
         let o = &self.origin;
         let id = if self.count == 1 {
-            format!("{}.{}.{}.{}", o.collector, peer_token(o.peer), o.session, self.first)
+            format!(
+                "{}.{}.{}.{}",
+                o.collector,
+                peer_token(o.peer),
+                o.session,
+                self.first
+            )
         } else {
             format!(
                 "{}.{}.{}.{}+{}",
@@ -390,7 +396,13 @@ impl Part {
         let o = &self.origin;
         Msg {
             subject: o.event_subject.clone(),
-            id: format!("{}.{}.{}.{}", o.collector, peer_token(o.peer), o.session, self.seq),
+            id: format!(
+                "{}.{}.{}.{}",
+                o.collector,
+                peer_token(o.peer),
+                o.session,
+                self.seq
+            ),
             headers: headers(o, self.seq, 1, self.at, "json"),
             payload: self.payload.into(),
             peer: o.index,
@@ -758,7 +770,9 @@ pub fn records(payload: &[u8], raw: bool) -> Vec<&[u8]> {
     if raw {
         let mut rest = payload;
         while !rest.is_empty() {
-            let Some(len) = rest.get(16..18).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+            let Some(len) = rest
+                .get(16..18)
+                .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
             else {
                 out.push(rest);
                 break;
