@@ -537,6 +537,9 @@ async fn run(args: Args) -> i32 {
         let mut messages = match consumer
             .stream()
             .max_messages_per_batch(1000)
+            // A message may be a batch of up to --nats-batch-bytes: bound
+            // what a pull brings at once by bytes too.
+            .max_bytes_per_batch(8 << 20)
             .heartbeat(Duration::from_secs(5))
             .messages()
             .await
