@@ -11,9 +11,9 @@
 //! record is applied once and in order per route: a message the consumer
 //! is given again (same stream sequence), or a record that the stream holds
 //! twice (same collector, peer, session and number; a batch of UPDATEs is
-//! numbered from its `Bgp-Seq` header, `Bgp-Count` records), is skipped; a newer session
-//! of a peer, or its `closed` event, clears the peer's routes; an older
-//! session's messages are skipped. Both formats are read: `json` (the
+//! numbered from its `Bgp-Seq` header, `Bgp-Count` records), is skipped; a
+//! newer session of a peer, or its `closed` event, clears the peer's
+//! routes; an older session's messages are skipped. Both formats are read: `json` (the
 //! collector's `update` objects, one a line) and `raw` (BGP UPDATEs one
 //! after the other, decoded here with the same decoder and the same
 //! attribute schema).

@@ -970,6 +970,18 @@ fn bad_nats_inputs_fail_at_start_with_one_line() {
     let a = with_peer(&["--nats", &nats.url(), "--nats-max-inflight", "0"]);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     fails_with("collector", &a, 2, "--nats-max-inflight");
+    let a = with_peer(&["--nats", &nats.url(), "--nats-batch", "0"]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    fails_with("collector", &a, 2, "--nats-batch");
+    // A batch the server could not take (its max_payload is 1 MiB).
+    let a = with_peer(&["--nats", &nats.url(), "--nats-batch-bytes", "2000000"]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    fails_with(
+        "collector",
+        &a,
+        1,
+        "--nats-batch-bytes 2000000: more than the server's max_payload",
+    );
     let a = with_peer(&["--nats", "nats://[::1"]);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     fails_with("collector", &a, 2, "not a NATS URL");
