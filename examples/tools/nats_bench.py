@@ -122,7 +122,8 @@ def one_run(a, fmt, batch, run, data, updates):
             [a.collector, "--router-id", us, "--local-as", "65000", "--remote-as", "65001",
              "--peer", them, "--passive", "--listen", f"{us}:{bgp}", "--stats",
              "--stats-interval", "0.05", "--log-level", "warn", "--nats", url,
-             "--collector-id", "bench", "--nats-format", fmt, "--nats-batch", str(batch)],
+             "--collector-id", "bench", "--nats-format", fmt, "--nats-batch", str(batch)]
+            + a.collector_args.split(),
             stdout=subprocess.PIPE, text=True)
         procs.append(col)
         cq = lines_of(col)
@@ -200,6 +201,7 @@ def main():
     ap.add_argument("--per", type=int, default=3, help="prefixes per UPDATE")
     ap.add_argument("--formats", default="raw,json")
     ap.add_argument("--batches", default="1000", help="--nats-batch values, comma-separated")
+    ap.add_argument("--collector-args", default="", help="more collector flags, e.g. '--nats-max-inflight 4096'")
     ap.add_argument("--collector", default="target/release/examples/collector")
     ap.add_argument("--consumer", default="target/release/examples/rib-from-stream")
     a = ap.parse_args()
