@@ -104,6 +104,20 @@ struct Args {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     nats_max_inflight: u32,
 
+    /// UPDATEs per NATS message at most. The UPDATEs of a peer that are
+    /// queued when the publisher gets to them go out as one message (raw:
+    /// the BGP messages one after the other; json: JSON lines); a lone
+    /// UPDATE goes at once, alone. 1: every UPDATE alone.
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "nats",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    nats_batch: u32,
+
+    /// Payload bytes per NATS message at most (a bigger UPDATE goes alone);
+    /// below the server's max_payload (1 MiB by default).
+    #[arg(long, value_name = "BYTES", default_value_t = 65536, requires = "nats",
+          value_parser = clap::value_parser!(u32).range(4096..=64 * 1024 * 1024))]
+    nats_batch_bytes: u32,
+
     /// Copies of the stream when the collector creates it (3 on a 3-node
     /// cluster); an existing stream is used as it is.
     #[arg(long, value_name = "N", default_value_t = 1, requires = "nats",
@@ -132,15 +146,17 @@ struct NatsPeer {
     failed: Arc<watch::Sender<bool>>,
     index: usize,
     collector: Arc<str>,
-    update_subject: String,
-    event_subject: String,
+    update_subject: Arc<str>,
+    event_subject: Arc<str>,
     raw: bool,
-    /// The session number (nats::next_session) and the last message
+    /// The session number (nats::next_session) and the last record
     /// number in it.
     session: u64,
     seq: u64,
     /// A session began (at Established) and has not closed yet.
     in_session: bool,
+    /// The headers' facts of the current session, shared by its records.
+    origin: Option<Arc<nats::Origin>>,
 }
 
 impl NatsPeer {
@@ -152,41 +168,39 @@ impl NatsPeer {
         }
     }
 
-    fn msg(
-        &mut self,
-        update: bool,
-        spec: &PeerSpec,
-        peer_as: u32,
-        four: bool,
-        payload: Vec<u8>,
-    ) -> nats::Msg {
+    /// The next record of the session (numbered here, so that the order
+    /// the stream gets is the order of the session).
+    fn part(&mut self, spec: &PeerSpec, peer_as: u32, four: bool, payload: Vec<u8>) -> nats::Part {
         self.seq += 1;
-        let format = if update && self.raw { "raw" } else { "json" };
-        nats::Msg {
-            subject: if update {
-                self.update_subject.clone()
-            } else {
-                self.event_subject.clone()
-            },
-            id: format!(
-                "{}.{}.{}.{}",
-                self.collector,
-                nats::peer_token(spec.address),
-                self.session,
-                self.seq
-            ),
-            headers: nats::headers(
-                &self.collector,
-                spec.address,
-                peer_as,
-                spec.local_as,
-                self.session,
-                self.seq,
-                format,
-                four,
-            ),
-            payload: payload.into(),
-            peer: self.index,
+        let origin = match &self.origin {
+            Some(o)
+                if o.session == self.session && o.peer_as == peer_as && o.four_octet_as == four =>
+            {
+                o.clone()
+            }
+            _ => {
+                let o = Arc::new(nats::Origin {
+                    collector: self.collector.clone(),
+                    peer: spec.address,
+                    peer_as,
+                    local_as: spec.local_as,
+                    session: self.session,
+                    four_octet_as: four,
+                    format: if self.raw { "raw" } else { "json" },
+                    update_subject: self.update_subject.clone(),
+                    event_subject: self.event_subject.clone(),
+                    index: self.index,
+                });
+                self.origin = Some(o.clone());
+                o
+            }
+        };
+        nats::Part {
+            origin,
+            seq: self.seq,
+            at: unix_now(),
+            update: false,
+            payload,
             permit: false,
         }
     }
@@ -324,8 +338,8 @@ impl Collector {
         if let Some(n) = &mut self.nats {
             match serde_json::to_vec(r) {
                 Ok(v) => {
-                    let m = n.msg(false, &self.spec, self.peer_as, self.four_octet_as, v);
-                    n.publisher.event(m);
+                    let p = n.part(&self.spec, self.peer_as, self.four_octet_as, v);
+                    n.publisher.event(p);
                 }
                 Err(e) => error!("cannot encode an event: {e}"),
             }
@@ -474,14 +488,13 @@ impl Plugin for Collector {
         c.announced.fetch_add(announced, Ordering::Relaxed);
         c.withdrawn.fetch_add(withdrawn, Ordering::Relaxed);
         if raw_nats && let (Some(n), Some(len)) = (&mut self.nats, raw_len) {
-            let m = n.msg(
-                true,
+            let p = n.part(
                 &self.spec,
                 self.peer_as,
                 self.four_octet_as,
                 self.buf[..len].to_vec(),
             );
-            if n.publisher.update(m, &n.failed).await.is_err() {
+            if n.publisher.update(p, &n.failed).await.is_err() {
                 return self.out_of_resources();
             }
         } else if raw_nats {
@@ -525,15 +538,15 @@ impl Plugin for Collector {
             self.out.line(&rec);
         }
         if json_nats && let Some(n) = &mut self.nats {
-            let v = match serde_json::to_vec(&rec) {
-                Ok(v) => v,
-                Err(e) => {
-                    error!("cannot encode an UPDATE: {e}");
-                    return self.out_of_resources();
-                }
-            };
-            let m = n.msg(true, &self.spec, self.peer_as, self.four_octet_as, v);
-            if n.publisher.update(m, &n.failed).await.is_err() {
+            // One JSON line: a batch is JSON lines.
+            let mut v = Vec::with_capacity(256);
+            if let Err(e) = serde_json::to_writer(&mut v, &rec) {
+                error!("cannot encode an UPDATE: {e}");
+                return self.out_of_resources();
+            }
+            v.push(b'\n');
+            let p = n.part(&self.spec, self.peer_as, self.four_octet_as, v);
+            if n.publisher.update(p, &n.failed).await.is_err() {
                 return self.out_of_resources();
             }
         }
@@ -718,6 +731,14 @@ async fn run(args: Args, setup: common::Setup) -> i32 {
             .connect(&format!("corebgp collector {collector_id}"))
             .await
             .unwrap_or_else(|e| runtime_error(e));
+        // A batch must fit in a message the server takes (with its headers).
+        let max_payload = client.server_info().max_payload;
+        if args.nats_batch_bytes as usize + 4096 > max_payload {
+            runtime_error(format!(
+                "--nats-batch-bytes {}: more than the server's max_payload {max_payload} less 4096 for the headers",
+                args.nats_batch_bytes
+            ));
+        }
         let mut js = async_nats::jetstream::new(client);
         // An acknowledgement later than this is asked for again (same Msg-Id).
         js.set_timeout(Duration::from_secs(3));
@@ -732,7 +753,11 @@ async fn run(args: Args, setup: common::Setup) -> i32 {
         );
         Some(nats::Publisher::start(
             js,
-            args.nats_max_inflight as usize,
+            nats::Batching {
+                window: args.nats_max_inflight as usize,
+                max_records: args.nats_batch as usize,
+                max_bytes: args.nats_batch_bytes as usize,
+            },
             Duration::from_secs(args.nats_retry_for),
             failed.clone(),
         ))
@@ -792,14 +817,15 @@ async fn run(args: Args, setup: common::Setup) -> i32 {
                     failed: failed[index].clone(),
                     index,
                     collector: collector_id.clone(),
-                    update_subject: format!("{base}.update"),
-                    event_subject: format!("{base}.event"),
+                    update_subject: format!("{base}.update").into(),
+                    event_subject: format!("{base}.event").into(),
                     raw: args.nats_format == NatsFormat::Raw,
                     // The events before the first Established belong to
                     // a session number of their own.
                     session: nats::next_session(),
                     seq: 0,
                     in_session: false,
+                    origin: None,
                 }
             }),
         };
@@ -913,6 +939,7 @@ fn nats_line(out: &Output, p: Option<&nats::Publisher>) {
         at: unix_now(),
         published: s.published.load(Ordering::Relaxed),
         acked: s.acked.load(Ordering::Relaxed),
+        messages: s.messages.load(Ordering::Relaxed),
         duplicates: s.duplicates.load(Ordering::Relaxed),
         retries: s.retries.load(Ordering::Relaxed),
         failed: s.failed.load(Ordering::Relaxed),

@@ -8,13 +8,15 @@
 //! A durable pull consumer reads the stream from its first message (the
 //! table is in memory, so a start reads everything again; while it runs,
 //! the durable consumer carries it over reconnects and node losses). Each
-//! message is applied once and in order per route: a message the consumer
-//! is given again (same stream sequence), or that the stream holds twice
-//! (same collector, peer, session and number), is skipped; a newer session
-//! of a peer, or its `closed` event, clears the peer's routes; an older
-//! session's messages are skipped. Both formats are read: `json` (the
-//! collector's `update` object) and `raw` (the BGP UPDATE, decoded here
-//! with the same decoder and the same attribute schema).
+//! record is applied once and in order per route: a message the consumer
+//! is given again (same stream sequence), or a record that the stream holds
+//! twice (same collector, peer, session and number; a batch of UPDATEs is
+//! numbered from its `Bgp-Seq` header, `Bgp-Count` records), is skipped; a
+//! newer session of a peer, or its `closed` event, clears the peer's
+//! routes; an older session's messages are skipped. Both formats are read: `json` (the
+//! collector's `update` objects, one a line) and `raw` (BGP UPDATEs one
+//! after the other, decoded here with the same decoder and the same
+//! attribute schema).
 //!
 //! SIGUSR1 prints a `rib` line (per peer: prefix count, session, message
 //! number, gaps; `--routes` adds every route with its attributes), and so
@@ -122,6 +124,11 @@ impl PeerRib {
 
     /// Records message `seq`; false if it was applied before.
     fn first_time(&mut self, seq: u64) -> bool {
+        // In order, as a stream of one collector almost always is.
+        if seq == self.seen + 1 && self.above.is_empty() {
+            self.seen = seq;
+            return true;
+        }
         if seq <= self.seen || !self.above.insert(seq) {
             return false;
         }
@@ -176,6 +183,7 @@ struct Rib {
     last_raw: (Vec<u8>, Option<Arc<str>>),
     last_stream_seq: u64,
     applied: u64,
+    records: u64,
     redelivered: u64,
     duplicates: u64,
     stale: u64,
@@ -192,6 +200,7 @@ struct Meta {
     local_as: u32,
     session: u64,
     seq: u64,
+    count: u64,
     raw: bool,
     four_octet_as: bool,
 }
@@ -205,6 +214,10 @@ fn meta(h: &async_nats::HeaderMap) -> Option<Meta> {
         local_as: get(nats::H_LOCAL_AS)?.parse().ok()?,
         session: get(nats::H_SESSION)?.parse().ok()?,
         seq: get(nats::H_SEQ)?.parse().ok()?,
+        count: match get(nats::H_COUNT) {
+            Some(c) => c.parse().ok().filter(|c| *c >= 1)?,
+            None => 1,
+        },
         raw: get(nats::H_FORMAT)? == "raw",
         four_octet_as: get(nats::H_FOUR_OCTET_AS).is_some_and(|v| v == "1"),
     })
@@ -247,39 +260,69 @@ impl Rib {
             p.reset(m.session);
         }
         p.peer_as = m.peer_as;
-        if !p.first_time(m.seq) {
-            self.duplicates += 1;
-            return Ok(());
-        }
-        self.applied += 1;
-        self.last_applied_at = Some(unix_now());
         if subject.ends_with(".event") {
+            if !p.first_time(m.seq) {
+                self.duplicates += 1;
+                return Ok(());
+            }
+            self.applied += 1;
+            self.records += 1;
+            self.last_applied_at = Some(unix_now());
             let e: EventIn<'_> =
                 serde_json::from_slice(payload).map_err(|e| format!("event: {e}"))?;
-            if e.event == "closed"
-                && let Some(p) = self.peers.get_mut(&key)
-            {
+            if e.event == "closed" {
                 p.routes.clear();
             }
             return Ok(());
         }
-        if m.raw {
-            self.apply_raw(&key, &m, payload)
-        } else {
-            let u: UpdateIn<'_> =
-                serde_json::from_slice(payload).map_err(|e| format!("update: {e}"))?;
-            let attrs = self.intern(u.attributes.get());
-            let p = self.peers.get_mut(&key).expect("entry made above");
-            for r in &u.withdrawn {
-                let k = Key::parse(r.prefix, r.path_id).ok_or("bad prefix")?;
-                p.set(k, m.seq, None);
-            }
-            for r in &u.announced {
-                let k = Key::parse(r.prefix, r.path_id).ok_or("bad prefix")?;
-                p.set(k, m.seq, Some(attrs.clone()));
-            }
-            Ok(())
+        // A batch: records `seq`, `seq + 1`, …; each is applied once, even
+        // if (against what a collector does) batches overlapped.
+        let parts = nats::records(payload, m.raw);
+        if parts.len() as u64 != m.count {
+            return Err(format!("{} records, Bgp-Count {}", parts.len(), m.count));
         }
+        let (mut fresh, mut error) = (0, None);
+        for (i, part) in parts.into_iter().enumerate() {
+            let seq = m.seq + i as u64;
+            let p = self.peers.get_mut(&key).expect("entry made above");
+            if !p.first_time(seq) {
+                continue;
+            }
+            fresh += 1;
+            let r = if m.raw {
+                self.apply_raw(&key, &m, seq, part)
+            } else {
+                self.apply_json(&key, seq, part)
+            };
+            // One unreadable record does not take the rest of the batch.
+            if let Err(e) = r {
+                error.get_or_insert(format!("record {seq}: {e}"));
+            }
+        }
+        if fresh == 0 {
+            self.duplicates += 1;
+            return Ok(());
+        }
+        self.applied += 1;
+        self.records += fresh;
+        self.last_applied_at = Some(unix_now());
+        error.map_or(Ok(()), Err)
+    }
+
+    /// A JSON `update` object.
+    fn apply_json(&mut self, key: &(String, IpAddr), seq: u64, line: &[u8]) -> Result<(), String> {
+        let u: UpdateIn<'_> = serde_json::from_slice(line).map_err(|e| format!("update: {e}"))?;
+        let attrs = self.intern(u.attributes.get());
+        let p = self.peers.get_mut(key).expect("entry made by apply");
+        for r in &u.withdrawn {
+            let k = Key::parse(r.prefix, r.path_id).ok_or("bad prefix")?;
+            p.set(k, seq, None);
+        }
+        for r in &u.announced {
+            let k = Key::parse(r.prefix, r.path_id).ok_or("bad prefix")?;
+            p.set(k, seq, Some(attrs.clone()));
+        }
+        Ok(())
     }
 
     /// A raw UPDATE: decoded as the collector decodes it (RFC 7606
@@ -288,6 +331,7 @@ impl Rib {
         &mut self,
         key: &(String, IpAddr),
         m: &Meta,
+        seq: u64,
         payload: &[u8],
     ) -> Result<(), String> {
         let Ok(Message::Update(sections)) = Message::parse(payload, usize::from(u16::MAX)) else {
@@ -314,11 +358,11 @@ impl Rib {
         };
         let p = self.peers.get_mut(key).expect("entry made by apply");
         for (_, n) in u.withdrawals() {
-            p.set(Key::of(n.prefix, n.path_id), m.seq, None);
+            p.set(Key::of(n.prefix, n.path_id), seq, None);
         }
         for (_, n) in u.announced() {
             let a = if withdraw_all { None } else { attrs.clone() };
-            p.set(Key::of(n.prefix, n.path_id), m.seq, a);
+            p.set(Key::of(n.prefix, n.path_id), seq, a);
         }
         Ok(())
     }
@@ -329,8 +373,10 @@ struct RibLine<'a> {
     event: &'static str,
     at: f64,
     /// Messages applied, given again (same stream sequence), held twice
-    /// by the stream, of an older session, unreadable.
+    /// by the stream, of an older session, unreadable; records (UPDATEs and
+    /// events: a message may hold a batch of UPDATEs) applied.
     applied: u64,
+    records: u64,
     redelivered: u64,
     duplicates: u64,
     stale: u64,
@@ -388,6 +434,7 @@ fn print(rib: &Rib, routes: bool) {
         event: "rib",
         at: unix_now(),
         applied: rib.applied,
+        records: rib.records,
         redelivered: rib.redelivered,
         duplicates: rib.duplicates,
         stale: rib.stale,
@@ -490,6 +537,9 @@ async fn run(args: Args) -> i32 {
         let mut messages = match consumer
             .stream()
             .max_messages_per_batch(1000)
+            // A message may be a batch of up to --nats-batch-bytes: bound
+            // what a pull brings at once by bytes too.
+            .max_bytes_per_batch(8 << 20)
             .heartbeat(Duration::from_secs(5))
             .messages()
             .await

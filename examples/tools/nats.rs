@@ -5,14 +5,21 @@
 //!
 //! Subjects: `PREFIX.<collector-id>.<peer>.update` and `….event`, where
 //! `<peer>` is the peer's address with `.` written `_` (a subject's token
-//! separator). Every message carries the headers below; `Nats-Msg-Id` is
-//! `<collector-id>.<peer>.<session>.<seq>`, so that a message published again
-//! after a reconnect is dropped by the stream's duplicate window.
+//! separator). An event is a message of its own; the UPDATEs of a session
+//! that are queued when the publisher gets to them go out together as one
+//! message (a batch: raw messages one after the other, or JSON lines), up to
+//! `--nats-batch` UPDATEs and `--nats-batch-bytes`; under light load each
+//! UPDATE goes alone at once (there is no timer). Every message carries the
+//! headers below, once; `Nats-Msg-Id` is
+//! `<collector-id>.<peer>.<session>.<seq>[+<count>]`, and a batch is kept as
+//! built until acknowledged, so that a message published again after a
+//! reconnect is the same one and is dropped by the stream's duplicate window.
 
 #![allow(dead_code)] // each tool uses its own subset
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -36,9 +43,12 @@ pub const H_LOCAL_AS: &str = "Bgp-Local-As";
 pub const H_TIMESTAMP: &str = "Bgp-Timestamp";
 /// The session number (see [`next_session`]).
 pub const H_SESSION: &str = "Bgp-Session";
-/// The message's number within its session, from 1.
+/// The number of the (first) record within its session, from 1.
 pub const H_SEQ: &str = "Bgp-Seq";
-/// `json` (the collector's JSON object) or `raw` (the BGP UPDATE message).
+/// Records in the message (absent: 1), numbered from `Bgp-Seq` on.
+pub const H_COUNT: &str = "Bgp-Count";
+/// `json` (the collector's JSON objects, one a line) or `raw` (BGP UPDATE
+/// messages one after the other).
 pub const H_FORMAT: &str = "Bgp-Format";
 /// `1` when the session uses 4-octet AS numbers (RFC 6793), to decode `raw`.
 pub const H_FOUR_OCTET_AS: &str = "Bgp-Four-Octet-As";
@@ -246,20 +256,164 @@ pub fn next_session() -> u64 {
     }
 }
 
-/// One message for the stream.
-pub struct Msg {
-    pub subject: String,
-    pub id: String,
-    pub headers: HeaderMap,
-    pub payload: bytes::Bytes,
-    /// The index of the peer it is about (to close its session on failure).
-    pub peer: usize,
-    /// It holds a place of the window (UPDATEs do; events never wait).
+/// Who a peer's records are from, made once per session (the headers of
+/// every message of the session are made from it).
+pub struct Origin {
+    pub collector: Arc<str>,
+    pub peer: IpAddr,
+    pub peer_as: u32,
+    pub local_as: u32,
+    pub session: u64,
+    pub four_octet_as: bool,
+    /// `raw` or `json`: what an UPDATE record is (events are `json`).
+    pub format: &'static str,
+    pub update_subject: Arc<str>,
+    pub event_subject: Arc<str>,
+    /// The peer's index (to close its session on failure).
+    pub index: usize,
+}
+
+/// One record for the stream: an UPDATE (the raw message, or its JSON
+/// object and a newline) or an event (its JSON object).
+pub struct Part {
+    pub origin: Arc<Origin>,
+    pub seq: u64,
+    /// When it was received (Unix seconds).
+    pub at: f64,
+    pub update: bool,
+    pub payload: Vec<u8>,
+    /// It holds a place of the window (UPDATEs do; events when there is one).
     pub permit: bool,
 }
 
+/// How the publisher batches UPDATEs.
+#[derive(Clone, Copy, Debug)]
+pub struct Batching {
+    /// UPDATEs in flight at most (the window: `on_update` waits beyond).
+    pub window: usize,
+    /// UPDATEs per NATS message at most (1: no batching).
+    pub max_records: usize,
+    /// Payload bytes per NATS message at most (a bigger record goes alone).
+    pub max_bytes: usize,
+}
+
+impl Batching {
+    /// NATS messages in flight at most. While that many wait for their
+    /// acknowledgement, the UPDATEs queued meanwhile make the next message:
+    /// batches grow with the load, and a lone UPDATE goes out at once (no
+    /// timer). With the window full of maximal batches, as many as fit; at
+    /// least 4, so that the server always has work queued.
+    pub fn max_messages(&self) -> usize {
+        self.window.div_ceil(self.max_records).max(4)
+    }
+}
+
+/// A NATS message: one event, or a batch of a session's consecutive UPDATEs.
+/// Kept as built until acknowledged, so a republish is the same message
+/// with the same Msg-Id (deduplicated by the stream).
+pub struct Msg {
+    subject: Arc<str>,
+    id: String,
+    headers: HeaderMap,
+    payload: bytes::Bytes,
+    peer: usize,
+    /// Records in it, and how many of them hold a place of the window.
+    records: u32,
+    permits: u32,
+}
+
+/// UPDATEs of one peer's session being gathered into one message.
+struct Builder {
+    origin: Arc<Origin>,
+    first: u64,
+    count: u32,
+    permits: u32,
+    at: f64,
+    buf: Vec<u8>,
+}
+
+impl Builder {
+    fn new(p: Part) -> Self {
+        Self {
+            first: p.seq,
+            count: 1,
+            permits: u32::from(p.permit),
+            at: p.at,
+            buf: p.payload,
+            origin: p.origin,
+        }
+    }
+
+    /// Whether `p` continues this batch within the limits.
+    fn takes(&self, p: &Part, b: &Batching) -> bool {
+        Arc::ptr_eq(&self.origin, &p.origin)
+            && p.seq == self.first + u64::from(self.count)
+            && (self.count as usize) < b.max_records
+            && self.buf.len() + p.payload.len() <= b.max_bytes
+    }
+
+    fn push(&mut self, p: Part) {
+        self.count += 1;
+        self.permits += u32::from(p.permit);
+        self.buf.extend_from_slice(&p.payload);
+    }
+
+    fn finish(self) -> Msg {
+        let o = &self.origin;
+        let id = if self.count == 1 {
+            format!(
+                "{}.{}.{}.{}",
+                o.collector,
+                peer_token(o.peer),
+                o.session,
+                self.first
+            )
+        } else {
+            format!(
+                "{}.{}.{}.{}+{}",
+                o.collector,
+                peer_token(o.peer),
+                o.session,
+                self.first,
+                self.count
+            )
+        };
+        Msg {
+            subject: o.update_subject.clone(),
+            id,
+            headers: headers(o, self.first, self.count, self.at, o.format),
+            payload: self.buf.into(),
+            peer: o.index,
+            records: self.count,
+            permits: self.permits,
+        }
+    }
+}
+
+impl Part {
+    /// An event: a message of its own.
+    fn event_msg(self) -> Msg {
+        let o = &self.origin;
+        Msg {
+            subject: o.event_subject.clone(),
+            id: format!(
+                "{}.{}.{}.{}",
+                o.collector,
+                peer_token(o.peer),
+                o.session,
+                self.seq
+            ),
+            headers: headers(o, self.seq, 1, self.at, "json"),
+            payload: self.payload.into(),
+            peer: o.index,
+            records: 1,
+            permits: u32::from(self.permit),
+        }
+    }
+}
+
 enum Item {
-    Msg(Msg),
+    Part(Part),
     /// Answered once everything sent before is acknowledged (or given up).
     Flush(oneshot::Sender<()>),
 }
@@ -267,8 +421,11 @@ enum Item {
 /// Counters for the `nats` stats line.
 #[derive(Default)]
 pub struct PubStats {
+    /// Records (UPDATEs and events) published and acknowledged.
     pub published: AtomicU64,
     pub acked: AtomicU64,
+    /// NATS messages published (a batch of UPDATEs is one), first publishes.
+    pub messages: AtomicU64,
     pub duplicates: AtomicU64,
     pub retries: AtomicU64,
     pub failed: AtomicU64,
@@ -294,20 +451,22 @@ impl Publisher {
     /// messages could not be published within `retry_for`.
     pub fn start(
         js: jetstream::Context,
-        window: usize,
+        batching: Batching,
         retry_for: Duration,
         failed: Vec<Arc<watch::Sender<bool>>>,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let room = Arc::new(Semaphore::new(window));
+        let room = Arc::new(Semaphore::new(batching.window));
         let stats = Arc::new(PubStats::default());
         let task = Task {
             js,
             rx,
             room: room.clone(),
             stats: stats.clone(),
+            open: (0..failed.len()).map(|_| None).collect(),
             failed,
             retry_for,
+            batching,
             inflight: VecDeque::new(),
             flush: Vec::new(),
         };
@@ -316,18 +475,18 @@ impl Publisher {
             tx,
             room,
             stats,
-            window,
+            window: batching.window,
         }
     }
 
-    /// Messages sent and not yet acknowledged (UPDATEs; events may add a few).
+    /// UPDATEs queued or sent and not yet acknowledged (events may add a few).
     pub fn inflight(&self) -> usize {
         self.window - self.room.available_permits()
     }
 
     /// Queues an UPDATE, waiting for room in the window (backpressure);
     /// fails when `failed` is raised meanwhile.
-    pub async fn update(&self, mut m: Msg, failed: &watch::Sender<bool>) -> Result<(), Failed> {
+    pub async fn update(&self, mut p: Part, failed: &watch::Sender<bool>) -> Result<(), Failed> {
         let mut f = failed.subscribe();
         if *f.borrow_and_update() {
             return Err(Failed);
@@ -341,21 +500,23 @@ impl Publisher {
             Ok(p) => p.forget(),
             Err(_) => return Err(Failed),
         }
-        m.permit = true;
-        self.tx.send(Item::Msg(m)).map_err(|_| Failed)
+        p.permit = true;
+        p.update = true;
+        self.tx.send(Item::Part(p)).map_err(|_| Failed)
     }
 
     /// Queues an event: never waits (events are few), takes a place of the
     /// window when there is one.
-    pub fn event(&self, mut m: Msg) {
-        m.permit = match self.room.try_acquire() {
+    pub fn event(&self, mut p: Part) {
+        p.permit = match self.room.try_acquire() {
             Ok(p) => {
                 p.forget();
                 true
             }
             Err(_) => false,
         };
-        let _ = self.tx.send(Item::Msg(m));
+        p.update = false;
+        let _ = self.tx.send(Item::Part(p));
     }
 
     /// Waits until everything queued so far is acknowledged (or given up),
@@ -384,6 +545,9 @@ struct Task {
     stats: Arc<PubStats>,
     failed: Vec<Arc<watch::Sender<bool>>>,
     retry_for: Duration,
+    batching: Batching,
+    /// Per peer, the batch being gathered (empty between drains).
+    open: Vec<Option<Builder>>,
     /// Published, not yet acknowledged, in the order they were queued.
     inflight: VecDeque<Entry>,
     flush: Vec<oneshot::Sender<()>>,
@@ -396,31 +560,18 @@ fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
-/// Publishes `m`; the future completes with its acknowledgement.
+/// Publishes `m` (its headers and payload are shared, not copied); the
+/// future completes with its acknowledgement.
 async fn publish(js: &jetstream::Context, m: &Msg) -> AckFuture {
     let p = Publish::build()
         .payload(m.payload.clone())
         .headers(m.headers.clone())
         .message_id(&m.id);
-    match js.send_publish(m.subject.clone(), p).await {
+    match js.send_publish(m.subject.to_string(), p).await {
         Ok(f) => Box::pin(async move { f.await.map_err(|e| e.to_string()) }),
         Err(e) => {
             let e = e.to_string();
             Box::pin(async move { Err(e) })
-        }
-    }
-}
-
-impl Msg {
-    /// A copy to publish again (the entry's ack future stays behind).
-    fn again(&self) -> Msg {
-        Msg {
-            subject: self.subject.clone(),
-            id: self.id.clone(),
-            headers: self.headers.clone(),
-            payload: self.payload.clone(),
-            peer: self.peer,
-            permit: self.permit,
         }
     }
 }
@@ -431,11 +582,10 @@ impl Task {
             .inflight
             .pop_front()
             .expect("an entry was acknowledged");
-        if e.msg.permit {
-            self.room.add_permits(1);
-        }
+        self.room.add_permits(e.msg.permits as usize);
         let s = &self.stats;
-        s.acked.fetch_add(1, Ordering::Relaxed);
+        s.acked
+            .fetch_add(u64::from(e.msg.records), Ordering::Relaxed);
         if ack.duplicate {
             s.duplicates.fetch_add(1, Ordering::Relaxed);
         }
@@ -451,36 +601,80 @@ impl Task {
         }
     }
 
+    async fn send(&mut self, m: Msg) {
+        let ack = publish(&self.js, &m).await;
+        self.stats
+            .published
+            .fetch_add(u64::from(m.records), Ordering::Relaxed);
+        self.stats.messages.fetch_add(1, Ordering::Relaxed);
+        self.inflight.push_back(Entry { msg: m, ack });
+    }
+
+    /// Sends the batch being gathered for peer `i`, if any.
+    async fn close_batch(&mut self, i: usize) {
+        if let Some(b) = self.open.get_mut(i).and_then(Option::take) {
+            self.send(b.finish()).await;
+        }
+    }
+
+    /// One record: an UPDATE joins its peer's batch (or starts the next
+    /// one); an event goes alone, after the UPDATEs before it.
+    async fn take(&mut self, p: Part) {
+        let i = p.origin.index;
+        if i >= self.open.len() {
+            self.open.resize_with(i + 1, || None);
+        }
+        if !p.update {
+            self.close_batch(i).await;
+            self.send(p.event_msg()).await;
+            return;
+        }
+        match &mut self.open[i] {
+            Some(b) if b.takes(&p, &self.batching) => b.push(p),
+            _ => {
+                self.close_batch(i).await;
+                self.open[i] = Some(Builder::new(p));
+            }
+        }
+    }
+
     async fn run(mut self) {
         enum Next {
             Ack(Result<jetstream::publish::PublishAck, String>),
             Item(Option<Item>),
         }
         loop {
+            // With as many messages in flight as allowed, what is queued
+            // waits in the channel and makes the next batch.
+            let room = self.inflight.len() < self.batching.max_messages();
             let next = {
                 let (inflight, rx) = (&mut self.inflight, &mut self.rx);
                 tokio::select! {
                     biased;
                     r = async { (&mut inflight.front_mut().expect("not empty").ack).await },
                         if !inflight.is_empty() => Next::Ack(r),
-                    item = rx.recv() => Next::Item(item),
+                    item = rx.recv(), if room => Next::Item(item),
                 }
             };
             match next {
                 Next::Ack(Ok(ack)) => self.acked(&ack),
                 Next::Ack(Err(e)) => self.recover(e).await,
-                Next::Item(item) => match item {
-                    Some(Item::Msg(m)) => {
-                        let ack = publish(&self.js, &m).await;
-                        self.stats.published.fetch_add(1, Ordering::Relaxed);
-                        self.inflight.push_back(Entry { msg: m, ack });
+                Next::Item(None) => return,
+                Next::Item(Some(first)) => {
+                    // Everything queued now, without waiting for more.
+                    let mut item = Some(first);
+                    while let Some(it) = item.take() {
+                        match it {
+                            Item::Part(p) => self.take(p).await,
+                            Item::Flush(tx) => self.flush.push(tx),
+                        }
+                        item = self.rx.try_recv().ok();
                     }
-                    Some(Item::Flush(tx)) => {
-                        self.flush.push(tx);
-                        self.answer_flush();
+                    for i in 0..self.open.len() {
+                        self.close_batch(i).await;
                     }
-                    None => return,
-                },
+                    self.answer_flush();
+                }
             }
         }
     }
@@ -504,16 +698,14 @@ impl Task {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(1));
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            let front = self.inflight[0].msg.again();
-            let mut ack = publish(&self.js, &front).await;
+            let mut ack = publish(&self.js, &self.inflight[0].msg).await;
             match (&mut ack).await {
                 Ok(a) => {
                     self.acked(&a);
                     // The rest again, in order: what the stream already
                     // holds is a duplicate it drops.
                     for i in 0..self.inflight.len() {
-                        let m = self.inflight[i].msg.again();
-                        self.inflight[i].ack = publish(&self.js, &m).await;
+                        self.inflight[i].ack = publish(&self.js, &self.inflight[i].msg).await;
                     }
                     info!(
                         after = ?since.elapsed(),
@@ -531,18 +723,16 @@ impl Task {
         let mut peers: Vec<usize> = self.inflight.iter().map(|e| e.msg.peer).collect();
         peers.sort_unstable();
         peers.dedup();
-        let n = self.inflight.len();
+        let n: u64 = self.inflight.iter().map(|e| u64::from(e.msg.records)).sum();
         error!(
             "NATS: {n} message(s) not acknowledged for {:?} ({why}): closing the session(s) \
              they came from with Cease 6/8 (out of resources); the peers resend after reconnecting",
             self.retry_for
         );
         for e in self.inflight.drain(..) {
-            if e.msg.permit {
-                self.room.add_permits(1);
-            }
+            self.room.add_permits(e.msg.permits as usize);
         }
-        self.stats.failed.fetch_add(n as u64, Ordering::Relaxed);
+        self.stats.failed.fetch_add(n, Ordering::Relaxed);
         for p in peers {
             if let Some(f) = self.failed.get(p) {
                 f.send_replace(true);
@@ -551,33 +741,52 @@ impl Task {
         self.answer_flush();
     }
 }
-
-/// The headers every message carries.
-#[allow(clippy::too_many_arguments)]
-pub fn headers(
-    collector: &str,
-    peer: std::net::IpAddr,
-    peer_as: u32,
-    local_as: u32,
-    session: u64,
-    seq: u64,
-    format: &'static str,
-    four_octet_as: bool,
-) -> HeaderMap {
+/// The headers of a message: once per message, whatever it holds.
+fn headers(o: &Origin, first: u64, count: u32, at: f64, format: &'static str) -> HeaderMap {
     let mut h = HeaderMap::new();
-    h.insert(H_COLLECTOR, collector);
-    h.insert(H_PEER, peer.to_string().as_str());
-    h.insert(H_PEER_AS, peer_as.to_string().as_str());
-    h.insert(H_LOCAL_AS, local_as.to_string().as_str());
-    h.insert(
-        H_TIMESTAMP,
-        format!("{:.6}", crate::common::unix_now()).as_str(),
-    );
-    h.insert(H_SESSION, session.to_string().as_str());
-    h.insert(H_SEQ, seq.to_string().as_str());
+    h.insert(H_COLLECTOR, &*o.collector);
+    h.insert(H_PEER, o.peer.to_string().as_str());
+    h.insert(H_PEER_AS, o.peer_as.to_string().as_str());
+    h.insert(H_LOCAL_AS, o.local_as.to_string().as_str());
+    h.insert(H_TIMESTAMP, format!("{at:.6}").as_str());
+    h.insert(H_SESSION, o.session.to_string().as_str());
+    h.insert(H_SEQ, first.to_string().as_str());
+    if count != 1 {
+        h.insert(H_COUNT, count.to_string().as_str());
+    }
     h.insert(H_FORMAT, format);
-    if four_octet_as {
+    if o.four_octet_as {
         h.insert(H_FOUR_OCTET_AS, "1");
     }
     h
+}
+
+/// The records of a message's payload: BGP messages one after the other
+/// (`raw`, each delimited by the length in its 19-octet header, RFC 4271
+/// §4.1), or JSON lines. A raw message with a bad length ends the list with
+/// the rest of the payload (which then does not parse).
+pub fn records(payload: &[u8], raw: bool) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    if raw {
+        let mut rest = payload;
+        while !rest.is_empty() {
+            let Some(len) = rest
+                .get(16..18)
+                .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+            else {
+                out.push(rest);
+                break;
+            };
+            if len < 19 || len > rest.len() {
+                out.push(rest);
+                break;
+            }
+            let (m, r) = rest.split_at(len);
+            out.push(m);
+            rest = r;
+        }
+    } else {
+        out.extend(payload.split(|b| *b == b'\n').filter(|l| !l.is_empty()));
+    }
+    out
 }

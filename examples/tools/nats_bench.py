@@ -20,7 +20,12 @@ Reported per run and format:
     where the time goes.
 
     cargo build --release --example collector --example rib-from-stream
-    python3 examples/tools/nats_bench.py [--runs 3] [--prefixes 1000000] [--per 3] [--formats raw,json]
+    python3 examples/tools/nats_bench.py [--runs 3] [--prefixes 1000000] [--per 3] \
+        [--formats raw,json] [--batches 1,1000]
+
+`--batches` lists `--nats-batch` values (1: every UPDATE its own NATS
+message, the unbatched mode); the runs of the modes alternate, so that a
+busy machine weighs on both alike.
 """
 
 import argparse
@@ -96,7 +101,7 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def one_run(a, fmt, run, data, updates):
+def one_run(a, fmt, batch, run, data, updates):
     store = tempfile.mkdtemp(prefix="nats-bench-")
     port, monitor = free_port("127.0.0.1"), free_port("127.0.0.1")
     url = f"nats://127.0.0.1:{port}"
@@ -117,7 +122,8 @@ def one_run(a, fmt, run, data, updates):
             [a.collector, "--router-id", us, "--local-as", "65000", "--remote-as", "65001",
              "--peer", them, "--passive", "--listen", f"{us}:{bgp}", "--stats",
              "--stats-interval", "0.05", "--log-level", "warn", "--nats", url,
-             "--collector-id", "bench", "--nats-format", fmt],
+             "--collector-id", "bench", "--nats-format", fmt, "--nats-batch", str(batch)]
+            + a.collector_args.split(),
             stdout=subprocess.PIPE, text=True)
         procs.append(col)
         cq = lines_of(col)
@@ -194,6 +200,8 @@ def main():
     ap.add_argument("--prefixes", type=int, default=1_000_000)
     ap.add_argument("--per", type=int, default=3, help="prefixes per UPDATE")
     ap.add_argument("--formats", default="raw,json")
+    ap.add_argument("--batches", default="1000", help="--nats-batch values, comma-separated")
+    ap.add_argument("--collector-args", default="", help="more collector flags, e.g. '--nats-max-inflight 4096'")
     ap.add_argument("--collector", default="target/release/examples/collector")
     ap.add_argument("--consumer", default="target/release/examples/rib-from-stream")
     a = ap.parse_args()
@@ -204,22 +212,25 @@ def main():
         sys.exit("nats-server missing: apt-get install nats-server")
     data = ft.table(a.prefixes, a.per, 65001)
     updates = (a.prefixes + a.per - 1) // a.per
-    for fmt in a.formats.split(","):
-        res = []
-        for r in range(a.runs):
-            x = one_run(a, fmt, r, data, updates)
-            res.append(x)
-            print(f"{fmt} run {r + 1}: {a.prefixes} prefixes, {a.per}/UPDATE: "
+    modes = [(fmt, int(b)) for fmt in a.formats.split(",") for b in a.batches.split(",")]
+    res = {m: [] for m in modes}
+    for r in range(a.runs):
+        for fmt, batch in modes:
+            x = one_run(a, fmt, batch, r, data, updates)
+            res[(fmt, batch)].append(x)
+            print(f"{fmt} batch {batch} run {r + 1}: {a.prefixes} prefixes, {a.per}/UPDATE: "
                   f"Established -> acked {x['acked']:.3f} s, -> consumer {x['applied']:.3f} s; "
                   f"stream {x['messages']} messages, {x['bytes_per_prefix']:.1f} B/prefix; "
                   f"peak RSS collector {x['collector_rss'] / 1024:.1f} MiB, "
                   f"consumer {x['consumer_rss'] / 1024:.1f} MiB; CPU s: "
                   + ", ".join(f"{k} {v:.1f}" for k, v in x["cpu"].items()), flush=True)
-        med = lambda k: sorted(x[k] for x in res)[len(res) // 2]  # noqa: E731
-        print(f"{fmt} median: acked {med('acked'):.3f} s, consumer {med('applied'):.3f} s, "
-              f"{med('bytes_per_prefix'):.1f} B/prefix, collector peak RSS "
-              f"{max(x['collector_rss'] for x in res) / 1024:.1f} MiB", flush=True)
-
+    for (fmt, batch), rs in res.items():
+        med = lambda k: sorted(x[k] for x in rs)[len(rs) // 2]  # noqa: E731
+        cpu = {k: sorted(x["cpu"][k] for x in rs)[len(rs) // 2] for k in rs[0]["cpu"]}
+        print(f"{fmt} batch {batch} median: acked {med('acked'):.3f} s, consumer {med('applied'):.3f} s, "
+              f"{med('messages')} messages, {med('bytes_per_prefix'):.1f} B/prefix, collector peak RSS "
+              f"{max(x['collector_rss'] for x in rs) / 1024:.1f} MiB; CPU s: "
+              + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()), flush=True)
 
 if __name__ == "__main__":
     main()

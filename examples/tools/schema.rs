@@ -85,14 +85,17 @@ pub enum Record<'a> {
     /// `--stats` with `--nats`: the publisher's counters since the start.
     Nats {
         at: f64,
-        /// Messages (UPDATEs and events) published, and acknowledged by the stream.
+        /// Records (UPDATEs and events) published, and acknowledged by the stream.
         published: u64,
         acked: u64,
+        /// NATS messages published (a batch of UPDATEs is one; republishes
+        /// not counted).
+        messages: u64,
         /// Acknowledgements of a message the stream already held (a publish again).
         duplicates: u64,
         /// Times the oldest unacknowledged message was published again.
         retries: u64,
-        /// Messages given up (their sessions closed with Cease 6/8).
+        /// Records given up (their sessions closed with Cease 6/8).
         failed: u64,
         /// UPDATEs published and not yet acknowledged.
         inflight: u64,

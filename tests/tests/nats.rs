@@ -9,10 +9,12 @@
 //!    the consumer holds the exact union, each route once;
 //! 3. a three-node JetStream cluster, stream with 3 replicas: the node the
 //!    collector is connected to is killed during a 100,000-prefix feed and
-//!    brought back: every prefix exactly once, the BGP session never down;
+//!    brought back: every prefix exactly once, the BGP session never down,
+//!    and the fast feed went out in batches (fewer messages than UPDATEs);
 //! 4. JetStream stopped for longer than the collector's window takes to
 //!    fill, then restarted: the session stays Established (the collector's
-//!    KEEPALIVEs are counted meanwhile), nothing lost, nothing twice;
+//!    KEEPALIVEs are counted meanwhile), nothing lost, nothing twice; and
+//!    before that, one UPDATE alone under no load is one message at once;
 //! 5. bad input: an unreachable URL, bad credentials, a stream with other
 //!    subjects: one error line, exit 1, no hang;
 //!
@@ -740,6 +742,23 @@ fn cluster_node_killed_during_a_feed_loses_nothing() {
     );
     assert_exactly_once(&rib, &ctx);
     assert_eq!(peers(&rib).len(), 1, "{rib}");
+    // A fast feed is batched: fewer NATS messages than UPDATEs, as the
+    // collector counted them and as the stream holds them (every message
+    // of the stream was read: its last sequence is their number).
+    let messages = done["messages"].as_u64().expect("messages");
+    assert!(
+        messages < updates,
+        "{messages} NATS messages for {updates} UPDATEs\n{done}"
+    );
+    let stream_messages = rib["stream_seq"].as_u64().expect("stream_seq");
+    assert!(
+        stream_messages < updates,
+        "the stream holds {stream_messages} messages for {updates} UPDATEs\n{rib}"
+    );
+    assert!(
+        rib["records"].as_u64() > Some(updates),
+        "every UPDATE and event applied as a record\n{rib}"
+    );
     assert_one_session(&t);
     // The speaker saw no NOTIFICATION: only KEEPALIVEs came.
     while let Ok(m) = s.recv(Duration::from_millis(200)) {
@@ -762,10 +781,29 @@ fn jetstream_away_longer_than_the_window_holds_the_session() {
         3,
     );
     let ctx = || format!("{}\n--- nats:\n{}", t.diagnostics(), nats.log());
+    // No load: one UPDATE goes out alone, without waiting for company
+    // (the collector sends nothing else meanwhile, so it is published as
+    // soon as it is there, as one message of one record).
+    let idle = wait_all_acked(&t, 1, FEED, &ctx);
+    let (stream_before, _) = nats.stream_state("BGP").expect("stream BGP");
+    send_in_background(&s, table(1, 40_000))
+        .join()
+        .expect("sender");
+    let one = wait_all_acked(&t, idle["acked"].as_u64().expect("acked") + 1, FEED, &ctx);
+    assert_eq!(
+        (one["messages"].as_u64(), one["published"].as_u64()),
+        (
+            idle["messages"].as_u64().map(|m| m + 1),
+            idle["published"].as_u64().map(|m| m + 1)
+        ),
+        "one UPDATE, one message\n{idle}\n{one}"
+    );
+    let (stream_after, _) = nats.stream_state("BGP").expect("stream BGP");
+    assert_eq!(stream_after, stream_before + 1, "{one}");
     let first = table(3_000, 0);
     let first_n = first.len() as u64;
     send_in_background(&s, first).join().expect("sender");
-    wait_all_acked(&t, first_n, FEED, &ctx);
+    wait_all_acked(&t, 1 + first_n, FEED, &ctx);
     nats.kill();
     let ctx = || format!("{}\n--- nats (killed):\n{}", t.diagnostics(), nats.log());
     let before = last_nats(&t).expect("nats line");
@@ -808,7 +846,7 @@ fn jetstream_away_longer_than_the_window_holds_the_session() {
     nats.restart();
     let ctx = || format!("{}\n--- nats:\n{}", t.diagnostics(), nats.log());
     wait_end_of_rib(&t, peer_ip, "ipv4", FEED, &ctx);
-    let done = wait_all_acked(&t, first_n + second_n, FEED, &ctx);
+    let done = wait_all_acked(&t, 1 + first_n + second_n, FEED, &ctx);
     sender.join().expect("sender");
     assert!(done["retries"].as_u64() > Some(0), "{done}");
     assert_eq!(done["failed"], 0, "{done}");
@@ -817,7 +855,7 @@ fn jetstream_away_longer_than_the_window_holds_the_session() {
         &c,
         "every prefix",
         FEED,
-        |r| r["pending"] == 0 && peer(r, "c1", peer_ip).is_some_and(|p| p["prefixes"] == 33_000),
+        |r| r["pending"] == 0 && peer(r, "c1", peer_ip).is_some_and(|p| p["prefixes"] == 33_001),
         &ctx,
     );
     assert_exactly_once(&rib, &ctx);
@@ -932,6 +970,18 @@ fn bad_nats_inputs_fail_at_start_with_one_line() {
     let a = with_peer(&["--nats", &nats.url(), "--nats-max-inflight", "0"]);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     fails_with("collector", &a, 2, "--nats-max-inflight");
+    let a = with_peer(&["--nats", &nats.url(), "--nats-batch", "0"]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    fails_with("collector", &a, 2, "--nats-batch");
+    // A batch the server could not take (its max_payload is 1 MiB).
+    let a = with_peer(&["--nats", &nats.url(), "--nats-batch-bytes", "2000000"]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    fails_with(
+        "collector",
+        &a,
+        1,
+        "--nats-batch-bytes 2000000: more than the server's max_payload",
+    );
     let a = with_peer(&["--nats", "nats://[::1"]);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     fails_with("collector", &a, 2, "not a NATS URL");
