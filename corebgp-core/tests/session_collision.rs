@@ -365,11 +365,7 @@ fn play(script: &[Act]) -> Played {
     assert_eq!(p.peers[0].state_of(OUT), Some(StateKind::OpenSent), "{ctx}");
     assert_eq!(p.peers[1].state_of(IN), Some(StateKind::OpenSent), "{ctx}");
 
-    let a_decided = |p: &Pair| {
-        p.events[0]
-            .iter()
-            .any(|e| *e == Event::CollisionResolved { closed: OUT })
-    };
+    let a_decided = |p: &Pair| p.events[0].contains(&Event::CollisionResolved { closed: OUT });
     let mut a_saw = None;
     for &act in script {
         let before = a_decided(&p);

@@ -664,7 +664,8 @@ impl Wire {
 
     /// Whether end `end` takes part in I/O now.
     fn live(&self, end: usize) -> bool {
-        !self.closed[end] && !(end == 0 && self.connecting)
+        let connecting = end == 0 && self.connecting;
+        !self.closed[end] && !connecting
     }
 }
 
