@@ -195,6 +195,12 @@ pub fn update_bytes(u: &Upd) -> Vec<u8> {
 #[derive(Arbitrary, Debug)]
 pub enum WireMsg {
     Open(OpenMsg),
+    /// An OPEN the session accepts (unless the configuration or the hooks
+    /// refuse it): the configured AS, 4-octet AS, IPv4 unicast, Route
+    /// Refresh, this hold time (0 or ≥ 3) and identifier. Reaching
+    /// OpenConfirm, so Established and collisions, takes one choice, not
+    /// the right bytes in a dozen fields.
+    GoodOpen(bool, Id),
     Keepalive,
     Update(Upd),
     Notification {
@@ -278,6 +284,17 @@ pub fn wire_bytes(m: &WireMsg, remote_as: u32) -> Vec<u8> {
             v
         }
         WireMsg::Raw(b) => b.clone(),
+        WireMsg::GoodOpen(no_hold, id) => wire_bytes(
+            &WireMsg::Open(OpenMsg {
+                bad_version: None,
+                my_as: None,
+                hold: if *no_hold { 0 } else { 90 },
+                id: *id,
+                caps: vec![Cap::FourOctetRemote, Cap::V4, Cap::RouteRefresh],
+                extended_parameters: false,
+            }),
+            remote_as,
+        ),
     }
 }
 
