@@ -255,9 +255,7 @@ impl World {
                     let Some((from, StateKind::Idle)) = from else {
                         panic!("NOTIFICATION {code:?} without going Idle: {evs:?}");
                     };
-                    let collided = evs
-                        .iter()
-                        .any(|e| *e == Event::CollisionResolved { closed: direction });
+                    let collided = evs.contains(&Event::CollisionResolved { closed: direction });
                     let ok = allowed(from, code, cause, collided);
                     assert!(
                         ok,
