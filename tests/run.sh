@@ -72,8 +72,13 @@ step "fuzz targets (build, then ${FUZZ_SECONDS}s each)"
   cargo +nightly fuzz build -O
   for t in $(cargo +nightly fuzz list); do
     mkdir -p "corpus/$t"
+    # The committed seeds (seeds/$t) are read; what the run finds goes to
+    # corpus/$t (the first directory), which git ignores.
+    seeds=""
+    [ -d "seeds/$t" ] && seeds="seeds/$t"
     log=$(mktemp)
-    if ! cargo +nightly fuzz run -O "$t" "corpus/$t" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 >"$log" 2>&1; then
+    # shellcheck disable=SC2086 # $seeds: no directory or one
+    if ! cargo +nightly fuzz run -O "$t" "corpus/$t" $seeds -- -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 >"$log" 2>&1; then
       tail -n 40 "$log"
       die "fuzz target $t failed: see corebgp-core/fuzz/artifacts/$t"
     fi

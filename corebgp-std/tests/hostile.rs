@@ -1300,7 +1300,36 @@ async fn unexpected_messages_are_fsm_errors_with_the_type_rfc6608() {
     let one = update(&[ORIGIN, &as_path(65010), NEXT_HOP], &nlri24(1));
     let rr = route_refresh(1, 0, 1);
     let open = good_open(Main, 0);
-    let cases: [(&str, Stage, &[u8], u8, u8); 8] = [
+    // Malformed ones are no more expected (RFC 4271 §8.2.2: UpdateMsgErr and
+    // OpenMsgErr out of their state are "any other event"), so they get the
+    // same FSM error, not their message's own error code.
+    let bad_update = msg(2, &[0xbb; 40]);
+    let bad_rr = msg(5, &[0, 1, 1, 1, 0]);
+    let mut bad_open = open.clone();
+    bad_open[19] = 3;
+    let cases: [(&str, Stage, &[u8], u8, u8); 12] = [
+        ("malformed UPDATE in OpenSent", OpenSent, &bad_update, 1, 2),
+        (
+            "malformed UPDATE in OpenConfirm",
+            OpenConfirm,
+            &bad_update,
+            2,
+            2,
+        ),
+        (
+            "malformed ROUTE-REFRESH in OpenConfirm",
+            OpenConfirm,
+            &bad_rr,
+            2,
+            5,
+        ),
+        (
+            "OPEN of version 3 in Established",
+            Established,
+            &bad_open,
+            3,
+            1,
+        ),
         ("KEEPALIVE in OpenSent", OpenSent, &KEEPALIVE, 1, 4),
         ("End-of-RIB in OpenSent", OpenSent, &eor, 1, 2),
         ("UPDATE in OpenSent", OpenSent, &one, 1, 2),

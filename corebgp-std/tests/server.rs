@@ -499,7 +499,9 @@ async fn both_sides_dial_and_the_collision_arbiter_keeps_one_session() {
     // other interleaving. So: every session that went down went down to a
     // collision Cease, and the pair settles on one Established session that
     // stays up. (A load-dependent run showed the flap: `established: 2,
-    // received: [(6, 7)], closed: 1` on b.)
+    // received: [(6, 7)], closed: 1` on b.) Every interleaving is played
+    // deterministically in corebgp-core/tests/session_collision.rs
+    // (`every_interleaving_of_a_two_dial_collision_ends_as_rfc4271_6_8_allows`).
     let (ra, rb) = (IpAddr::V4(b_ip), IpAddr::V4(a_ip));
     wait_state(&a, ra, StateKind::Established).await;
     wait_state(&b, rb, StateKind::Established).await;

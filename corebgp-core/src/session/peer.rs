@@ -574,9 +574,9 @@ impl<M: PeerMode> Peer<M> {
     }
 
     /// The plugin refused an UPDATE: send its NOTIFICATION and close.
-    // Left to the inliner: it is a jump to `handle_error`.
     pub fn close_with(&mut self, now: Instant, dir: Direction, n: &Notification<'_>) {
-        self.handle_error(now, dir, n);
+        self.with(now, dir, |s, cx| s.close_with(cx, n));
+        self.settle(now);
     }
 
     /// While `busy`, the adapter is waiting on the plugin for a message

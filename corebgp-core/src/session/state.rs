@@ -1090,22 +1090,47 @@ impl State {
     /// A message that failed to decode (header, OPEN, UPDATE sections,
     /// ROUTE-REFRESH): send its NOTIFICATION and go Idle (Events 21, 22, 28).
     pub fn handle_error(&mut self, cx: &mut Cx<'_>, n: &Notification<'_>) {
+        // A message the state does not expect is an FSM error whether or not
+        // it decodes: RFC 4271 §8.2.2 lists UpdateMsgErr (Event 28) among
+        // OpenSent's and OpenConfirm's "any other event", and OpenMsgErr
+        // (Event 22) among Established's; RFC 6608 §3 names the subcode of
+        // each state and §4 the message type as data. (A ROUTE-REFRESH is
+        // as unexpected before Established.) Header errors (§6.1) and, in
+        // OpenSent and OpenConfirm, OPEN errors (§6.2, Event 22) keep
+        // their own codes.
+        let unexpected = match (self.kind(), n.code) {
+            (StateKind::OpenSent | StateKind::OpenConfirm, NotificationCode::Update(_)) => {
+                Some(MessageType::Update)
+            }
+            (StateKind::OpenSent | StateKind::OpenConfirm, NotificationCode::RouteRefresh(_)) => {
+                Some(MessageType::RouteRefresh)
+            }
+            (StateKind::Established, NotificationCode::Open(_)) => Some(MessageType::Open),
+            _ => None,
+        };
+        match unexpected {
+            // OpenSent, OpenConfirm, Established: 5/1, 5/2, 5/3.
+            Some(ty) => {
+                let sub = FsmSubcode::from_raw(self.kind() as u8 - StateKind::Active as u8);
+                self.close_with(cx, &Notification::fsm_error(sub, ty));
+            }
+            None => self.close_with(cx, n),
+        }
+    }
+
+    /// Sends `n` and closes (the plugin refused an UPDATE in Established;
+    /// any state from OpenSent on). Before our OPEN (Connect, Active) the
+    /// connection is dropped without it: RFC 4271 §8.2.2 Connect/Active,
+    /// Events 21/22 (SendNOTIFICATIONwithoutOPEN is off).
+    pub fn close_with(&mut self, cx: &mut Cx<'_>, n: &Notification<'_>) {
         let from = self.kind();
         match from {
             StateKind::Idle => {}
-            // RFC 4271 §8.2.2 Connect/Active, Events 21/22: before our OPEN
-            // the connection is dropped without a NOTIFICATION
-            // (SendNOTIFICATIONwithoutOPEN is off).
             StateKind::Connect | StateKind::Active => {
                 *self = Self::Idle(cx.idle(from, DownReason::Dropped(n.code)));
             }
             _ => *self = Self::Idle(cx.fail(from, n)),
         }
-    }
-
-    /// The plugin refused something in Established: send its NOTIFICATION.
-    pub fn close_with(&mut self, cx: &mut Cx<'_>, n: &Notification<'_>) {
-        self.handle_error(cx, n);
     }
 
     /// The TCP connection is up (Events 16, 17).

@@ -656,6 +656,9 @@ struct Wire {
     rx: [Framer<Vec<u8>>; 2],
     /// Whether end 0 / end 1 is finished with the connection.
     closed: [bool; 2],
+    /// The acceptor has the connection, the dialer has not been told yet
+    /// (a held dial, [`Pair::accept_dial`]): end 0 does nothing.
+    connecting: bool,
 }
 
 impl Wire {
@@ -664,8 +667,26 @@ impl Wire {
             to: [Vec::new(), Vec::new()],
             rx: [new_framer(), new_framer()],
             closed: [false, false],
+            connecting: false,
         }
     }
+
+    /// Whether end `end` takes part in I/O now.
+    fn live(&self, end: usize) -> bool {
+        let connecting = end == 0 && self.connecting;
+        !self.closed[end] && !connecting
+    }
+}
+
+/// Where a held dial is ([`Pair::hold_dial`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// No held dial.
+    None,
+    /// The dialer asked; the acceptor has not seen the connection.
+    Requested,
+    /// The acceptor has the connection; the dialer has not been told.
+    Accepted,
 }
 
 /// A message seen on the wire.
@@ -697,6 +718,15 @@ pub struct Pair {
     pub events: [Vec<Event>; 2],
     /// Inbound connections refused, per acceptor.
     pub rejected: [Vec<Rejected>; 2],
+    /// Per-wire ordering: bytes written stay on their wire until
+    /// [`Pair::deliver_next`] hands them over one message at a time
+    /// (otherwise every [`Pair::step`] delivers both wires in lockstep).
+    pub manual: bool,
+    /// Hold peer `i`'s dials: the two ends of the TCP handshake happen when
+    /// the test says ([`Pair::accept_dial`], [`Pair::connect_dial`]).
+    pub hold_dial: [bool; 2],
+    /// Peer `i`'s held dial.
+    pub held: [Held; 2],
 }
 
 /// The end of wire `w` that belongs to `end` (0 dialer, 1 acceptor):
@@ -720,6 +750,9 @@ impl Pair {
             got: [Vec::new(), Vec::new()],
             events: [Vec::new(), Vec::new()],
             rejected: [Vec::new(), Vec::new()],
+            manual: false,
+            hold_dial: [false, false],
+            held: [Held::None, Held::None],
         }
     }
 
@@ -749,6 +782,23 @@ impl Pair {
                 progress = true;
             }
         }
+        // A held dial the dialer gave up (its FSM left Connect): the
+        // adapter drops the socket; an acceptor that had it sees it fail.
+        for i in 0..2 {
+            if self.held[i] == Held::None || self.frozen[i] {
+                continue;
+            }
+            if self.peers[i].link(OUT).is_some_and(|l| l.wants_close()) {
+                self.peers[i].connection_closed(now, OUT);
+                if self.held[i] == Held::Accepted
+                    && let Some(w) = self.wires[i].as_mut()
+                {
+                    w.closed[0] = true;
+                }
+                self.held[i] = Held::None;
+                progress = true;
+            }
+        }
         // Dials become accepts on the other side.
         for i in 0..2 {
             if self.frozen[i] {
@@ -758,6 +808,17 @@ impl Pair {
                 continue;
             };
             if !link.take_dial() {
+                continue;
+            }
+            if self.hold_dial[i] {
+                // A new attempt replaces a held one.
+                if let Some(old) = self.wires[i].take()
+                    && !old.closed[1]
+                {
+                    self.fail_later(1 - i, IN);
+                }
+                self.held[i] = Held::Requested;
+                progress = true;
                 continue;
             }
             progress = true;
@@ -790,7 +851,7 @@ impl Pair {
             };
             for end in 0..2 {
                 let (p, dir) = end_of(w, end);
-                if self.frozen[p] || wire.closed[end] {
+                if self.frozen[p] || !wire.live(end) {
                     continue;
                 }
                 if let Some(link) = self.peers[p].link(dir) {
@@ -804,7 +865,7 @@ impl Pair {
             }
             for end in 0..2 {
                 let (p, dir) = end_of(w, end);
-                if self.frozen[p] || wire.closed[end] || wire.to[end].is_empty() {
+                if self.manual || self.frozen[p] || !wire.live(end) || wire.to[end].is_empty() {
                     continue;
                 }
                 let bytes = std::mem::take(&mut wire.to[end]);
@@ -828,7 +889,7 @@ impl Pair {
             }
             for end in 0..2 {
                 let (p, dir) = end_of(w, end);
-                if self.frozen[p] || wire.closed[end] {
+                if self.frozen[p] || !wire.live(end) {
                     continue;
                 }
                 let wants = self.peers[p].link(dir).is_some_and(|l| l.wants_close());
@@ -844,7 +905,7 @@ impl Pair {
             if wire.closed.iter().any(|c| *c) {
                 for end in 0..2 {
                     let (p, dir) = end_of(w, end);
-                    if wire.closed[end] || !wire.to[end].is_empty() {
+                    if !wire.live(end) || !wire.to[end].is_empty() {
                         continue;
                     }
                     wire.closed[end] = true;
@@ -871,6 +932,95 @@ impl Pair {
 
     fn fail_later(&mut self, p: usize, dir: Direction) {
         self.pending_fail.push((p, dir));
+    }
+
+    /// Peer `i`'s held dial reaches the other peer, which accepts it (or
+    /// refuses it: the dial then fails). The dialer is not told yet.
+    pub fn accept_dial(&mut self, i: usize) -> Result<(), Rejected> {
+        assert_eq!(
+            self.held[i],
+            Held::Requested,
+            "peer {i} has no dial to accept"
+        );
+        let j = 1 - i;
+        match self.peers[j].accept(self.now, &mut self.hooks[j]) {
+            Ok(()) => {
+                let mut w = Wire::new();
+                w.connecting = true;
+                self.wires[i] = Some(w);
+                self.held[i] = Held::Accepted;
+                self.drive();
+                Ok(())
+            }
+            Err(r) => {
+                self.rejected[j].push(r);
+                self.held[i] = Held::None;
+                self.peers[i].connection_failed(self.now, OUT);
+                self.drive();
+                Err(r)
+            }
+        }
+    }
+
+    /// Peer `i` learns that its held dial, accepted by the other peer,
+    /// completed (Event 16).
+    pub fn connect_dial(&mut self, i: usize) {
+        assert_eq!(
+            self.held[i],
+            Held::Accepted,
+            "peer {i}'s dial was not accepted"
+        );
+        self.held[i] = Held::None;
+        if let Some(w) = self.wires[i].as_mut() {
+            w.connecting = false;
+        }
+        self.peers[i].connected(self.now, &mut self.hooks[i]);
+        self.drive();
+    }
+
+    /// With [`Pair::manual`]: delivers the next whole message peer `from`
+    /// wrote on its connection `dir`, then lets both peers write and close
+    /// (no other delivery). Returns it, or `None` if nothing is in flight.
+    pub fn deliver_next(&mut self, from: usize, dir: Direction) -> Option<Msg> {
+        assert!(self.manual, "deliver_next needs manual delivery");
+        // The wire and the receiving end.
+        let (w, end) = if dir == OUT { (from, 1) } else { (1 - from, 0) };
+        let now = self.now;
+        let wire = self.wires[w].as_mut()?;
+        let (p, pdir) = end_of(w, end);
+        let q = &wire.to[end];
+        if !wire.live(end) || q.len() < 19 {
+            return None;
+        }
+        let len = usize::from(u16::from_be_bytes([q[16], q[17]]));
+        let bytes: Vec<u8> = wire.to[end].drain(..len.clamp(19, q.len())).collect();
+        let (g, msgs) = deliver(
+            &mut self.peers[p],
+            &mut self.hooks[p],
+            &mut wire.rx[end],
+            now,
+            pdir,
+            &bytes,
+        );
+        self.log.extend(msgs.iter().cloned().map(|msg| Logged {
+            at: now,
+            from,
+            dir,
+            msg,
+        }));
+        self.got[p].extend(g);
+        self.drive();
+        msgs.into_iter().next()
+    }
+
+    /// With [`Pair::manual`]: the messages in flight from peer `from` on
+    /// its connection `dir`, not delivered.
+    pub fn in_flight(&self, from: usize, dir: Direction) -> Vec<Msg> {
+        let (w, end) = if dir == OUT { (from, 1) } else { (1 - from, 0) };
+        match &self.wires[w] {
+            Some(wire) => decode_all(&mut new_framer(), &wire.to[end]),
+            None => Vec::new(),
+        }
     }
 
     /// Steps until nothing happens.
