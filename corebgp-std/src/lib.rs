@@ -129,6 +129,7 @@
 pub use corebgp_core as core;
 
 mod error;
+mod mutex;
 mod options;
 mod pages;
 mod server;
@@ -137,9 +138,9 @@ mod sockopt;
 use std::sync::Arc;
 
 use corebgp_core::outbox::UpdateChannel;
-use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 
 pub use error::{Error, OptionError};
+pub use mutex::StdRawMutex;
 pub use options::{MD5_MAX_KEY_LEN, PeerOptions, SocketHook, SocketKind};
 pub use server::{PeerInfo, STOP_GRACE, Server};
 
@@ -148,8 +149,9 @@ pub use server::{PeerInfo, STOP_GRACE, Server};
 pub const UPDATE_QUEUE_LEN: usize = 64 * 1024;
 
 /// The queue a peer's UPDATEs go through, from any task to the peer's
-/// session (corebgp-core's bounded, allocation-free channel).
-pub type UpdateQueue = UpdateChannel<CriticalSectionRawMutex, UPDATE_QUEUE_LEN>;
+/// session (corebgp-core's bounded, allocation-free channel), behind a
+/// lock of its own ([`StdRawMutex`]).
+pub type UpdateQueue = UpdateChannel<StdRawMutex, UPDATE_QUEUE_LEN>;
 
 /// A writer on an [`UpdateQueue`] that may move between tasks (CoreBGP's
 /// `UpdateMessageWriter`).

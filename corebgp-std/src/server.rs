@@ -651,54 +651,95 @@ impl Inner {
 /// ([`pages::map`]): a buffer costs resident memory only where bytes land,
 /// and each of a slot's three buffers starts on a page of its own, so the
 /// pages of a receive buffer can be handed back while its connection idles
-/// ([`Conn`]). An idle session thus costs no buffer memory; a collision
+/// ([`Conn`]). A chunk keeps like buffers together (all its first receive
+/// buffers, then all second ones, then the send buffers): the pages an
+/// idle session touches (the start of its first receive buffer) are then
+/// 64 KiB apart, not a whole slot, which keeps the kernel's page tables
+/// for the chunks small (one 4 KiB table maps 2 MiB once any page of it
+/// was touched). An idle session thus costs no buffer memory; a collision
 /// buffer or a send buffer that is never used, nothing either.
 /// `vec![0; n]` per peer would cost all of it (the allocator zeroes small
 /// allocations eagerly). Chunks are never unmapped; freed slots are reused
 /// by later peers.
 struct BufferPool {
-    /// The largest message a buffer holds.
+    /// The largest message a buffer holds (the send buffer's length).
     max: usize,
-    free: Mutex<Vec<&'static mut [u8]>>,
+    /// A receive buffer's length: at least `max`, and larger so that a
+    /// peer streaming UPDATEs is read 64 KiB at a time rather than one
+    /// message at a time (the kernel's receive path per system call was a
+    /// fifth of the server's CPU on a full table with 4 KiB reads). The
+    /// framer still accepts messages of `max` bytes at most.
+    rx: usize,
+    free: Mutex<Vec<Slot>>,
 }
 
-/// Slots per chunk: 64 × 12 KiB = 768 KiB of address space for 4096-byte
-/// messages.
+/// One peer's buffers: two receive buffers and a send buffer, each whole
+/// pages.
+struct Slot {
+    rx: [&'static mut [u8]; 2],
+    tx: &'static mut [u8],
+}
+
+/// Slots per chunk: 64 × 132 KiB = 8.25 MiB of address space (not of
+/// memory) for 4096-byte messages.
 const SLOTS_PER_CHUNK: usize = 64;
+
+/// Bytes one read may bring in.
+const RX_LEN: usize = 64 * 1024;
 
 impl BufferPool {
     const fn new(max: usize) -> Self {
         Self {
             max,
+            rx: if max > RX_LEN { max } else { RX_LEN },
             free: Mutex::new(Vec::new()),
         }
     }
 
-    /// One buffer's share of a slot: whole pages.
-    fn part(&self) -> usize {
+    /// A receive buffer's share of a slot: whole pages.
+    fn rx_part(&self) -> usize {
+        pages::round_up(self.rx)
+    }
+
+    /// The send buffer's share of a slot.
+    fn tx_part(&self) -> usize {
         pages::round_up(self.max)
     }
 
     /// A slot: two receive buffers and a send buffer, each starting on a
     /// page.
-    fn take(&self) -> &'static mut [u8] {
-        let slot = 3 * self.part();
+    fn take(&self) -> Slot {
+        let (rx, tx) = (self.rx_part(), self.tx_part());
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         if free.is_empty() {
-            free.extend(pages::map(slot * SLOTS_PER_CHUNK).chunks_exact_mut(slot));
+            let chunk = pages::map((2 * rx + tx) * SLOTS_PER_CHUNK);
+            let (rx0, rest) = chunk.split_at_mut(rx * SLOTS_PER_CHUNK);
+            let (rx1, txs) = rest.split_at_mut(rx * SLOTS_PER_CHUNK);
+            free.extend(
+                rx0.chunks_exact_mut(rx)
+                    .zip(rx1.chunks_exact_mut(rx))
+                    .zip(txs.chunks_exact_mut(tx))
+                    .map(|((a, b), t)| Slot { rx: [a, b], tx: t }),
+            );
         }
-        free.pop().unwrap_or_else(|| pages::map(slot))
+        free.pop().unwrap_or_else(|| Slot {
+            rx: [pages::map(rx), pages::map(rx)],
+            tx: pages::map(tx),
+        })
     }
 
-    fn give(&self, buf: &'static mut [u8]) {
+    fn give(&self, mut slot: Slot) {
         // What the last connection left in the slot is not needed: its
         // pages go back to the kernel while the slot waits for its next
         // peer.
-        pages::release(buf);
+        for b in slot.rx.iter_mut() {
+            pages::release(b);
+        }
+        pages::release(slot.tx);
         self.free
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(buf);
+            .push(slot);
     }
 }
 
@@ -706,7 +747,7 @@ impl BufferPool {
 /// when it is aborted).
 struct PoolSlot {
     pool: &'static BufferPool,
-    mem: Option<&'static mut [u8]>,
+    mem: Option<Slot>,
 }
 
 impl PoolSlot {
@@ -818,11 +859,17 @@ impl StdConnector<'_> {
 /// free pages (nothing of a message is buffered in them), those pages are
 /// released ([`pages::release`]). An idle session then holds no resident
 /// buffer memory; a peer sending its table never pays the extra system
-/// call, as its reads are long.
+/// call, as its reads are long. Only pages written since the last release
+/// are given back: a KEEPALIVE touches one page of a 64 KiB buffer.
 pub(crate) struct Conn {
     s: Option<TcpStream>,
     /// The last read was at most [`SHORT_READ`] bytes.
     short: bool,
+    /// The address past the last byte read into the receive buffer since
+    /// its pages were last released: no page of the buffer that starts at
+    /// or past it is resident. `usize::MAX` until the first release (the
+    /// buffer may have served an earlier connection).
+    touched: usize,
     /// The peer's: counts its live transports (see [`Shared::idle`]).
     shared: Arc<Shared>,
 }
@@ -836,6 +883,7 @@ impl Conn {
         Self {
             s: Some(s),
             short: true,
+            touched: usize::MAX,
             shared,
         }
     }
@@ -850,19 +898,24 @@ impl Conn {
         // tokio's own read: a read shorter than the buffer marks the socket
         // drained, so the next call waits without a system call (an idle
         // session's KEEPALIVE costs one read, not a read and an EAGAIN).
-        let mut rb = tokio::io::ReadBuf::new(buf);
+        let start = buf.as_ptr() as usize;
+        let mut rb = tokio::io::ReadBuf::new(&mut *buf);
         match Pin::new(s).poll_read(cx, &mut rb) {
             Poll::Ready(Ok(())) => {
                 let n = rb.filled().len();
                 self.short = n <= SHORT_READ;
+                self.touched = self.touched.max(start + n);
                 Poll::Ready(Ok(n))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
                 if self.short {
                     // `buf` is the driver's free space: nothing in it is
-                    // needed.
-                    pages::release(buf);
+                    // needed. Its pages up to the one `touched` lies on.
+                    let end = pages::round_up(self.touched.min(start + buf.len()));
+                    let len = end.saturating_sub(start).min(buf.len());
+                    pages::release(buf.get_mut(..len).unwrap_or(&mut []));
+                    self.touched = start;
                     self.short = false;
                 }
                 Poll::Pending
@@ -1206,12 +1259,13 @@ async fn run_once<P: Plugin, M: Mode>(
         p
     });
     let mut slot = PoolSlot::take(pool);
-    let (max, part) = (pool.max, pool.part());
-    let mem: &mut [u8] = slot.mem.as_deref_mut().unwrap_or(&mut []);
-    let (rx0, rest) = mem.split_at_mut(part.min(mem.len()));
-    let (rx1, tx) = rest.split_at_mut(part.min(rest.len()));
-    let rx0 = rx0.get_mut(..max).unwrap_or(&mut []);
-    let rx1 = rx1.get_mut(..max).unwrap_or(&mut []);
+    let (max, rx) = (pool.max, pool.rx);
+    let (rx0, rx1, tx): (&mut [u8], &mut [u8], &mut [u8]) = match &mut slot.mem {
+        Some(Slot { rx: [a, b], tx }) => (&mut **a, &mut **b, &mut **tx),
+        None => (&mut [], &mut [], &mut []),
+    };
+    let rx0 = rx0.get_mut(..rx).unwrap_or(&mut []);
+    let rx1 = rx1.get_mut(..rx).unwrap_or(&mut []);
     let tx = tx.get_mut(..max).unwrap_or(&mut []);
     // Without a queue nothing is ever sent from `tx`.
     let tx: &mut [u8] = if outbox.0.is_some() { tx } else { &mut [] };
