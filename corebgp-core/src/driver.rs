@@ -32,7 +32,7 @@ use crate::wire::{
 pub const SHUTDOWN_LINGER: Duration = Duration::from_secs(3);
 
 /// Not a time: "not stopping".
-const NEVER: Instant = Instant::from_millis(u64::MAX);
+const NEVER: Instant = Instant::NEVER;
 
 /// The adapter's clock.
 pub trait Clock {
@@ -278,7 +278,7 @@ async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
                 to_write(peer, tx, *fwd, Direction::Outbound),
                 in_bytes::<M>(peer, tx, *fwd),
             );
-            let mut s = pin!(peer.wake_at(true).map(|t| clock.sleep_until(t)));
+            let mut s = pin!(peer.wake_at(true).deadline().map(|t| clock.sleep_until(t)));
             let (w0, r0) = io(c0.as_deref_mut(), b0, None);
             let (w1, r1) = io(c1.as_deref_mut(), b1, None);
             let (mut w0, mut r0, mut w1, mut r1) = (pin!(w0), pin!(r0), pin!(w1), pin!(r1));
@@ -633,10 +633,7 @@ pub async fn run<K, C, P, O, S, M>(
         track_blocked(peer, tx, fwd, now);
 
         // Wait for the next thing to happen.
-        let deadline = match peer.wake_at(true) {
-            Some(p) => Some(p.min(linger_end)),
-            None => (linger_end != NEVER).then_some(linger_end),
-        };
+        let deadline = peer.wake_at(true).min(linger_end).deadline();
         let ev = {
             let est = peer.established();
             let can_take = fwd.is_none() && est.is_some_and(|d| peer.pending(d).is_empty());

@@ -22,6 +22,9 @@ pub use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMute
 use embassy_sync::waitqueue::WakerRegistration;
 
 use crate::wire::MessageType;
+// Not `copy_from_slice`: its length check (equal lengths here) carries a
+// panic location per call on firmware; `copy`'s is one shared location.
+use crate::wire::copy;
 
 /// Why an UPDATE could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,10 +118,10 @@ impl<const N: usize> Inner<N> {
         let first = msg.len().min(N - tail);
         let (a, b) = msg.split_at(first);
         if let Some(dst) = self.buf.get_mut(tail..tail + first) {
-            dst.copy_from_slice(a);
+            copy(dst, a);
         }
         if let Some(dst) = self.buf.get_mut(..b.len()) {
-            dst.copy_from_slice(b);
+            copy(dst, b);
         }
         self.len += msg.len();
     }
@@ -144,10 +147,10 @@ impl<const N: usize> Inner<N> {
                 out.get_mut(..first),
                 self.buf.get(self.head..self.head + first),
             ) {
-                d.copy_from_slice(s);
+                copy(d, s);
             }
             if let (Some(d), Some(s)) = (out.get_mut(first..len), self.buf.get(..len - first)) {
-                d.copy_from_slice(s);
+                copy(d, s);
             }
         }
         self.head = (self.head + len) % N;

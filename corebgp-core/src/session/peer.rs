@@ -610,14 +610,16 @@ impl<M: PeerMode> Peer<M> {
 
     /// When [`Peer::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.wake_at(false)
+        self.wake_at(false).deadline()
     }
 
     /// [`Peer::poll_timeout`], or, with `abandon`, earlier if a closing
     /// connection's stuck writes are to be given up then
     /// ([`Link::abandon_at`]): when the driver wakes. The session has no
     /// timer of its own for that (it cannot close a transport).
-    pub(crate) fn wake_at(&self, abandon: bool) -> Option<Instant> {
+    /// [`Instant::NEVER`] for none: the driver folds its own deadline in
+    /// before it makes that an `Option` (less code than two `Option`s).
+    pub(crate) fn wake_at(&self, abandon: bool) -> Instant {
         let never = |l: &Link| {
             if abandon {
                 l.abandon_at()
@@ -639,7 +641,7 @@ impl<M: PeerMode> Peer<M> {
         if self.wants_out_start() {
             t = t.min(self.next_start);
         }
-        t.deadline()
+        t
     }
 
     /// Runs the timers due at `now`.

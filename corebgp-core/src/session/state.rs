@@ -74,6 +74,16 @@ impl Cx<'_> {
         self.idle(from, DownReason::NotificationSent(n.code))
     }
 
+    /// [`Cx::fail`] with the FSM Error for a message of type `ty` that state
+    /// `from` (OpenSent, OpenConfirm or Established) does not expect: RFC
+    /// 6608 §3's subcode for the state (5/1, 5/2, 5/3), §4's type as data.
+    /// One out-of-line copy for the four places that send it.
+    #[inline(never)]
+    fn fsm_error(&mut self, from: StateKind, ty: MessageType) -> Idle {
+        let sub = FsmSubcode::from_raw(from as u8 - StateKind::Active as u8);
+        self.fail(from, &Notification::fsm_error(sub, ty))
+    }
+
     fn send_open_with(&mut self, caps: &CapabilitySet) {
         let b = OpenBuilder {
             my_as: OpenBuilder::my_as_field(self.config.peer.local_as),
@@ -624,10 +634,7 @@ impl OpenSent {
             Message::Notification(n) => {
                 State::Idle(cx.received_notification(StateKind::OpenSent, &n))
             }
-            m => State::Idle(cx.fail(
-                StateKind::OpenSent,
-                &Notification::fsm_error(FsmSubcode::UnexpectedMessageInOpenSent, m.msg_type()),
-            )),
+            m => State::Idle(cx.fsm_error(StateKind::OpenSent, m.msg_type())),
         }
     }
 }
@@ -655,10 +662,7 @@ impl OpenConfirm {
             Message::Notification(n) => {
                 State::Idle(cx.received_notification(StateKind::OpenConfirm, &n))
             }
-            m => State::Idle(cx.fail(
-                StateKind::OpenConfirm,
-                &Notification::fsm_error(FsmSubcode::UnexpectedMessageInOpenConfirm, m.msg_type()),
-            )),
+            m => State::Idle(cx.fsm_error(StateKind::OpenConfirm, m.msg_type())),
         }
     }
 }
@@ -795,13 +799,10 @@ impl Established {
                 let idle = cx.received_notification(StateKind::Established, &n);
                 (idle, Delivery::Notification(n))
             }
-            _ => {
-                let n = Notification::fsm_error(
-                    FsmSubcode::UnexpectedMessageInEstablished,
-                    MessageType::Open,
-                );
-                (cx.fail(StateKind::Established, &n), Delivery::None)
-            }
+            _ => (
+                cx.fsm_error(StateKind::Established, MessageType::Open),
+                Delivery::None,
+            ),
         }
     }
 
@@ -1110,10 +1111,7 @@ impl State {
         };
         match unexpected {
             // OpenSent, OpenConfirm, Established: 5/1, 5/2, 5/3.
-            Some(ty) => {
-                let sub = FsmSubcode::from_raw(self.kind() as u8 - StateKind::Active as u8);
-                self.close_with(cx, &Notification::fsm_error(sub, ty));
-            }
+            Some(ty) => *self = Self::Idle(cx.fsm_error(self.kind(), ty)),
             None => self.close_with(cx, n),
         }
     }

@@ -115,11 +115,16 @@ impl<'b> Writer<'b> {
     pub(crate) fn pos(&self) -> usize {
         self.pos
     }
-    #[inline]
+    // Not `#[inline]` on bare-metal: an inline function is instantiated
+    // again in each crate that calls it (the outbox's generic code is
+    // compiled in the firmware's), and fat LTO keeps both copies.
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub(crate) fn put(&mut self, bytes: &[u8]) {
         let end = self.pos.saturating_add(bytes.len());
         match self.buf.get_mut(self.pos..end) {
-            Some(dst) => dst.copy_from_slice(bytes),
+            // `copy`, not `copy_from_slice`: the lengths are equal, and
+            // `copy` shares one panic location instead of one more.
+            Some(dst) => copy(dst, bytes),
             None => self.overflow = true,
         }
         self.pos = end;
@@ -168,8 +173,9 @@ pub(crate) fn message_out<const N: usize>(
 }
 
 /// Copies `src` to the front of `dst`; callers size `dst` to fit, so the
-/// check folds away without a panic path.
-#[inline]
+/// check folds away without a panic path. Not `#[inline]` on bare-metal
+/// (one copy, not one per calling crate: see [`Writer::put`]).
+#[cfg_attr(not(target_os = "none"), inline)]
 pub(crate) fn copy(dst: &mut [u8], src: &[u8]) {
     if let Some(d) = dst.get_mut(..src.len()) {
         d.copy_from_slice(src);

@@ -17,7 +17,7 @@ mod types;
 mod update;
 
 pub use buf::EncodeError;
-pub(crate) use buf::{Reader, Writer};
+pub(crate) use buf::{Reader, Writer, copy};
 pub(crate) use capability::fqdn_well_formed;
 pub use capability::{
     AddPathDirection, AddPathEntry, Capability, CapabilityCode, ExtendedNextHopEntry,

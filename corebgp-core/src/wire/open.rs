@@ -436,7 +436,8 @@ impl<'c> OpenBuilder<'c> {
     ) -> Result<usize, EncodeError> {
         let extended = self.force_extended_parameters || tlvs.len() + 2 > 255;
         write_open(self, tlvs.len(), extended, buf, |dst| {
-            dst.copy_from_slice(tlvs);
+            // `copy`: one shared panic location on firmware, not one more.
+            super::buf::copy(dst, tlvs);
             true
         })
     }
