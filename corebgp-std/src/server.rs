@@ -41,7 +41,6 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{Instrument, debug, info, warn};
 
-use crate::UpdateQueue;
 use crate::error::Error;
 use crate::options::{PeerOptions, SocketKind};
 use crate::{pages, sockopt};
@@ -224,18 +223,17 @@ impl Shared {
         self.mail().parked.take()
     }
 
-    /// Completes once the peer has no transport and no connection waits
-    /// (cancel-safe).
-    fn idle(&self) -> impl Future<Output = ()> + '_ {
-        poll_fn(|cx| {
-            let mut m = self.mail();
-            if m.live == 0 && m.inbound.is_empty() {
-                Poll::Ready(())
-            } else {
-                m.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
+    /// Ready once the peer has no transport and no connection waits; else
+    /// wakes the task when that may have changed. A poll function, not a
+    /// future: the peer's task would hold the future beside the driver.
+    fn poll_idle(&self, cx: &Context<'_>) -> Poll<()> {
+        let mut m = self.mail();
+        if m.live == 0 && m.inbound.is_empty() {
+            Poll::Ready(())
+        } else {
+            m.waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
     }
 
     /// A transport for the peer was made.
@@ -745,15 +743,16 @@ impl BufferPool {
 
 /// A slot taken from a pool, given back when the peer's task ends (also
 /// when it is aborted).
+/// The pool is known from the send buffer's length ([`BufferPool::tx_part`]),
+/// not kept: the peer's task holds this while it lives. (Where pages are
+/// 64 KiB, both pools' slots are alike, and either pool will do.)
 struct PoolSlot {
-    pool: &'static BufferPool,
     mem: Option<Slot>,
 }
 
 impl PoolSlot {
     fn take(pool: &'static BufferPool) -> Self {
         Self {
-            pool,
             mem: Some(pool.take()),
         }
     }
@@ -762,7 +761,12 @@ impl PoolSlot {
 impl Drop for PoolSlot {
     fn drop(&mut self) {
         if let Some(m) = self.mem.take() {
-            self.pool.give(m);
+            let pool = if m.tx.len() == POOL_4K.tx_part() {
+                &POOL_4K
+            } else {
+                &POOL_64K
+            };
+            pool.give(m);
         }
     }
 }
@@ -787,13 +791,14 @@ impl Clock for TokioClock {
 
 /// Dials the peer with its socket options; takes the connections the
 /// listeners matched to it.
-/// Made for each run of the driver: a peer keeps no copy.
-struct StdConnector<'a> {
+/// The peer's task holds it (one pointer) and lends it to each run of the
+/// driver.
+struct StdConnector {
     /// The peer's options, and where the listeners leave its connections.
-    shared: &'a Arc<Shared>,
+    shared: Arc<Shared>,
 }
 
-impl StdConnector<'_> {
+impl StdConnector {
     fn remote(&self) -> SocketAddr {
         SocketAddr::new(
             self.shared.session().peer.remote_address,
@@ -984,7 +989,7 @@ impl Drop for Conn {
     }
 }
 
-impl Connector for StdConnector<'_> {
+impl Connector for StdConnector {
     type Transport = Conn;
 
     async fn connect(&self) -> Option<Self::Transport> {
@@ -1018,30 +1023,31 @@ impl Connector for StdConnector<'_> {
     }
 }
 
-/// The peer's outbox: its UPDATE queue, or nothing (made for each run of
-/// the driver from the peer's options).
-struct MaybeQueue<'a>(&'a Option<Arc<UpdateQueue>>);
-
-impl Outbox for MaybeQueue<'_> {
+/// The peer's outbox: its UPDATE queue, or nothing. On the shared state
+/// itself, so that the driver borrows it and the task keeps no copy.
+impl Outbox for Shared {
     async fn ready(&self) {
-        match &self.0 {
+        match &self.options.updates {
             Some(q) => q.ready().await,
             None => std::future::pending().await,
         }
     }
     fn take(&self, buf: &mut [u8]) -> Option<usize> {
-        self.0.as_ref().and_then(|q| q.take(buf))
+        self.options.updates.as_ref().and_then(|q| q.take(buf))
     }
     fn take_if_fits(&self, buf: &mut [u8]) -> Option<usize> {
-        self.0.as_ref().and_then(|q| q.take_if_fits(buf))
+        self.options
+            .updates
+            .as_ref()
+            .and_then(|q| q.take_if_fits(buf))
     }
     fn open(&self, max_len: usize) {
-        if let Some(q) = &self.0 {
+        if let Some(q) = &self.options.updates {
             q.open(max_len);
         }
     }
     fn close(&self) {
-        if let Some(q) = &self.0 {
+        if let Some(q) = &self.options.updates {
             q.close();
         }
     }
@@ -1200,15 +1206,13 @@ enum Ran {
 /// The peer's task: runs corebgp-core's driver until the peer is stopped
 /// or, for a passive peer, until it is idle again (then parks the job).
 async fn drive<P: Plugin + 'static, M: Mode>(mut job: Box<Job<P, M>>) {
-    let shared = job.plugin.shared.clone();
-    shared.running.store(true, Ordering::Relaxed);
-    let pool = if shared.session().extended_messages {
-        &POOL_64K
-    } else {
-        &POOL_4K
+    let connector = StdConnector {
+        shared: job.plugin.shared.clone(),
     };
+    let shared = &connector.shared;
+    shared.running.store(true, Ordering::Relaxed);
     loop {
-        let ran = run_once(&mut job, &shared, pool).await;
+        let ran = run_once(&mut job, &connector).await;
         if matches!(ran, Ran::Stopped) {
             break;
         }
@@ -1239,72 +1243,87 @@ async fn drive<P: Plugin + 'static, M: Mode>(mut job: Box<Job<P, M>>) {
     debug!("peer task ended");
 }
 
-/// One run of the driver over a buffer slot from `pool`.
-async fn run_once<P: Plugin, M: Mode>(
-    job: &mut Job<P, M>,
-    shared: &Arc<Shared>,
-    pool: &'static BufferPool,
-) -> Ran {
-    let Job {
-        peer,
-        plugin,
-        clock,
-    } = job;
-    let connector = StdConnector { shared };
-    let outbox = MaybeQueue(&shared.options.updates);
-    let peer = peer.get_or_insert_with(|| {
-        // Built in its box: a `Peer` is large.
-        let mut p = Box::new(M::session(*shared.session()));
-        p.start(clock.now());
-        p
-    });
-    let mut slot = PoolSlot::take(pool);
-    let (max, rx) = (pool.max, pool.rx);
-    let (rx0, rx1, tx): (&mut [u8], &mut [u8], &mut [u8]) = match &mut slot.mem {
-        Some(Slot { rx: [a, b], tx }) => (&mut **a, &mut **b, &mut **tx),
-        None => (&mut [], &mut [], &mut []),
+/// One run of the driver over a buffer slot from the peer's pool.
+///
+/// What lives across the `.await` lives in every peer's task beside the
+/// driver for the task's whole life: the references the driver needs are
+/// made inside the block that awaits it, and nothing else is kept.
+async fn run_once<P: Plugin, M: Mode>(job: &mut Job<P, M>, connector: &StdConnector) -> Ran {
+    let shared = &connector.shared;
+    let pool = if shared.session().extended_messages {
+        &POOL_64K
+    } else {
+        &POOL_4K
     };
-    let rx0 = rx0.get_mut(..rx).unwrap_or(&mut []);
-    let rx1 = rx1.get_mut(..rx).unwrap_or(&mut []);
-    let tx = tx.get_mut(..max).unwrap_or(&mut []);
-    // Without a queue nothing is ever sent from `tx`.
-    let tx: &mut [u8] = if outbox.0.is_some() { tx } else { &mut [] };
     let passive = shared.session().passive;
+    let mut slot = PoolSlot::take(pool);
     let ran = {
-        let mut driver = pin!(run(
-            &mut **peer,
-            &connector,
-            &*clock,
-            &mut *plugin,
-            &outbox,
-            Buffers { rx: [rx0, rx1], tx },
-            shared.stopped(),
-        ));
-        // A passive peer may park once it has no transport and no
-        // connection waits.
-        let mut idle = pin!(shared.idle());
-        // The driver first: `idle` is looked at only while the driver
-        // waits (all its work done) and owns no transport, so dropping it
-        // then loses nothing.
-        poll_fn(|cx| {
-            if driver.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Ran::Stopped);
-            }
-            if passive && idle.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Ran::Idle);
-            }
-            Poll::Pending
-        })
-        .await
+        let Job {
+            peer,
+            plugin,
+            clock,
+        } = &mut *job;
+        let peer = peer.get_or_insert_with(|| {
+            // Built in its box: a `Peer` is large.
+            let mut p = Box::new(M::session(*shared.session()));
+            p.start(clock.now());
+            p
+        });
+        let (max, rx) = (pool.max, pool.rx);
+        let (rx0, rx1, tx): (&mut [u8], &mut [u8], &mut [u8]) = match &mut slot.mem {
+            Some(Slot { rx: [a, b], tx }) => (&mut **a, &mut **b, &mut **tx),
+            None => (&mut [], &mut [], &mut []),
+        };
+        let rx0 = rx0.get_mut(..rx).unwrap_or(&mut []);
+        let rx1 = rx1.get_mut(..rx).unwrap_or(&mut []);
+        let tx = tx.get_mut(..max).unwrap_or(&mut []);
+        // Without a queue nothing is ever sent from `tx`.
+        let tx: &mut [u8] = if shared.options.updates.is_some() {
+            tx
+        } else {
+            &mut []
+        };
+        {
+            let mut driver = pin!(run(
+                &mut **peer,
+                connector,
+                &*clock,
+                &mut *plugin,
+                &**shared,
+                Buffers { rx: [rx0, rx1], tx },
+                shared.stopped(),
+            ));
+            // A passive peer may park once it has no transport and no
+            // connection waits. The driver first: idleness is looked at only
+            // while the driver waits (all its work done) and owns no
+            // transport, so dropping it then loses nothing.
+            poll_fn(move |cx| {
+                if driver.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Ran::Stopped);
+                }
+                if passive && shared.poll_idle(cx).is_ready() {
+                    return Poll::Ready(Ran::Idle);
+                }
+                Poll::Pending
+            })
+            .await
+        }
     };
-    if matches!(ran, Ran::Idle) {
+    drop(slot);
+    if matches!(ran, Ran::Idle)
+        && let Job {
+            peer: Some(peer),
+            plugin,
+            ..
+        } = job
+    {
         // Events the driver had not handed out yet (none in practice:
         // it hands them out before every wait), as it would.
         let cfg = peer.config().peer;
         while let Some(e) = peer.poll_event() {
             plugin.on_event(&cfg, &e);
             if let Event::Down { reason, .. } = e {
-                outbox.close();
+                Outbox::close(&**shared);
                 plugin.on_close(&cfg, reason);
             }
         }
