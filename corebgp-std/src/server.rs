@@ -154,7 +154,7 @@ struct Shared {
 #[derive(Default)]
 struct Mailbox {
     /// At most [`INBOUND_BACKLOG`]; its memory is freed when it empties.
-    inbound: Vec<TcpStream>,
+    inbound: Inbound,
     /// The peer's task, waiting for mail ([`Shared::next_inbound`],
     /// [`Shared::stopped`], [`Shared::idle`]: one task polls them all, so
     /// one waker serves).
@@ -166,6 +166,36 @@ struct Mailbox {
     /// The peer's job while it has no task (a passive peer waiting for a
     /// connection, or any peer before [`Server::serve`]).
     parked: Option<Box<dyn Start>>,
+}
+
+/// Connections waiting for the peer's task, oldest first: one pointer
+/// while none wait (nearly always), not a `Vec`'s three words in every
+/// peer's shared state (which then fits a smaller allocation).
+// The box is the point: a pointer in place of a `Vec`, which allocates
+// anyway once a connection waits.
+#[allow(clippy::box_collection)]
+#[derive(Default)]
+struct Inbound(Option<Box<Vec<TcpStream>>>);
+
+impl Inbound {
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |v| v.len())
+    }
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn push(&mut self, s: TcpStream) {
+        self.0.get_or_insert_default().push(s);
+    }
+    /// The oldest; the memory goes once none is left.
+    fn pop_oldest(&mut self) -> Option<TcpStream> {
+        let v = self.0.as_mut()?;
+        let s = (!v.is_empty()).then(|| v.remove(0));
+        if v.is_empty() {
+            self.0 = None;
+        }
+        s
+    }
 }
 
 fn kind_from(v: u8) -> StateKind {
@@ -257,13 +287,8 @@ impl Shared {
         poll_fn(|cx| {
             let mut m = self.mail();
             // The oldest first (at most INBOUND_BACKLOG wait).
-            match (!m.inbound.is_empty()).then(|| m.inbound.remove(0)) {
-                Some(s) => {
-                    if m.inbound.is_empty() {
-                        m.inbound = Vec::new();
-                    }
-                    Poll::Ready(s)
-                }
+            match m.inbound.pop_oldest() {
+                Some(s) => Poll::Ready(s),
                 None => {
                     m.waker = Some(cx.waker().clone());
                     Poll::Pending
