@@ -14,7 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use corebgp_core::wire::{Framer, HeaderError, KEEPALIVE, MAX_MESSAGE_LEN, Message, OpenBuilder};
+use corebgp_core::wire::{
+    AfiSafi, Capability, Framer, GracefulRestart, HeaderError, KEEPALIVE, List, MAX_MESSAGE_LEN,
+    Message, OpenBuilder,
+};
 
 /// Why [`Speaker::recv`] returned no message.
 #[derive(Debug)]
@@ -273,6 +276,39 @@ impl Speaker {
                 return v;
             }
         }
+    }
+
+    /// [`Speaker::handshake`] as a router peering with a collector: AS
+    /// `asn`, identifier 10.9.9.9, `families`, the 4-octet AS capability
+    /// (corebgp refuses a peer without it: 2/7) and Graceful Restart with no
+    /// families (what makes a speaker send End-of-RIB).
+    pub fn handshake_as_router(
+        &mut self,
+        asn: u32,
+        families: &[AfiSafi],
+        hold: u16,
+        timeout: Duration,
+        context: &dyn Fn() -> String,
+    ) -> Vec<u8> {
+        let mut caps: Vec<Capability<'_>> = families
+            .iter()
+            .map(|&f| Capability::MultiProtocol(f))
+            .collect();
+        caps.push(Capability::FourOctetAs(asn));
+        caps.push(Capability::GracefulRestart(GracefulRestart {
+            restart_state: false,
+            notification: false,
+            restart_time: 0,
+            families: List::Items(&[]),
+        }));
+        let open = OpenBuilder {
+            my_as: OpenBuilder::my_as_field(asn),
+            hold_time: hold,
+            bgp_id: Ipv4Addr::new(10, 9, 9, 9),
+            capabilities: &caps,
+            force_extended_parameters: false,
+        };
+        self.handshake(&open, timeout, context)
     }
 
     /// Sends our OPEN, waits for the peer's OPEN (returned, whole message),

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use corebgp_core::wire::{AfiSafi, Capability, GracefulRestart, List, Message, OpenBuilder};
+use corebgp_core::wire::{AfiSafi, Message};
 use corebgp_tests::daemons::{
     self, DAEMON_NEXT_HOP_V4, DAEMON_NEXT_HOP_V6, Daemon, DaemonConfig, DaemonKind, Direction,
 };
@@ -1228,26 +1228,13 @@ fn collector_and_speaker() -> (Tool, Speaker, IpAddr) {
     let t = Tool::spawn("collector", &args);
     let mut s = Speaker::accept(&listener, SESSION)
         .unwrap_or_else(|e| panic!("the collector's connection: {e}\n{}", t.diagnostics()));
-    // corebgp requires the 4-octet AS capability (2/7 without it).
-    let caps = [
-        Capability::MultiProtocol(AfiSafi::IPV4_UNICAST),
-        Capability::MultiProtocol(AfiSafi::IPV6_UNICAST),
-        Capability::FourOctetAs(SPEAKER_AS),
-        Capability::GracefulRestart(GracefulRestart {
-            restart_state: false,
-            notification: false,
-            restart_time: 0,
-            families: List::Items(&[]),
-        }),
-    ];
-    let open = OpenBuilder {
-        my_as: OpenBuilder::my_as_field(SPEAKER_AS),
-        hold_time: 90,
-        bgp_id: Ipv4Addr::new(10, 9, 9, 9),
-        capabilities: &caps,
-        force_extended_parameters: false,
-    };
-    s.handshake(&open, SESSION, &|| t.diagnostics());
+    s.handshake_as_router(
+        SPEAKER_AS,
+        &[AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST],
+        90,
+        SESSION,
+        &|| t.diagnostics(),
+    );
     s.start_keepalives(Duration::from_secs(10));
     t.wait_json(
         "established",

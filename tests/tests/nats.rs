@@ -26,7 +26,7 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use corebgp_core::wire::{AfiSafi, Capability, GracefulRestart, List, OpenBuilder};
+use corebgp_core::wire::AfiSafi;
 use corebgp_tests::daemons::{
     self, DAEMON_NEXT_HOP_V4, DAEMON_NEXT_HOP_V6, DaemonConfig, DaemonKind, Nats, NatsAuth,
 };
@@ -628,24 +628,9 @@ fn collector_and_speaker(
     };
     let mut s = Speaker::accept(&listener, SESSION)
         .unwrap_or_else(|e| panic!("the collector's connection: {e}\n{}", t.diagnostics()));
-    let caps = [
-        Capability::MultiProtocol(AfiSafi::IPV4_UNICAST),
-        Capability::FourOctetAs(SPEAKER_AS),
-        Capability::GracefulRestart(GracefulRestart {
-            restart_state: false,
-            notification: false,
-            restart_time: 0,
-            families: List::Items(&[]),
-        }),
-    ];
-    let open = OpenBuilder {
-        my_as: OpenBuilder::my_as_field(SPEAKER_AS),
-        hold_time: hold,
-        bgp_id: Ipv4Addr::new(10, 9, 9, 9),
-        capabilities: &caps,
-        force_extended_parameters: false,
-    };
-    s.handshake(&open, SESSION, &|| t.diagnostics());
+    s.handshake_as_router(SPEAKER_AS, &[AfiSafi::IPV4_UNICAST], hold, SESSION, &|| {
+        t.diagnostics()
+    });
     s.start_keepalives(Duration::from_secs(u64::from(hold / 3).max(1)));
     t.wait_json(
         "established",
