@@ -23,6 +23,8 @@ use crate::plugin::LocalPlugin;
 use crate::session::{
     Delivery, Direction, Duration, Event, Instant, Negotiated, Peer, PeerMode, StateKind,
 };
+#[cfg(not(target_os = "none"))]
+use crate::wire::MessageType;
 use crate::wire::{
     CeaseSubcode, Framer, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, UpdateSections,
 };
@@ -60,6 +62,17 @@ pub trait Connector {
     /// adapter matched its address). Cancel-safe; never completes for an
     /// adapter that does not listen.
     fn accept(&self) -> impl Future<Output = Self::Transport>;
+
+    /// A connection idles (hosted targets): the driver now reads it into a
+    /// few bytes of its own, and nothing in `rx`, the connection's receive
+    /// buffer, is needed until the driver reads into it again. The first
+    /// `written` bytes of `rx` were written since the last call for this
+    /// connection (all of it, for a new connection). An adapter whose
+    /// buffers are pages it can hand back to the system may do so; the
+    /// default does nothing.
+    fn idle(&self, rx: &mut [u8], written: usize) {
+        let _ = (rx, written);
+    }
 }
 
 /// Memory the driver works in, lent by the adapter.
@@ -78,6 +91,96 @@ pub struct Buffers<'b> {
 struct Io<'b, T> {
     t: T,
     framer: Framer<&'b mut [u8]>,
+    /// Hosted targets: the last read was at most [`QUIET_READ`] bytes (the
+    /// peer is not streaming), and how far into the receive buffer bytes
+    /// were written since [`Connector::idle`] was last told.
+    #[cfg(not(target_os = "none"))]
+    quiet: bool,
+    #[cfg(not(target_os = "none"))]
+    written: u32,
+}
+
+impl<'b, T> Io<'b, T> {
+    fn new(t: T, buf: &'b mut [u8]) -> Self {
+        #[cfg(not(target_os = "none"))]
+        let written = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        let mut framer = Framer::new(buf);
+        framer.set_max_message_len(MAX_MESSAGE_LEN);
+        Self {
+            t,
+            framer,
+            #[cfg(not(target_os = "none"))]
+            quiet: false,
+            #[cfg(not(target_os = "none"))]
+            written,
+        }
+    }
+
+    /// Whether the next read goes to the driver's few bytes ([`QUIET_LEN`])
+    /// rather than the receive buffer: the peer is not streaming and no
+    /// partial message is buffered.
+    fn reads_small(&self) -> bool {
+        #[cfg(not(target_os = "none"))]
+        return self.quiet && self.framer.buffered() == 0;
+        #[cfg(target_os = "none")]
+        false
+    }
+
+    /// Records a read of `n` bytes (what of it reached the receive buffer
+    /// is buffered there now).
+    #[cfg(not(target_os = "none"))]
+    fn note_read(&mut self, n: usize) {
+        self.quiet = n <= QUIET_READ;
+        let end = u32::try_from(self.framer.buffered()).unwrap_or(u32::MAX);
+        self.written = self.written.max(end);
+    }
+}
+
+/// Bytes an idle connection is read into (hosted targets): a KEEPALIVE is
+/// 19, a ROUTE-REFRESH 23. A lone message of a kind whose hooks are
+/// synchronous is handled there; anything else moves to the receive
+/// buffer. So an idle session's KEEPALIVEs never touch its receive buffer,
+/// whose memory the adapter may then hand back once ([`Connector::idle`])
+/// rather than have it written and handed back at every KEEPALIVE (a page
+/// fault and a system call each, corebgp-std's idle CPU). Bare-metal
+/// buffers are static: none there.
+#[cfg(not(target_os = "none"))]
+const QUIET_LEN: usize = 32;
+#[cfg(target_os = "none")]
+const QUIET_LEN: usize = 0;
+
+/// A read this short means the peer is not streaming (it sends control
+/// messages or trickles): the next read, once nothing is buffered, goes to
+/// the [`QUIET_LEN`] bytes.
+#[cfg(not(target_os = "none"))]
+const QUIET_READ: usize = 256;
+
+/// A connection's transport and where its next read goes: `small` (taken)
+/// if `use_small`, else its receive buffer.
+fn read_into<'x, T>(
+    c: &'x mut Io<'_, T>,
+    small: &mut Option<&'x mut [u8]>,
+    use_small: bool,
+) -> (&'x mut T, &'x mut [u8]) {
+    let buf = match use_small {
+        true => small.take().unwrap_or(&mut []),
+        false => c.framer.read_buf(),
+    };
+    (&mut c.t, buf)
+}
+
+/// Whether `b` is exactly one whole message, and not an UPDATE: one whose
+/// hooks are synchronous, so it can be handled in place with nothing of it
+/// kept (an UPDATE's bytes are lent to `on_update` across its await). Its
+/// marker and everything else are checked as for any message.
+#[cfg(not(target_os = "none"))]
+fn lone_control_message(b: &[u8]) -> bool {
+    match (b.get(16), b.get(17), b.get(18)) {
+        (Some(&hi), Some(&lo), Some(&ty)) => {
+            usize::from(u16::from_be_bytes([hi, lo])) == b.len() && ty != MessageType::Update as u8
+        }
+        _ => false,
+    }
 }
 
 /// An UPDATE from the outbox being written on `dir`: `tx[off..len]` remains.
@@ -520,7 +623,7 @@ pub async fn run<K, C, P, O, S, M>(
                 Direction::Inbound => (i, o),
             };
             let (t, framer) = match this {
-                Some(Io { t, framer }) => (Some(t), Some(framer)),
+                Some(Io { t, framer, .. }) => (Some(t), Some(framer)),
                 None => (None, None),
             };
             let ot = other.as_mut().filter(|_| M::ACCEPTS).map(|c| &mut c.t);
@@ -634,6 +737,21 @@ pub async fn run<K, C, P, O, S, M>(
 
         // Wait for the next thing to happen.
         let deadline = peer.wake_at(true).min(linger_end).deadline();
+        // An idle connection (one at a time) is read into `small`, and the
+        // adapter hears that its receive buffer holds nothing.
+        let mut small = [0u8; QUIET_LEN];
+        let small_for = dirs::<M>()
+            .iter()
+            .copied()
+            .find(|&d| slot(&mut conns, d).as_ref().is_some_and(Io::reads_small));
+        #[cfg(not(target_os = "none"))]
+        if let Some(io) = small_for.and_then(|d| slot(&mut conns, d).as_mut())
+            && io.written > 0
+        {
+            let written = io.written as usize;
+            connector.idle(io.framer.read_buf(), written);
+            io.written = 0;
+        }
         let ev = {
             let est = peer.established();
             let can_take = fwd.is_none() && est.is_some_and(|d| peer.pending(d).is_empty());
@@ -646,11 +764,15 @@ pub async fn run<K, C, P, O, S, M>(
                 to_write(peer, tx, fwd, Direction::Outbound),
                 in_bytes::<M>(peer, tx, fwd),
             );
-            let (t0, r0) = o.as_mut().map(|c| (&mut c.t, c.framer.read_buf())).unzip();
+            let mut small = Some(&mut small[..]);
+            let (t0, r0) = o
+                .as_mut()
+                .map(|c| read_into(c, &mut small, small_for == Some(Direction::Outbound)))
+                .unzip();
             let (t1, r1) = i
                 .as_mut()
                 .filter(|_| M::ACCEPTS)
-                .map(|c| (&mut c.t, c.framer.read_buf()))
+                .map(|c| read_into(c, &mut small, small_for == Some(Direction::Inbound)))
                 .unzip();
             let (w0, r0) = io(t0, b0, r0);
             let (w1, r1) = io(t1, b1, r1);
@@ -708,9 +830,7 @@ pub async fn run<K, C, P, O, S, M>(
                 dial.set(None);
                 match (t, pool.iter_mut().find_map(Option::take)) {
                     (Some(t), Some(buf)) => {
-                        let mut framer = Framer::new(buf);
-                        framer.set_max_message_len(MAX_MESSAGE_LEN);
-                        conns[0] = Some(Io { t, framer });
+                        conns[0] = Some(Io::new(t, buf));
                         peer.connected(now, plugin);
                     }
                     (_, buf) => {
@@ -724,9 +844,7 @@ pub async fn run<K, C, P, O, S, M>(
             Ev::Accepted(t) => {
                 if let Some(buf) = pool.iter_mut().find_map(Option::take) {
                     if peer.accept(now, plugin).is_ok() {
-                        let mut framer = Framer::new(buf);
-                        framer.set_max_message_len(MAX_MESSAGE_LEN);
-                        conns[1] = Some(Io { t, framer });
+                        conns[1] = Some(Io::new(t, buf));
                     } else {
                         // Refused: dropping the halves closes the connection.
                         give_back(&mut pool, buf);
@@ -746,7 +864,26 @@ pub async fn run<K, C, P, O, S, M>(
             Ev::Outbox => take_outbox(peer, outbox, tx, &mut fwd, now),
             Ev::Read(d, n) => {
                 if let Some(io) = slot(&mut conns, d) {
+                    #[cfg(not(target_os = "none"))]
+                    if small_for == Some(d) {
+                        let got = small.get_mut(..n).unwrap_or(&mut []);
+                        if lone_control_message(got) {
+                            // Handled where it was read, as if it had been
+                            // buffered; nothing follows it to be ordered
+                            // after its events.
+                            let mut f = Framer::new(got);
+                            f.commit(n);
+                            let _ = next_message(peer, d, &mut f, plugin, now);
+                        } else {
+                            io.framer.feed(got);
+                            reading = Some(d);
+                        }
+                        io.note_read(n);
+                        continue;
+                    }
                     io.framer.commit(n);
+                    #[cfg(not(target_os = "none"))]
+                    io.note_read(n);
                     reading = Some(d);
                 }
             }

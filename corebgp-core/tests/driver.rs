@@ -73,7 +73,14 @@ struct MemConnector {
     pipe: usize,
     /// Writes on this side's connections.
     writes: Arc<AtomicUsize>,
+    /// What the driver said of idle connections' receive buffers: the
+    /// `written` of each [`Connector::idle`], and how many bytes of the
+    /// buffer had changed since the call before (the buffer is filled with
+    /// [`IDLE_FILL`] at each call).
+    idles: std::sync::Mutex<Vec<(usize, usize)>>,
 }
+
+const IDLE_FILL: u8 = 0xEE;
 
 impl MemConnector {
     fn half(&self, s: DuplexStream) -> Half {
@@ -98,6 +105,11 @@ impl Connector for MemConnector {
             None => std::future::pending().await,
         }
     }
+    fn idle(&self, rx: &mut [u8], written: usize) {
+        let changed = rx.iter().filter(|&&b| b != IDLE_FILL).count();
+        self.idles.lock().unwrap().push((written, changed));
+        rx.fill(IDLE_FILL);
+    }
 }
 
 fn network(pipe: usize) -> (MemConnector, MemConnector) {
@@ -109,12 +121,14 @@ fn network(pipe: usize) -> (MemConnector, MemConnector) {
             incoming: tokio::sync::Mutex::new(rx_a),
             pipe,
             writes: Arc::default(),
+            idles: Default::default(),
         },
         MemConnector {
             to_peer: Some(tx_a),
             incoming: tokio::sync::Mutex::new(rx_b),
             pipe,
             writes: Arc::default(),
+            idles: Default::default(),
         },
     )
 }
@@ -127,6 +141,7 @@ struct Log {
     closed: Vec<DownReason>,
     updates: Vec<Vec<u8>>,
     notifications: Vec<(u8, u8)>,
+    route_refreshes: u32,
     sent: Vec<(u8, u8)>,
 }
 
@@ -175,6 +190,9 @@ impl LocalPlugin for TestPlugin<'_> {
             )));
         }
         Ok(())
+    }
+    fn on_route_refresh(&mut self, _: &PeerConfig, _: &corebgp_core::wire::RouteRefresh<'_>) {
+        self.log.borrow_mut().route_refreshes += 1;
     }
     fn on_notification(&mut self, _: &PeerConfig, n: &Notification<'_>) {
         self.log
@@ -632,6 +650,120 @@ async fn after_the_send_hold_timer_a_peer_that_never_reads_is_given_up_rfc9687()
     );
     // Then the stop's Cease on the new connection (OpenSent).
     assert_eq!(log.sent, vec![(8, 0), (6, 2)]);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_idle_sessions_control_messages_leave_its_receive_buffer_alone() {
+    // B answers A's OPEN by hand and then idles: KEEPALIVEs for ten
+    // minutes (A's hold time is 9 s: each one must be heard), a
+    // ROUTE-REFRESH, an End-of-RIB (an UPDATE, 23 bytes: it goes to the
+    // buffer and on_update), KEEPALIVEs again, and a Cease. Every message
+    // is handled as usual, and A's receive buffer is written by the OPEN
+    // and the End-of-RIB only, each reported to the adapter once.
+    use embedded_io_async::{Read, Write};
+    let (ca, cb) = network(64 * 1024);
+    let chan_a = UpdateChannel::new();
+    let cfg = config(65001, 65002, 1, false, 9)
+        .with_idle_hold_time(corebgp_core::session::Duration::from_secs(3600));
+    let mut a = Side::new(cfg);
+    let pa = plugin(&a.log, &chan_a);
+    let (stop_a, stop_a_rx) = oneshot::channel();
+    let log = a.log.clone();
+    let mut keepalive = vec![0xff; 16];
+    keepalive.extend_from_slice(&[0, 19, 4]);
+    let script = async {
+        let mut b = cb.accept().await;
+        let mut head = [0u8; 19];
+        b.read_exact(&mut head).await.unwrap();
+        assert_eq!(head[18], 1, "A's OPEN");
+        let mut rest = vec![0u8; usize::from(u16::from_be_bytes([head[16], head[17]])) - 19];
+        b.read_exact(&mut rest).await.unwrap();
+        // OPEN: AS 65002, hold 9, id 10.0.0.2, IPv4 unicast, Route Refresh.
+        let mut open = vec![0xff; 16];
+        open.extend_from_slice(&[0, 45, 1, 4, 0xfd, 0xea, 0, 9, 10, 0, 0, 2, 16, 2, 14]);
+        open.extend_from_slice(&[1, 4, 0, 1, 0, 1, 2, 0, 65, 4, 0, 0, 0xfd, 0xea]);
+        b.write_all(&open).await.unwrap();
+        b.write_all(&keepalive).await.unwrap();
+        // A's KEEPALIVEs are drained so that its writes never block.
+        let (mut br, mut bw) = tokio::io::split(b.inner.into_inner());
+        let drain = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut sink = [0u8; 256];
+            while matches!(br.read(&mut sink).await, Ok(n) if n > 0) {}
+        });
+        use tokio::io::AsyncWriteExt;
+        async fn keepalives(bw: &mut tokio::io::WriteHalf<DuplexStream>, k: &[u8]) {
+            for _ in 0..200 {
+                tokio::time::sleep(StdDuration::from_secs(3)).await;
+                bw.write_all(k).await.unwrap();
+            }
+        }
+        keepalives(&mut bw, &keepalive).await;
+        tokio::time::sleep(StdDuration::from_secs(1)).await;
+        let mut rr = vec![0xff; 16];
+        rr.extend_from_slice(&[0, 23, 5, 0, 1, 0, 1]);
+        bw.write_all(&rr).await.unwrap();
+        // Each message apart from the others: a read of its own.
+        tokio::time::sleep(StdDuration::from_secs(1)).await;
+        // IPv4 End-of-RIB: an UPDATE with nothing in it (RFC 4724 §2).
+        let mut eor = vec![0xff; 16];
+        eor.extend_from_slice(&[0, 23, 2, 0, 0, 0, 0]);
+        bw.write_all(&eor).await.unwrap();
+        keepalives(&mut bw, &keepalive).await;
+        tokio::time::sleep(StdDuration::from_secs(1)).await;
+        let mut cease = vec![0xff; 16];
+        cease.extend_from_slice(&[0, 21, 3, 6, 2]);
+        bw.write_all(&cease).await.unwrap();
+        while log.borrow().closed.is_empty() {
+            tokio::time::sleep(StdDuration::from_millis(10)).await;
+        }
+        stop_a.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+        drain.abort();
+    };
+    let clock = TokioClock(tokio::time::Instant::now(), a.clock_reads.clone());
+    let mut pa = pa;
+    let (mut rx0, mut rx1, mut tx) = (vec![0u8; 4096], vec![0u8; 4096], vec![0u8; 4096]);
+    let stop = async {
+        stop_a_rx
+            .await
+            .unwrap_or(CeaseSubcode::AdministrativeShutdown)
+    };
+    let driver = run(
+        &mut a.peer,
+        &ca,
+        &clock,
+        &mut pa,
+        &chan_a,
+        Buffers {
+            rx: [&mut rx0, &mut rx1],
+            tx: &mut tx,
+        },
+        stop,
+    );
+    tokio::join!(driver, script);
+    let log = a.log.borrow();
+    assert_eq!(log.established, 1);
+    assert_eq!(log.updates, vec![Vec::<u8>::new()], "the End-of-RIB");
+    assert_eq!(log.route_refreshes, 1);
+    assert_eq!(log.notifications, vec![(6, 2)]);
+    assert_eq!(
+        log.closed,
+        vec![DownReason::NotificationReceived(NotificationCode::Cease(
+            CeaseSubcode::AdministrativeShutdown
+        ))]
+    );
+    // Told once when the session went quiet (a new connection: all of the
+    // buffer), then once after the End-of-RIB (its 23 bytes, which are all
+    // that changed); the KEEPALIVEs, the ROUTE-REFRESH and the Cease left
+    // the buffer as the last call left it.
+    let idles = ca.idles.lock().unwrap().clone();
+    assert_eq!(idles.len(), 2, "{idles:?}");
+    assert_eq!(idles[0].0, 4096);
+    assert_eq!(idles[1], (23, 23));
+    assert!(
+        rx0.iter().all(|&b| b == IDLE_FILL),
+        "written after the last idle"
+    );
 }
 
 /// The Send flavour: a generic `Plugin` drives a session spawned on a
