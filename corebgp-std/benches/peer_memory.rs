@@ -4,7 +4,8 @@
 //! heap allocations that are live per peer, configured with no connection
 //! and again once all are Established (size, count, glibc chunk size, and
 //! where the latest of each size was made), next to `size_of` of the core
-//! types and the resident-memory figures.
+//! types and the resident-memory figures; then as many peers that dial
+//! where nothing listens, waiting for their next dial.
 //!
 //! `cargo bench -p corebgp-std --bench peer_memory` (env: PEERS=1000,
 //! BACKTRACES=1 to show where each allocation size comes from: the counts
@@ -198,6 +199,39 @@ fn report(what: &str, before: &(Vec<i64>, i64), after: &(Vec<i64>, i64), n: f64)
     );
 }
 
+/// The plugin of the peers that dial where nothing listens: counts the
+/// dials that failed (Connect → Idle).
+#[derive(Clone, Default)]
+struct Refused(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl corebgp_core::session::OpenHooks for Refused {
+    fn capabilities(&mut self, p: &PeerConfig, c: &mut corebgp_core::session::CapabilitySet) {
+        corebgp_core::session::DefaultHooks.capabilities(p, c)
+    }
+}
+
+impl corebgp_core::plugin::Plugin for Refused {
+    async fn on_established(&mut self, _: &PeerConfig, _: &corebgp_core::session::Negotiated) {}
+    async fn on_update<'m>(
+        &mut self,
+        _: &PeerConfig,
+        _: corebgp_core::wire::UpdateSections<'m>,
+    ) -> Result<(), corebgp_core::wire::Notification<'m>> {
+        Ok(())
+    }
+    fn on_event(&mut self, _: &PeerConfig, e: &corebgp_core::session::Event) {
+        use corebgp_core::session::{Event, StateKind};
+        if let Event::StateChanged {
+            from: StateKind::Connect,
+            to: StateKind::Idle,
+            ..
+        } = e
+        {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 fn main() {
     raise_nofile();
     if is_generator() {
@@ -341,6 +375,56 @@ fn main() {
     println!(
         "resident memory: {before_rss} KiB → {after_rss} KiB: {:.2} KiB per peer",
         (after_rss - before_rss) as f64 / n
+    );
+    // As many peers that dial, where nothing listens: each dial is refused
+    // at once (Connect → Idle, RFC 4271 §8.2.2), and the peer waits 120 s
+    // (its IdleHoldTime) for the next.
+    let closed = {
+        let l = std::net::TcpListener::bind((Ipv4Addr::new(127, 3, 0, 1), 0)).unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dialling: Vec<IpAddr> = (0..peers)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(127, 3, (i >> 8) as u8, (i & 0xff) as u8 + 1)))
+        .collect();
+    let refused = Refused::default();
+    for (i, &a) in (0..).zip(&dialling) {
+        server
+            .add_peer(
+                PeerConfig {
+                    remote_address: a,
+                    local_as: SERVER_AS,
+                    remote_as: SPEAKER_AS + peers + 1 + i,
+                },
+                refused.clone(),
+                PeerOptions::new()
+                    .port(closed)
+                    .idle_hold_time(Duration::from_secs(120)),
+            )
+            .unwrap();
+    }
+    let t = Instant::now();
+    while refused.0.load(Ordering::Relaxed) < u64::from(peers) {
+        assert!(t.elapsed() < Duration::from_secs(120), "all dialled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let dial_rss = rss_kib().0;
+    let dial = snapshot();
+    report(
+        &format!("{peers} more peers that dial, refused, waiting to dial again"),
+        &after,
+        &dial,
+        n,
+    );
+    // What their first dials used (each a task and a session while it
+    // ran, all at once here) is free heap now, which glibc keeps mapped.
+    // SAFETY: malloc_trim only returns free heap memory to the kernel.
+    unsafe { libc::malloc_trim(0) };
+    let trimmed_rss = rss_kib().0;
+    println!(
+        "resident memory: {after_rss} KiB → {dial_rss} KiB: {:.2} KiB per peer that dials ({trimmed_rss} KiB after malloc_trim: {:.2} KiB per peer that dials)",
+        (dial_rss - after_rss) as f64 / n,
+        (trimmed_rss - after_rss) as f64 / n
     );
     drop(_generator);
     rt.block_on(server.close());

@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsFd;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
@@ -93,6 +93,80 @@ struct Inner {
     epoch: tokio::time::Instant,
     state: Mutex<State>,
     closed: watch::Sender<bool>,
+    wakes: Arc<Wakes>,
+}
+
+/// When parked peers that dial start again: one task for all of them
+/// ([`wake_loop`], while serving) sleeps until the earliest. (A timer task
+/// per parked peer, allocated as the peer parks, would sit between the
+/// freed memory of its task and session: a few KiB of fragmented heap per
+/// peer.)
+#[derive(Default)]
+struct Wakes {
+    due: Mutex<WakeQueue>,
+    changed: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct WakeQueue {
+    /// By time, then by a sequence number that keeps keys unique: the peer
+    /// and its parking number ([`Shared::wake`]).
+    queue: std::collections::BTreeMap<(tokio::time::Instant, u64), (Weak<Shared>, u32)>,
+    seq: u64,
+}
+
+impl Wakes {
+    fn lock(&self) -> MutexGuard<'_, WakeQueue> {
+        // Nothing holding the lock panics.
+        self.due.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts `shared`'s parking number `parking` at `at`.
+    fn add(&self, at: tokio::time::Instant, shared: Weak<Shared>, parking: u32) {
+        let mut q = self.lock();
+        q.seq += 1;
+        let key = (at, q.seq);
+        let earliest = q.queue.first_key_value().is_none_or(|(k, _)| key < *k);
+        q.queue.insert(key, (shared, parking));
+        drop(q);
+        if earliest {
+            self.changed.notify_one();
+        }
+    }
+}
+
+/// Starts parked peers that dial when their time comes.
+async fn wake_loop(w: Arc<Wakes>) {
+    loop {
+        let changed = w.changed.notified();
+        let next = w.lock().queue.first_key_value().map(|((t, _), _)| *t);
+        match next {
+            Some(t) => {
+                let mut sleep = pin!(tokio::time::sleep_until(t));
+                let mut changed = pin!(changed);
+                poll_fn(|cx| {
+                    if sleep.as_mut().poll(cx).is_ready() || changed.as_mut().poll(cx).is_ready() {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                })
+                .await
+            }
+            None => changed.await,
+        }
+        let due = {
+            let mut q = w.lock();
+            let now = tokio::time::Instant::now();
+            let later = q.queue.split_off(&(now + Duration::from_nanos(1), 0));
+            std::mem::replace(&mut q.queue, later)
+        };
+        for (shared, parking) in due.into_values() {
+            if let Some(s) = shared.upgrade() {
+                s.wake(parking);
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -116,8 +190,6 @@ trait Start: Send {
 
 struct Entry {
     shared: Arc<Shared>,
-    /// The peer's latest task (finished if the peer is parked).
-    task: Option<JoinHandle<()>>,
 }
 
 impl Drop for Entry {
@@ -149,6 +221,8 @@ struct Shared {
     /// §8.1.1) that a fresh session would not.
     keep_until: AtomicU64,
     mail: Mutex<Mailbox>,
+    /// The server's, for a peer that dials to park until its next dial.
+    wakes: Arc<Wakes>,
 }
 
 #[derive(Default)]
@@ -164,8 +238,14 @@ struct Mailbox {
     /// task cannot park.
     live: u32,
     /// The peer's job while it has no task (a passive peer waiting for a
-    /// connection, or any peer before [`Server::serve`]).
+    /// connection, a peer that dials waiting for its next dial, or any peer
+    /// before [`Server::serve`]).
     parked: Option<Box<dyn Start>>,
+    /// Counts the parkings with a wake-up time: a timer set for an earlier
+    /// one finds the count moved on and does nothing.
+    parkings: u32,
+    /// The peer's latest task (finished if the peer is parked).
+    task: Option<JoinHandle<()>>,
 }
 
 /// Connections waiting for the peer's task, oldest first: one pointer
@@ -238,22 +318,64 @@ impl Shared {
     }
 
     /// Parks `job` unless a connection or a stop came in meanwhile (then
-    /// the job is given back to run on).
-    fn park<P: Plugin + 'static, M: Mode>(&self, job: Box<Job<P, M>>) -> Option<Box<Job<P, M>>> {
+    /// the job is given back to run on). With `wake`, the server's
+    /// [`wake_loop`] starts it again then, unless a connection started it
+    /// first.
+    fn park<P: Plugin + 'static, M: Mode>(
+        self: &Arc<Self>,
+        job: Box<Job<P, M>>,
+        wake: Option<tokio::time::Instant>,
+    ) -> Option<Box<Job<P, M>>> {
         let mut m = self.mail();
         if !m.inbound.is_empty() || m.stop.is_some() || m.live > 0 {
             return Some(job);
         }
         m.parked = Some(job);
+        // This task's handle and waker: tokio frees a task's memory with
+        // its last reference, and a parked peer is to cost its job alone.
+        m.task = None;
+        m.waker = None;
+        drop(m);
+        if let Some(at) = wake {
+            self.wake_at(at);
+        }
         None
     }
 
-    /// The job parked before [`Server::serve`], to start.
-    fn unpark(&self) -> Option<Box<dyn Start>> {
-        self.mail().parked.take()
+    /// Has the server's [`wake_loop`] start the parked job at `at`.
+    fn wake_at(self: &Arc<Self>, at: tokio::time::Instant) {
+        let parking = {
+            let mut m = self.mail();
+            m.parkings = m.parkings.wrapping_add(1);
+            m.parkings
+        };
+        self.wakes.add(at, Arc::downgrade(self), parking);
     }
 
-    /// Ready once the peer has no transport and no connection waits; else
+    /// The time of parking number `parking` came: starts the job if it is
+    /// still parked from then.
+    fn wake(&self, parking: u32) {
+        let mut m = self.mail();
+        if m.parkings == parking
+            && let Some(job) = m.parked.take()
+        {
+            // Under the lock: a stop now finds the new task's handle.
+            m.task = Some(job.start(&Handle::current()));
+        }
+    }
+
+    /// Records the peer's new task, unless it has parked already (it may
+    /// have, on another thread, before its handle got here): the handle of
+    /// a task that ended would keep the task's memory.
+    fn started(&self, task: JoinHandle<()>) {
+        let mut m = self.mail();
+        if m.parked.is_none() && !task.is_finished() {
+            m.task = Some(task);
+        }
+    }
+
+    /// Ready once the peer has no transport, no dial in flight and no
+    /// connection waits; else
     /// wakes the task when that may have changed. A poll function, not a
     /// future: the peer's task would hold the future beside the driver.
     fn poll_idle(&self, cx: &Context<'_>) -> Poll<()> {
@@ -363,6 +485,7 @@ impl Server {
                 epoch: tokio::time::Instant::now(),
                 state: Mutex::new(State::default()),
                 closed: watch::Sender::new(false),
+                wakes: Arc::default(),
             }),
         })
     }
@@ -410,6 +533,7 @@ impl Server {
             running: AtomicBool::new(false),
             keep_until: AtomicU64::new(0),
             mail: Mutex::new(Mailbox::default()),
+            wakes: self.inner.wakes.clone(),
         });
         let clock = TokioClock(self.inner.epoch);
         // A passive peer's session has no room for a dialled connection.
@@ -419,20 +543,20 @@ impl Server {
             Job::<P, Accepting>::new(plugin, &shared, clock)
         };
         // A passive peer waits parked for its first connection; a peer
-        // that dials runs at once (or when serving starts).
-        let task = match &st.serving {
-            Some(h) if !session.passive => {
-                shared.running.store(true, Ordering::Relaxed);
-                Some(job.start(h))
-            }
-            serving => {
-                shared.running.store(serving.is_some(), Ordering::Relaxed);
-                shared.mail().parked = Some(job);
-                None
-            }
-        };
+        // that dials starts at once (or when serving starts), from the
+        // server's wake loop: its task is then made on the runtime's
+        // threads, not between the peers' configurations on this one, where
+        // its memory, freed once the peer parks, would be holes between
+        // them that the allocator cannot give back.
+        shared
+            .running
+            .store(st.serving.is_some(), Ordering::Relaxed);
+        shared.mail().parked = Some(job);
+        if st.serving.is_some() && !session.passive {
+            shared.wake_at(tokio::time::Instant::now());
+        }
         info!(peer = %addr, remote_as = config.remote_as, "peer added");
-        st.peers.insert(addr, Entry { shared, task });
+        st.peers.insert(addr, Entry { shared });
         Ok(())
     }
 
@@ -506,13 +630,13 @@ impl Server {
                 }
             }
             let handle = Handle::current();
+            let now = tokio::time::Instant::now();
             for e in st.peers.values_mut() {
                 e.shared.running.store(true, Ordering::Relaxed);
-                // Passive peers stay parked until a connection comes.
-                if !e.shared.session().passive
-                    && let Some(job) = e.shared.unpark()
-                {
-                    e.task = Some(job.start(&handle));
+                // Passive peers stay parked until a connection comes; the
+                // others start from the wake loop.
+                if !e.shared.session().passive {
+                    e.shared.wake_at(now);
                 }
             }
             st.serving = Some(handle);
@@ -525,6 +649,7 @@ impl Server {
             }
             accepting.spawn(accept_loop(self.inner.clone(), l));
         }
+        accepting.spawn(wake_loop(self.inner.wakes.clone()));
         let mut closed = self.inner.closed.subscribe();
         // Err only if the sender is gone, which `self` rules out.
         let _ = closed.wait_for(|c| *c).await;
@@ -580,9 +705,9 @@ fn stop_deadline() -> tokio::time::Instant {
 }
 
 /// Tells the peer's task to stop with Cease `sub`; returns its handle.
-fn begin_stop(mut e: Entry, sub: CeaseSubcode) -> Option<JoinHandle<()>> {
+fn begin_stop(e: Entry, sub: CeaseSubcode) -> Option<JoinHandle<()>> {
     e.shared.stop(sub);
-    e.task.take()
+    e.shared.mail().task.take()
 }
 
 /// Waits for a stopping peer's task until `deadline`, then aborts it.
@@ -660,7 +785,7 @@ impl Inner {
             }
             // A parked peer: its task starts and takes the connection.
             Ok(Some(job)) => match serving {
-                Some(h) => e.task = Some(job.start(h)),
+                Some(h) => e.shared.started(job.start(h)),
                 // Not serving (cannot happen: listeners run only while
                 // serving): it stays parked, the connection waits.
                 None => e.shared.mail().parked = Some(job),
@@ -883,39 +1008,22 @@ impl StdConnector {
 /// sends is read and discarded for at most [`SHUTDOWN_LINGER`] by a task of
 /// its own, then the socket is closed.
 ///
-/// Reading gives the receive buffer's pages back while the connection
-/// idles: when a read would wait, the last one was short (a KEEPALIVE, an
-/// OPEN: the peer is not streaming UPDATEs) and the driver offers whole
-/// free pages (nothing of a message is buffered in them), those pages are
-/// released ([`pages::release`]). An idle session then holds no resident
-/// buffer memory; a peer sending its table never pays the extra system
-/// call, as its reads are long. Only pages written since the last release
-/// are given back: a KEEPALIVE touches one page of a 64 KiB buffer.
+/// The receive buffer's pages go back to the kernel when the connection
+/// idles: the driver then reads it into a few bytes of its own and says
+/// which part of the buffer was written ([`Connector::idle`]), and those
+/// pages are released ([`pages::release`]). An idle session holds no
+/// resident buffer memory, and its KEEPALIVEs do not write a page that has
+/// to be faulted in and released again for each.
 pub(crate) struct Conn {
     s: Option<TcpStream>,
-    /// The last read was at most [`SHORT_READ`] bytes.
-    short: bool,
-    /// The address past the last byte read into the receive buffer since
-    /// its pages were last released: no page of the buffer that starts at
-    /// or past it is resident. `usize::MAX` until the first release (the
-    /// buffer may have served an earlier connection).
-    touched: usize,
     /// The peer's: counts its live transports (see [`Shared::idle`]).
     shared: Arc<Shared>,
 }
 
-/// A read this short means the peer sends control messages or trickles.
-const SHORT_READ: usize = 256;
-
 impl Conn {
     fn new(s: TcpStream, shared: Arc<Shared>) -> Self {
         shared.conn_opened();
-        Self {
-            s: Some(s),
-            short: true,
-            touched: usize::MAX,
-            shared,
-        }
+        Self { s: Some(s), shared }
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
@@ -928,29 +1036,9 @@ impl Conn {
         // tokio's own read: a read shorter than the buffer marks the socket
         // drained, so the next call waits without a system call (an idle
         // session's KEEPALIVE costs one read, not a read and an EAGAIN).
-        let start = buf.as_ptr() as usize;
-        let mut rb = tokio::io::ReadBuf::new(&mut *buf);
-        match Pin::new(s).poll_read(cx, &mut rb) {
-            Poll::Ready(Ok(())) => {
-                let n = rb.filled().len();
-                self.short = n <= SHORT_READ;
-                self.touched = self.touched.max(start + n);
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => {
-                if self.short {
-                    // `buf` is the driver's free space: nothing in it is
-                    // needed. Its pages up to the one `touched` lies on.
-                    let end = pages::round_up(self.touched.min(start + buf.len()));
-                    let len = end.saturating_sub(start).min(buf.len());
-                    pages::release(buf.get_mut(..len).unwrap_or(&mut []));
-                    self.touched = start;
-                    self.short = false;
-                }
-                Poll::Pending
-            }
-        }
+        let mut rb = tokio::io::ReadBuf::new(buf);
+        ready!(Pin::new(s).poll_read(cx, &mut rb))?;
+        Poll::Ready(Ok(rb.filled().len()))
     }
 
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
@@ -971,6 +1059,23 @@ impl Conn {
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
+    }
+}
+
+/// Counts as one of the peer's transports while it lives (a dial in
+/// flight).
+struct Live<'a>(&'a Shared);
+
+impl<'a> Live<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        shared.conn_opened();
+        Self(shared)
+    }
+}
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        self.0.conn_closed();
     }
 }
 
@@ -1019,8 +1124,14 @@ impl Connector for StdConnector {
 
     async fn connect(&self) -> Option<Self::Transport> {
         // Boxed: the dial's state would otherwise take room in every
-        // peer's task for its whole life (passive peers never dial).
-        match Box::pin(self.dial()).await {
+        // peer's task for its whole life (passive peers never dial). A
+        // dial in flight counts as a transport: the peer does not park
+        // while it lasts.
+        let dial = async {
+            let _live = Live::new(&self.shared);
+            self.dial().await
+        };
+        match Box::pin(dial).await {
             Ok(s) => {
                 debug!(remote = %self.remote(), "connected");
                 Some(Conn::new(s, self.shared.clone()))
@@ -1045,6 +1156,12 @@ impl Connector for StdConnector {
                 }
             }
         }
+    }
+
+    fn idle(&self, rx: &mut [u8], written: usize) {
+        // The pages the written bytes lie on (the buffer starts on a page).
+        let len = pages::round_up(written).min(rx.len());
+        pages::release(rx.get_mut(..len).unwrap_or(&mut []));
     }
 }
 
@@ -1224,12 +1341,16 @@ impl<P: Plugin + 'static, M: Mode> Start for Job<P, M> {
 enum Ran {
     /// Stopped ([`Server::delete_peer`], [`Server::close`]).
     Stopped,
-    /// A passive peer with nothing left to do: park it.
+    /// No connection, no dial in flight: park it (a passive peer until a
+    /// connection comes, one that dials until its next dial).
     Idle,
 }
 
 /// The peer's task: runs corebgp-core's driver until the peer is stopped
-/// or, for a passive peer, until it is idle again (then parks the job).
+/// or until it has nothing to do but wait (then parks the job): a passive
+/// peer until a connection comes, one that dials also until its session's
+/// next deadline (ConnectRetry, RFC 4271 §8.1.3; or a damping delay's end),
+/// when a timer starts it again.
 async fn drive<P: Plugin + 'static, M: Mode>(mut job: Box<Job<P, M>>) {
     let connector = StdConnector {
         shared: job.plugin.shared.clone(),
@@ -1241,17 +1362,27 @@ async fn drive<P: Plugin + 'static, M: Mode>(mut job: Box<Job<P, M>>) {
         if matches!(ran, Ran::Stopped) {
             break;
         }
-        // Idle: a fresh session will do when a connection comes, unless
-        // this one remembers a damping delay (RFC 4271 §8.1.1) not yet
-        // forgotten: then it is parked with the job.
+        // Idle: a fresh session will do when a connection comes or the
+        // next dial is due (a fresh session dials at once), unless this one
+        // remembers a damping delay (RFC 4271 §8.1.1) not yet forgotten:
+        // then it is parked with the job.
+        let passive = shared.session().passive;
+        let wake = match &job.peer {
+            Some(p) if !passive => p.poll_timeout(),
+            _ => None,
+        };
         let keep = shared.keep_until.load(Ordering::Relaxed);
         if job.clock.now().as_millis() >= keep {
             job.peer = None;
         }
-        for s in &shared.states {
-            s.store(0, Ordering::Relaxed);
+        // A peer that dials stays Active (its last state) while it waits.
+        if passive {
+            for s in &shared.states {
+                s.store(0, Ordering::Relaxed);
+            }
         }
-        match shared.park(job) {
+        let wake = wake.map(|t| job.clock.0 + Duration::from_millis(t.as_millis()));
+        match shared.park(job, wake) {
             None => {
                 debug!("parked");
                 return;
@@ -1280,7 +1411,6 @@ async fn run_once<P: Plugin, M: Mode>(job: &mut Job<P, M>, connector: &StdConnec
     } else {
         &POOL_4K
     };
-    let passive = shared.session().passive;
     let mut slot = PoolSlot::take(pool);
     let ran = {
         let Job {
@@ -1318,15 +1448,17 @@ async fn run_once<P: Plugin, M: Mode>(job: &mut Job<P, M>, connector: &StdConnec
                 Buffers { rx: [rx0, rx1], tx },
                 shared.stopped(),
             ));
-            // A passive peer may park once it has no transport and no
-            // connection waits. The driver first: idleness is looked at only
-            // while the driver waits (all its work done) and owns no
-            // transport, so dropping it then loses nothing.
+            // A peer may park once it has no transport, no dial in flight
+            // and no connection waits. The driver first: idleness is looked
+            // at only while the driver waits (all its work done) and owns
+            // no transport, so dropping it then loses nothing; what it
+            // waits for is the session's next deadline, which the session
+            // keeps ([`drive`]).
             poll_fn(move |cx| {
                 if driver.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Ran::Stopped);
                 }
-                if passive && shared.poll_idle(cx).is_ready() {
+                if shared.poll_idle(cx).is_ready() {
                     return Poll::Ready(Ran::Idle);
                 }
                 Poll::Pending
@@ -1513,5 +1645,104 @@ mod tests {
         let got = read_some(&mut c, 19).await;
         assert!(got.is_empty(), "held down, yet got {got:?}");
         server.close().await;
+    }
+
+    /// A server on `local` with one peer at `remote` that dials port
+    /// `port` there every `retry`; serving on a listener of its own.
+    async fn dialling_server(
+        local: Ipv4Addr,
+        remote: Ipv4Addr,
+        port: u16,
+        retry: Duration,
+    ) -> (Server, SocketAddr) {
+        let server = Server::new(local).unwrap();
+        server
+            .add_peer(
+                PeerConfig {
+                    remote_address: IpAddr::V4(remote),
+                    local_as: 65001,
+                    remote_as: 65002,
+                },
+                Quiet,
+                PeerOptions::new()
+                    .port(port)
+                    .connect_retry_time(retry)
+                    .damping(false),
+            )
+            .unwrap();
+        let l = TcpListener::bind((local, 0)).await.unwrap();
+        let at = l.local_addr().unwrap();
+        let s = server.clone();
+        tokio::spawn(async move { s.serve(vec![l]).await });
+        (server, at)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dialling_peer_parks_between_dials_and_dials_again_at_connect_retry() {
+        let (local, remote) = (Ipv4Addr::new(127, 14, 2, 1), Ipv4Addr::new(127, 14, 2, 2));
+        // The peer's side: takes each dial and closes it before any OPEN
+        // (OpenSent, TCP fails: Active until ConnectRetry, RFC 4271 §8.2.2).
+        let peer_side = TcpListener::bind((remote, 0)).await.unwrap();
+        let port = peer_side.local_addr().unwrap().port();
+        let retry = Duration::from_secs(1);
+        let (server, _) = dialling_server(local, remote, port, retry).await;
+        let a = IpAddr::V4(remote);
+        let next_dial = || async {
+            let (c, _) = tokio::time::timeout(Duration::from_secs(60), peer_side.accept())
+                .await
+                .expect("a dial in time")
+                .unwrap();
+            drop(c);
+            tokio::time::Instant::now()
+        };
+        let mut last = next_dial().await;
+        for round in 0..3 {
+            until("parked", || parked(&server, a).is_some()).await;
+            assert_eq!(
+                server.get_peer(a).unwrap().state,
+                StateKind::Active,
+                "round {round}: parked, and Active"
+            );
+            // The timer starts the job again: a fresh session, which dials.
+            let now = next_dial().await;
+            // ConnectRetry with the RFC's jitter (75–100 %), or more.
+            assert!(
+                now - last >= retry * 3 / 4,
+                "round {round}: {:?}",
+                now - last
+            );
+            last = now;
+        }
+        // Removed while parked: its timer finds nothing, and no dial comes.
+        until("parked", || parked(&server, a).is_some()).await;
+        server.delete_peer(a).await.unwrap();
+        let dialled = tokio::time::timeout(3 * retry, peer_side.accept()).await;
+        assert!(dialled.is_err(), "dialled after being removed");
+        server.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dialling_peer_parked_until_its_next_dial_takes_a_connection() {
+        let (local, remote) = (Ipv4Addr::new(127, 14, 3, 1), Ipv4Addr::new(127, 14, 3, 2));
+        // Nothing listens at the peer's port: each dial is refused at once.
+        let port = {
+            let l = std::net::TcpListener::bind((remote, 0)).unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let (server, at) = dialling_server(local, remote, port, Duration::from_secs(3600)).await;
+        let a = IpAddr::V4(remote);
+        until("parked after a refused dial", || {
+            parked(&server, a).is_some()
+        })
+        .await;
+        // The peer dials us meanwhile: the job starts and answers.
+        let mut c = dial(remote, at).await;
+        let open = read_some(&mut c, 19).await;
+        assert!(open.len() >= 19 && open[18] == 1, "OPEN: {open:?}");
+        assert_eq!(parked(&server, a), None, "a task while connected");
+        drop(c);
+        until("parked again", || parked(&server, a).is_some()).await;
+        server.close().await;
+        assert!(server.get_peer(a).is_err());
     }
 }
