@@ -383,6 +383,8 @@ fn take_outbox<O: Outbox, M: PeerMode>(
 /// (a stop's Cease) written after half of it would corrupt the stream. It
 /// goes first, the session's own bytes after it ([`to_write`]), and the
 /// connection closes once both are out ([`closable`]).
+// Inlined on hosts: it runs once per message, and finds nothing nearly always.
+#[cfg_attr(not(target_os = "none"), inline)]
 fn drain_events<P: LocalPlugin, O: Outbox, M: PeerMode>(
     peer: &mut Peer<M>,
     plugin: &mut P,
@@ -416,6 +418,9 @@ enum Next<'m> {
 
 /// Frames and decodes the next message buffered on `d` and hands it to the
 /// session; the synchronous hooks hear of ROUTE-REFRESH and NOTIFICATION.
+// Inlined on hosts: the message and what the session delivers are then
+// built in place rather than copied through calls (per message).
+#[cfg_attr(not(target_os = "none"), inline(always))]
 fn next_message<'m, P: LocalPlugin, M: PeerMode>(
     peer: &mut Peer<M>,
     d: Direction,

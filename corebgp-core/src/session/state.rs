@@ -975,7 +975,7 @@ impl State {
     // Inlinable on hosts: `Peer<M>` is generic, so its callers are compiled
     // in the user's crate, where a plain function of this crate is a call
     // (the KEEPALIVE path was 40% slower); bare-metal builds use LTO.
-    #[cfg_attr(not(target_os = "none"), inline)]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
     pub fn handle_message<'m>(
         &mut self,
         cx: &mut Cx<'_>,
