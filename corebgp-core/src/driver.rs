@@ -26,6 +26,8 @@ use crate::session::{
 use crate::wire::{
     CeaseSubcode, Framer, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, UpdateSections,
 };
+#[cfg(not(target_os = "none"))]
+use crate::wire::{HEADER_LEN, Message, MessageError, MessageType};
 
 /// How long a stopping peer waits for its last NOTIFICATIONs to be written:
 /// a peer that does not read cannot hold a shutdown up (CoreBGP PR #69).
@@ -440,10 +442,33 @@ fn next_message<'m, P: LocalPlugin, M: PeerMode>(
         MAX_MESSAGE_LEN
     });
     // Framed and decoded with one header check.
+    #[cfg(target_os = "none")]
     let msg = match framer.next_decoded() {
         None => return Next::Read,
         Some(r) => r.map_err(|e| e.notification()),
     };
+    // On hosts, the same with the UPDATE on an Established connection (a
+    // streamed table: nearly every message) split and handed over without
+    // building a `Message` and a `Delivery` around it; everything else as
+    // on bare metal (`Framer::next_decoded`, `Peer::handle_message`).
+    #[cfg(not(target_os = "none"))]
+    let msg = match framer.next_frame() {
+        None => return Next::Read,
+        Some(Err(e)) => Err(MessageError::Header(e)),
+        Some(Ok((h, whole))) => {
+            let body = whole.get(HEADER_LEN..).unwrap_or(&[]);
+            if h.msg_type == MessageType::Update {
+                match UpdateSections::parse(body) {
+                    Ok(u) if peer.receive_update(now, d) => return Next::Update(u),
+                    Ok(u) => Ok(Message::Update(u)),
+                    Err(e) => Err(MessageError::Update(e)),
+                }
+            } else {
+                Message::parse_body(h.msg_type, body, whole)
+            }
+        }
+    }
+    .map_err(|e| e.notification());
     let msg = match msg {
         Ok(m) => m,
         Err(n) => {
@@ -451,11 +476,10 @@ fn next_message<'m, P: LocalPlugin, M: PeerMode>(
             return Next::Read;
         }
     };
-    let cfg = peer.config().peer;
     match peer.handle_message(now, d, msg, plugin) {
         Delivery::Update(u) => return Next::Update(u),
-        Delivery::RouteRefresh(rr) => plugin.on_route_refresh(&cfg, &rr),
-        Delivery::Notification(n) => plugin.on_notification(&cfg, &n),
+        Delivery::RouteRefresh(rr) => plugin.on_route_refresh(&peer.config().peer, &rr),
+        Delivery::Notification(n) => plugin.on_notification(&peer.config().peer, &n),
         Delivery::None => {}
     }
     Next::Again

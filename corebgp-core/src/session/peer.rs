@@ -578,6 +578,23 @@ impl<M: PeerMode> Peer<M> {
         d
     }
 
+    /// [`Peer::handle_message`] for an UPDATE (split into its sections) on
+    /// hosts, where the driver takes this shorter path for the message a
+    /// streamed table is made of: `true` if the connection on `dir` is
+    /// Established and took it (its HoldTimer restarted, as
+    /// `handle_message` would); the caller then delivers it. `false`, and
+    /// nothing changed, otherwise: the caller hands the UPDATE to
+    /// [`Peer::handle_message`].
+    #[cfg(not(target_os = "none"))]
+    #[inline(always)]
+    pub(crate) fn receive_update(&mut self, now: Instant, dir: Direction) -> bool {
+        let took = self.with(now, dir, |s, _| s.receive_update(now)) == Some(true);
+        if took {
+            self.settle(now);
+        }
+        took
+    }
+
     /// A message on `dir` failed to decode: its NOTIFICATION is sent and
     /// the connection closes.
     pub fn handle_error(&mut self, now: Instant, dir: Direction, n: &Notification<'_>) {

@@ -997,6 +997,26 @@ impl State {
         }
     }
 
+    /// An UPDATE, already split into its sections, on a connection that may
+    /// be Established: there it restarts the HoldTimer and is to be
+    /// delivered (RFC 4271 §8.2.2, Established, Event 27), exactly what
+    /// [`State::handle_message`] does with a `Message::Update`
+    /// ([`Established::receive_in_place`]), without building the
+    /// `Message` and the `Delivery` around it. `false`, and nothing
+    /// changed, in any other state: the caller hands it to
+    /// [`State::handle_message`].
+    #[cfg(not(target_os = "none"))]
+    #[inline(always)]
+    pub(crate) fn receive_update(&mut self, now: Instant) -> bool {
+        match self {
+            Self::Established(s) => {
+                s.restart_hold(now);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Every transition that moves the state, whatever its input, through
     /// the state types' methods: one out-of-line body, so that the state
     /// is taken and put back (a copy of the whole state each way) in one

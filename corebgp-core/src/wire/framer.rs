@@ -126,8 +126,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Framer<B> {
         })
     }
 
+    /// The next whole message with its checked header (the driver's own
+    /// dispatch on hosts; see [`Framer::next_decoded`]).
     #[inline(always)]
-    fn next_frame(&mut self) -> Option<Result<(Header, &[u8]), HeaderError>> {
+    pub(crate) fn next_frame(&mut self) -> Option<Result<(Header, &[u8]), HeaderError>> {
         if let Some(e) = self.failed {
             return Some(Err(e));
         }
