@@ -590,13 +590,15 @@ pub async fn run<K, C, P, O, S, M>(
                     None => Poll::Ready(Ok(())),
                 }
             });
-            // A hook done when first polled (the common case) needs no
-            // service around it, nor the busy mark: nothing else ran
-            // meanwhile, and `now` is still the time its message came.
+            // On hosts, a hook done when first polled (the common case)
+            // needs no service around it, nor the busy mark: nothing else
+            // ran meanwhile, and `now` is still the time its message came.
             // Only whether it is done comes out of this poll (the hook's
             // NOTIFICATION, if any, is kept aside): copying its whole
-            // result out was the costliest step per UPDATE in `perf`.
-            let done = {
+            // result out was the costliest step per UPDATE in `perf`. Bare
+            // metal goes straight to the service (less flash).
+            #[cfg(not(target_os = "none"))]
+            {
                 let mut refused = None;
                 let done = poll_fn(|cx| {
                     Poll::Ready(match Pin::new(&mut job).poll(cx) {
@@ -614,27 +616,35 @@ pub async fn run<K, C, P, O, S, M>(
                 {
                     peer.close_with(now, d, &n);
                 }
-                done
-            };
-            if done {
-                continue;
+                if done {
+                    continue;
+                }
             }
             // The hold timer waits for the plugin.
             if neg.is_none() {
                 peer.set_busy(now, d, true);
             }
+            // On hosts the hook was just polled (above): the service goes
+            // first.
+            #[cfg(not(target_os = "none"))]
+            let mut polled = true;
+            // Whether the hook made the driver wait (was not done when
+            // first polled).
+            let mut waited = false;
             let res = {
                 let mut svc = pin!(service(peer, clock, outbox, tx, &mut fwd, ts));
                 // Once the service returns (the main loop has work), only
-                // the hook is waited for. It was just polled: the service
-                // goes first.
+                // the hook is waited for.
                 let mut serviced = false;
-                let mut polled = true;
                 poll_fn(|cx| {
-                    if !polled && let Poll::Ready(v) = Pin::new(&mut job).poll(cx) {
+                    #[cfg(not(target_os = "none"))]
+                    let skip = core::mem::replace(&mut polled, false);
+                    #[cfg(target_os = "none")]
+                    let skip = false;
+                    if !skip && let Poll::Ready(v) = Pin::new(&mut job).poll(cx) {
                         return Poll::Ready(v);
                     }
-                    polled = false;
+                    waited = true;
                     if !serviced && svc.as_mut().poll(cx).is_ready() {
                         serviced = true;
                     }
@@ -642,8 +652,9 @@ pub async fn run<K, C, P, O, S, M>(
                 })
                 .await
             };
-            // Time moved on while the driver waited.
-            now = clock.now();
+            if waited {
+                now = clock.now();
+            }
             if neg.is_none() {
                 peer.set_busy(now, d, false);
                 if let Err(n) = res {
