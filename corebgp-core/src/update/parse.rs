@@ -777,6 +777,10 @@ impl<'a> Update<'a> {
     }
 
     /// The family this UPDATE is an End-of-RIB marker for (RFC 4724 §2).
+    // Inlined on hosts: a handler asks for every UPDATE, and the answer for
+    // one that carries routes is two length checks on values the caller
+    // has just built.
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn end_of_rib(&self) -> Option<AfiSafi> {
         end_of_rib_sections(&self.sections)
     }
@@ -1058,6 +1062,7 @@ pub(crate) const fn is_decoded(t: u8) -> bool {
     matches!(t, 1..=10 | 14..=18 | 25 | 26 | 32 | 35)
 }
 
+#[cfg_attr(not(target_os = "none"), inline)]
 fn end_of_rib_sections(s: &UpdateSections<'_>) -> Option<AfiSafi> {
     if !s.withdrawn.is_empty() || !s.nlri.is_empty() {
         return None;
