@@ -629,7 +629,10 @@ pub async fn run<K, C, P, O, S, M>(
             #[cfg(not(target_os = "none"))]
             let mut polled = true;
             // Whether the hook made the driver wait (was not done when
-            // first polled).
+            // first polled); on hosts it did, or it would be done above.
+            // (Not kept there: a byte more in the peer's future takes the
+            // peer's tokio task to the next 128-byte size.)
+            #[cfg(target_os = "none")]
             let mut waited = false;
             let res = {
                 let mut svc = pin!(service(peer, clock, outbox, tx, &mut fwd, ts));
@@ -644,7 +647,10 @@ pub async fn run<K, C, P, O, S, M>(
                     if !skip && let Poll::Ready(v) = Pin::new(&mut job).poll(cx) {
                         return Poll::Ready(v);
                     }
-                    waited = true;
+                    #[cfg(target_os = "none")]
+                    {
+                        waited = true;
+                    }
                     if !serviced && svc.as_mut().poll(cx).is_ready() {
                         serviced = true;
                     }
@@ -652,6 +658,8 @@ pub async fn run<K, C, P, O, S, M>(
                 })
                 .await
             };
+            #[cfg(not(target_os = "none"))]
+            let waited = true;
             if waited {
                 now = clock.now();
             }
