@@ -185,6 +185,7 @@ impl Events {
         let _ = self.q.push_back(e);
     }
     /// Takes the oldest event.
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn pop(&mut self) -> Option<Event> {
         self.q.pop_front()
     }

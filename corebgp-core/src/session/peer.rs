@@ -334,7 +334,9 @@ impl<M: PeerMode> Peer<M> {
 
     // Out of line: looked up by the driver's queries (pending,
     // negotiated_on, state_of) and by settle; inlined it cost more flash.
-    #[inline(never)]
+    // Inlined on hosts, where the driver looks it up per message.
+    #[cfg_attr(target_os = "none", inline(never))]
+    #[cfg_attr(not(target_os = "none"), inline)]
     fn conn(&self, dir: Direction) -> Option<&Conn> {
         match dir {
             Direction::Outbound => M::out(&self.out),
@@ -406,9 +408,11 @@ impl<M: PeerMode> Peer<M> {
     }
 
     /// The next event.
-    // Out of line: the driver calls this from its async poll, where inlined
-    // code cost more flash (spills across awaits) than the call.
-    #[inline(never)]
+    // Out of line on bare metal: the driver calls this from its async poll,
+    // where inlined code cost more flash (spills across awaits) than the
+    // call. Inlined on hosts: the driver asks once per message.
+    #[cfg_attr(target_os = "none", inline(never))]
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop()
     }
@@ -418,6 +422,10 @@ impl<M: PeerMode> Peer<M> {
         self.events.dropped()
     }
 
+    // Inlined on hosts: the per-message paths (`handle_message`, `set_busy`)
+    // then pass the message and its result in registers, not through the
+    // stack of a call.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
     fn with<R>(
         &mut self,
         now: Instant,
@@ -549,9 +557,13 @@ impl<M: PeerMode> Peer<M> {
 
     /// A whole message arrived on `dir`, decoded; `hooks` have their say on
     /// an OPEN. Returns what to hand to the plugin.
-    // Out of line: the driver calls this from its async poll, where inlined
-    // code cost more flash (spills across awaits) than the call.
-    #[inline(never)]
+    // Out of line on bare metal: the driver calls this from its async poll,
+    // where inlined code cost more flash (spills across awaits) than the
+    // call. Inlined on hosts, where flash is no concern: the message and
+    // what is delivered are then not copied into and out of the call (per
+    // message, on a streamed table).
+    #[cfg_attr(target_os = "none", inline(never))]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
     pub fn handle_message<'m>(
         &mut self,
         now: Instant,
@@ -564,6 +576,23 @@ impl<M: PeerMode> Peer<M> {
             .unwrap_or(Delivery::None);
         self.settle(now);
         d
+    }
+
+    /// [`Peer::handle_message`] for an UPDATE (split into its sections) on
+    /// hosts, where the driver takes this shorter path for the message a
+    /// streamed table is made of: `true` if the connection on `dir` is
+    /// Established and took it (its HoldTimer restarted, as
+    /// `handle_message` would); the caller then delivers it. `false`, and
+    /// nothing changed, otherwise: the caller hands the UPDATE to
+    /// [`Peer::handle_message`].
+    #[cfg(not(target_os = "none"))]
+    #[inline(always)]
+    pub(crate) fn receive_update(&mut self, now: Instant, dir: Direction) -> bool {
+        let took = self.with(now, dir, |s, _| s.receive_update(now)) == Some(true);
+        if took {
+            self.settle(now);
+        }
+        took
     }
 
     /// A message on `dir` failed to decode: its NOTIFICATION is sent and
@@ -582,9 +611,11 @@ impl<M: PeerMode> Peer<M> {
     /// While `busy`, the adapter is waiting on the plugin for a message
     /// received on `dir`: keepalives go on, the hold timer waits; when the
     /// plugin is done, the hold timer restarts as for a fresh message.
-    // Out of line: the driver calls this from its async poll, where inlined
-    // code cost more flash (spills across awaits) than the call.
-    #[inline(never)]
+    // Out of line on bare metal: the driver calls this from its async poll,
+    // where inlined code cost more flash (spills across awaits) than the
+    // call. Inlined on hosts: twice per UPDATE.
+    #[cfg_attr(target_os = "none", inline(never))]
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn set_busy(&mut self, now: Instant, dir: Direction, busy: bool) {
         // One lookup of the connection for both.
         self.with(now, dir, |s, cx| {

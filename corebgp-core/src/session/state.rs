@@ -975,7 +975,7 @@ impl State {
     // Inlinable on hosts: `Peer<M>` is generic, so its callers are compiled
     // in the user's crate, where a plain function of this crate is a call
     // (the KEEPALIVE path was 40% slower); bare-metal builds use LTO.
-    #[cfg_attr(not(target_os = "none"), inline)]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
     pub fn handle_message<'m>(
         &mut self,
         cx: &mut Cx<'_>,
@@ -994,6 +994,26 @@ impl State {
         match (delivery, msg) {
             (Delivery::None, Message::Notification(n)) => Delivery::Notification(n),
             _ => delivery,
+        }
+    }
+
+    /// An UPDATE, already split into its sections, on a connection that may
+    /// be Established: there it restarts the HoldTimer and is to be
+    /// delivered (RFC 4271 §8.2.2, Established, Event 27), exactly what
+    /// [`State::handle_message`] does with a `Message::Update`
+    /// ([`Established::receive_in_place`]), without building the
+    /// `Message` and the `Delivery` around it. `false`, and nothing
+    /// changed, in any other state: the caller hands it to
+    /// [`State::handle_message`].
+    #[cfg(not(target_os = "none"))]
+    #[inline(always)]
+    pub(crate) fn receive_update(&mut self, now: Instant) -> bool {
+        match self {
+            Self::Established(s) => {
+                s.restart_hold(now);
+                true
+            }
+            _ => false,
         }
     }
 

@@ -97,6 +97,10 @@ pub struct UpdateError<'a> {
 
 impl UpdateError<'_> {
     /// Whether the session must be reset.
+    // Inline: out of line, asking it of an `Err` took the address of the
+    // caller's `Result<Update, _>`, which kept LLVM from building the
+    // `Update` in place (a copy of it per UPDATE).
+    #[inline]
     pub fn is_session_reset(&self) -> bool {
         self.action == Action::SessionReset
     }

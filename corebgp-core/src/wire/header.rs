@@ -141,6 +141,8 @@ impl Header {
     /// Checks a header in RFC 4271 §6.1 order: marker, overall length, type,
     /// then the length bounds of that type. `max_len` is 4096, or up to 65535
     /// once RFC 8654 Extended Messages were negotiated.
+    // Inlined on hosts: it runs once per received message.
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn parse(bytes: &[u8; HEADER_LEN], max_len: usize) -> Result<Self, HeaderError> {
         let (marker, rest) = bytes
             .split_first_chunk::<16>()
