@@ -383,8 +383,11 @@ impl<M: RawMutex> Channel<M, Swap> {
     pub fn free_buffers(&self, mut f: impl FnMut(&mut [u8])) {
         self.with(|s| {
             if !s.open {
-                f(s.q.fill);
-                f(s.q.spare);
+                for b in [&mut *s.q.fill, &mut *s.q.spare] {
+                    if !b.is_empty() {
+                        f(b);
+                    }
+                }
             }
         });
     }
@@ -806,6 +809,117 @@ mod tests {
         assert_eq!(ch.take(&mut buf), Some(50));
         assert_eq!(ch.take_if_fits(&mut buf), None, "empty");
         assert_eq!(NoOutbox.take_if_fits(&mut buf), None);
+    }
+
+    /// Two leaked buffers of `len` bytes (a test's stand-in for mapped
+    /// pages) and their addresses.
+    fn two_buffers(len: usize) -> (&'static mut [u8], &'static mut [u8], usize, usize) {
+        let a = std::boxed::Box::leak(vec![0u8; len].into_boxed_slice());
+        let b = std::boxed::Box::leak(vec![0u8; len].into_boxed_slice());
+        let (pa, pb) = (a.as_ptr() as usize, b.as_ptr() as usize);
+        (a, b, pa, pb)
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_swap_channel_trades_buffers_in_order_without_copying() {
+        let (a, b, pa, pb) = two_buffers(256);
+        let ch: SwapChannel<NoopRawMutex> = SwapChannel::new(a, b);
+        ch.open(4096);
+        let w = ch.writer().unwrap();
+        assert_eq!(w.max_message_len(), 256, "capped by the buffers' size");
+        let (m1, m2, m3, m4) = (update(100), update(60), update(200), update(100));
+        w.send(&m1).await.unwrap();
+        w.send(&m2).await.unwrap();
+        let mut tx: &'static mut [u8] = &mut [];
+        assert_eq!(ch.swap(&mut tx), 160);
+        assert_eq!(tx.as_ptr() as usize, pa, "the filled buffer itself");
+        assert_eq!((&tx[..100], &tx[100..160]), (&m1[..], &m2[..]));
+        assert_eq!(ch.queued(), 0);
+        // Writers fill the other buffer meanwhile; it is full at 256.
+        w.send(&m3).await.unwrap();
+        let mut fourth = core::pin::pin!(w.send(&m4));
+        assert!(futures_poll(fourth.as_mut()).is_pending(), "backpressure");
+        // The drained buffer goes back, the filled one comes out: room.
+        assert_eq!(ch.swap(&mut tx), 200);
+        assert_eq!(tx.as_ptr() as usize, pb);
+        assert_eq!(&tx[..200], &m3[..]);
+        assert_eq!(futures_poll(fourth.as_mut()), Poll::Ready(Ok(())));
+        assert_eq!(ch.swap(&mut tx), 100);
+        assert_eq!(tx.as_ptr() as usize, pa, "the two take turns");
+        assert_eq!(&tx[..100], &m4[..]);
+        assert_eq!(ch.swap(&mut tx), 0, "nothing queued: no trade");
+        assert_eq!(tx.as_ptr() as usize, pa);
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn closing_a_swap_channel_drops_the_queue_not_the_drivers_buffer() {
+        let (a, b, _, _) = two_buffers(256);
+        let ch: SwapChannel<NoopRawMutex> = SwapChannel::new(a, b);
+        ch.open(4096);
+        let w = ch.writer().unwrap();
+        let (m1, m2) = (update(100), update(50));
+        w.send(&m1).await.unwrap();
+        let mut tx: &'static mut [u8] = &mut [];
+        assert_eq!(ch.swap(&mut tx), 100);
+        w.send(&m2).await.unwrap();
+        ch.close();
+        assert_eq!(ch.queued(), 0);
+        assert_eq!(&tx[..100], &m1[..], "still the driver's, to be written");
+        // Closed: the channel lends what it holds (one buffer: the driver
+        // has the other), and takes the driver's back.
+        let mut held = 0;
+        ch.free_buffers(|_| held += 1);
+        assert_eq!(held, 1);
+        ch.give_back(&mut tx);
+        assert!(tx.is_empty());
+        held = 0;
+        ch.free_buffers(|b| {
+            assert_eq!(b.len(), 256);
+            held += 1;
+        });
+        assert_eq!(held, 2);
+        // The next episode starts empty, and the copying take still works.
+        ch.open(4096);
+        assert_eq!(w.send(&m2).await, Err(WriteError::Closed));
+        ch.writer().unwrap().send(&m2).await.unwrap();
+        let mut out = [0u8; 256];
+        assert_eq!(ch.take_if_fits(&mut out[..49]), None, "kept");
+        assert_eq!(ch.take(&mut out), Some(50));
+        assert_eq!(&out[..50], &m2[..]);
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_buffer_lost_with_its_driver_is_restocked_once() {
+        let (a, b, _, _) = two_buffers(128);
+        let ch: SwapChannel<NoopRawMutex> = SwapChannel::new(a, b);
+        let mut made = 0;
+        ch.restock(|| {
+            made += 1;
+            &mut []
+        });
+        assert_eq!(made, 0, "nothing lent: nothing to replace");
+        ch.open(4096);
+        let w = ch.writer().unwrap();
+        w.send(&update(100)).await.unwrap();
+        let mut tx: &'static mut [u8] = &mut [];
+        assert_eq!(ch.swap(&mut tx), 100);
+        // The driver is dropped with the buffer (an aborted task): `tx`
+        // is not used again.
+        let (c, _, pc, _) = two_buffers(128);
+        let mut c = Some(c);
+        ch.restock(|| {
+            made += 1;
+            c.take().unwrap()
+        });
+        assert_eq!(made, 1);
+        ch.restock(|| unreachable!("restocked already"));
+        // Both buffers work again: fill one, trade it, fill the other.
+        w.send(&update(100)).await.unwrap();
+        let mut tx: &'static mut [u8] = &mut [];
+        assert_eq!(ch.swap(&mut tx), 100);
+        w.send(&update(120)).await.unwrap();
+        assert_eq!(ch.swap(&mut tx), 120);
+        assert_eq!(tx.as_ptr() as usize, pc, "the new one is in use");
     }
 
     fn futures_poll<F: Future>(f: core::pin::Pin<&mut F>) -> Poll<F::Output> {
