@@ -140,10 +140,11 @@ pub trait Store {
 
 /// `N` bytes inside the channel, used as a ring: what an
 /// [`UpdateChannel`] holds (in a `static` on firmware).
+#[repr(C)]
 pub struct Ring<const N: usize> {
-    buf: [u8; N],
     head: usize,
     len: usize,
+    buf: [u8; N],
 }
 
 impl<const N: usize> Store for Ring<N> {
@@ -212,18 +213,22 @@ impl Store for Swap {
     }
 }
 
+// In this order, the store (with a ring's bytes) last: the other fields
+// then sit at small offsets, which firmware reaches with short
+// instructions.
+#[repr(C)]
 struct Inner<Q> {
-    q: Q,
     messages: usize,
-    open: bool,
     generation: u32,
     max_len: usize,
     reader: WakerRegistration,
     writer: WakerRegistration,
-    /// A writer has the turn to wait for room (see [`Turn`]).
-    writing: bool,
     /// The writers waiting for the turn.
     turn: WakerRegistration,
+    open: bool,
+    /// A writer has the turn to wait for room (see [`Turn`]).
+    writing: bool,
+    q: Q,
 }
 
 impl<const N: usize> Inner<Ring<N>> {
