@@ -23,8 +23,6 @@ use crate::plugin::LocalPlugin;
 use crate::session::{
     Delivery, Direction, Duration, Event, Instant, Negotiated, Peer, PeerMode, StateKind,
 };
-#[cfg(not(target_os = "none"))]
-use crate::wire::MessageType;
 use crate::wire::{
     CeaseSubcode, Framer, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, UpdateSections,
 };
@@ -77,8 +75,14 @@ pub trait Connector {
     }
 }
 
-/// Memory the driver works in, lent by the adapter.
-pub struct Buffers<'b> {
+/// Memory the driver works in, lent by the adapter, with a send buffer
+/// lent for the whole run into which queued UPDATEs are copied.
+pub type Buffers<'b> = BuffersOf<'b, &'b mut [u8]>;
+
+/// Memory the driver works in ([`Buffers`]), with a send buffer of type
+/// `T`: lent memory (`&mut [u8]`) or a [`SwapBuf`], which the driver trades
+/// with the outbox instead of copying into it.
+pub struct BuffersOf<'b, T> {
     /// Receive buffers, one per connection (two only meet during a
     /// collision). Each holds the largest message accepted: 4096 bytes, or
     /// 65535 to accept RFC 8654 Extended Messages. An empty second buffer
@@ -86,8 +90,117 @@ pub struct Buffers<'b> {
     /// the adapter) until the first one is over.
     pub rx: [&'b mut [u8]; 2],
     /// Where a queued UPDATE waits while it is written: as large as the
-    /// largest UPDATE sent.
-    pub tx: &'b mut [u8],
+    /// largest UPDATE sent (a [`SwapBuf`] starts empty).
+    pub tx: T,
+}
+
+/// The driver's send buffer: where UPDATEs taken from the outbox wait while
+/// they are written.
+pub trait SendBuffer: core::ops::DerefMut<Target = [u8]> {
+    /// Puts the next queued UPDATEs at the start of the buffer, calls
+    /// `check` on each in order and keeps those it accepts (a refused one
+    /// is dropped); returns the length of what is kept.
+    fn refill<O: Outbox>(&mut self, outbox: &O, check: impl FnMut(&[u8]) -> bool) -> usize;
+
+    /// All that [`SendBuffer::refill`] put in the buffer is written or
+    /// dropped.
+    fn drained<O: Outbox>(&mut self, outbox: &O) {
+        let _ = outbox;
+    }
+
+    /// The longest UPDATE the buffer can carry (the outbox may hold less).
+    fn max_len(&self) -> usize {
+        self.len()
+    }
+}
+
+/// Copies: as many whole UPDATEs as fit, or one per write on bare-metal
+/// targets (less code; an embedded speaker sends few UPDATEs).
+impl SendBuffer for &mut [u8] {
+    #[cfg(not(target_os = "none"))]
+    fn refill<O: Outbox>(&mut self, outbox: &O, mut check: impl FnMut(&[u8]) -> bool) -> usize {
+        let mut end = 0;
+        loop {
+            let rest = self.get_mut(end..).unwrap_or(&mut []);
+            let got = if end == 0 {
+                outbox.take(rest)
+            } else {
+                outbox.take_if_fits(rest)
+            };
+            let Some(len) = got else {
+                return end;
+            };
+            // A refused message is dropped: the next one goes in its place.
+            if check(self.get(end..end + len).unwrap_or(&[])) {
+                end += len;
+            }
+        }
+    }
+
+    #[cfg(target_os = "none")]
+    fn refill<O: Outbox>(&mut self, outbox: &O, mut check: impl FnMut(&[u8]) -> bool) -> usize {
+        match outbox.take(self) {
+            Some(len) if check(self.get(..len).unwrap_or(&[])) => len,
+            _ => 0,
+        }
+    }
+}
+
+/// A send buffer traded with the outbox ([`Outbox::swap`]) rather than
+/// copied into: the outbox's writers fill one buffer while the driver
+/// writes from this one, and the two change hands under the outbox's lock
+/// once this one is drained, so the bytes written are memory the driver
+/// owns across the write's `await`, no lock is held there, and no UPDATE
+/// is copied. Empty while the driver has nothing to write: it gives the
+/// buffer back then ([`Outbox::give_back`]), so a driver dropped while
+/// idle takes none with it.
+#[derive(Debug, Default)]
+pub struct SwapBuf(pub &'static mut [u8]);
+
+impl core::ops::Deref for SwapBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0
+    }
+}
+
+impl core::ops::DerefMut for SwapBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.0
+    }
+}
+
+impl SendBuffer for SwapBuf {
+    fn refill<O: Outbox>(&mut self, outbox: &O, mut check: impl FnMut(&[u8]) -> bool) -> usize {
+        let n = outbox.swap(&mut self.0);
+        let buf = &mut *self.0;
+        // Whole messages, one after another: a refused one is cut out by
+        // moving the rest down (never in practice: the writers checked the
+        // same limit).
+        let (mut at, mut kept) = (0, 0);
+        while let Some(&[a, b]) = buf.get(at + 16..at + 18) {
+            let len = usize::from(u16::from_be_bytes([a, b]));
+            if len == 0 || at + len > n {
+                break;
+            }
+            if check(buf.get(at..at + len).unwrap_or(&[])) {
+                if kept != at {
+                    buf.copy_within(at..at + len, kept);
+                }
+                kept += len;
+            }
+            at += len;
+        }
+        kept
+    }
+
+    fn drained<O: Outbox>(&mut self, outbox: &O) {
+        outbox.give_back(&mut self.0);
+    }
+
+    fn max_len(&self) -> usize {
+        usize::MAX
+    }
 }
 
 struct Io<'b, T> {
@@ -359,11 +472,11 @@ fn wrote<M: PeerMode>(peer: &mut Peer<M>, fwd: &mut Option<Fwd>, dir: Direction,
 /// While the plugin works, keep the session alive: timers, keepalives,
 /// pending writes, queued UPDATEs. Returns when the main loop must act (a
 /// connection failed or must close); the caller then waits for the plugin.
-async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
+async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode, B: SendBuffer>(
     peer: &mut Peer<M>,
     clock: &C,
     outbox: &O,
-    tx: &mut [u8],
+    tx: &mut B,
     fwd: &mut Option<Fwd>,
     mut conns: [Option<&mut T>; 2],
 ) {
@@ -422,60 +535,27 @@ async fn service<C: Clock, O: Outbox, T: Read + Write, M: PeerMode>(
     }
 }
 
-/// Moves queued UPDATEs into `tx` for one write, as many whole ones as
-/// fit: many small UPDATEs then cost one system call, not one each.
-#[cfg(not(target_os = "none"))]
-fn take_outbox<O: Outbox, M: PeerMode>(
+/// Takes queued UPDATEs into `tx` for one write ([`SendBuffer::refill`]):
+/// many small UPDATEs then cost one system call, not one each.
+fn take_outbox<O: Outbox, M: PeerMode, B: SendBuffer>(
     peer: &mut Peer<M>,
     outbox: &O,
-    tx: &mut [u8],
+    tx: &mut B,
     fwd: &mut Option<Fwd>,
     now: Instant,
 ) {
-    let mut end = 0;
-    loop {
-        let rest = tx.get_mut(end..).unwrap_or(&mut []);
-        let got = if end == 0 {
-            outbox.take(rest)
-        } else {
-            outbox.take_if_fits(rest)
-        };
-        let Some(len) = got else {
-            return;
-        };
-        let msg = tx.get(end..end + len).unwrap_or(&[]);
-        // The session checks the length against the negotiated maximum and
-        // restarts the KeepaliveTimer; a refused message is dropped (the
-        // next one goes in its place).
-        if let Ok(dir) = peer.send_update(now, msg) {
-            end += len;
-            *fwd = Some(Fwd {
-                dir,
-                off: 0,
-                len: end,
-            });
+    let mut dir = None;
+    // The session checks each UPDATE's length against the negotiated
+    // maximum and restarts the KeepaliveTimer; a refused one is dropped.
+    let len = tx.refill(outbox, |msg| match peer.send_update(now, msg) {
+        Ok(d) => {
+            dir = Some(d);
+            true
         }
-    }
-}
-
-/// Moves the next queued UPDATE into `tx` if the session takes it: one
-/// per write on bare-metal targets (less code; an embedded speaker sends
-/// few UPDATEs).
-#[cfg(target_os = "none")]
-fn take_outbox<O: Outbox, M: PeerMode>(
-    peer: &mut Peer<M>,
-    outbox: &O,
-    tx: &mut [u8],
-    fwd: &mut Option<Fwd>,
-    now: Instant,
-) {
-    if let Some(len) = outbox.take(tx) {
-        let msg = tx.get(..len).unwrap_or(&[]);
-        // The session checks the length against the negotiated maximum and
-        // restarts the KeepaliveTimer; a refused message is dropped.
-        if let Ok(dir) = peer.send_update(now, msg) {
-            *fwd = Some(Fwd { dir, off: 0, len });
-        }
+        Err(_) => false,
+    });
+    if let Some(dir) = dir {
+        *fwd = Some(Fwd { dir, off: 0, len });
     }
 }
 
@@ -593,13 +673,13 @@ fn next_message<'m, P: LocalPlugin, M: PeerMode>(
 /// removed), writes the NOTIFICATIONs for at most [`SHUTDOWN_LINGER`], and
 /// returns. The peer must have been started ([`Peer::start`]) for it to
 /// connect.
-pub async fn run<K, C, P, O, S, M>(
+pub async fn run<K, C, P, O, S, M, B>(
     peer: &mut Peer<M>,
     connector: &K,
     clock: &C,
     plugin: &mut P,
     outbox: &O,
-    bufs: Buffers<'_>,
+    BuffersOf { rx, tx: mut txb }: BuffersOf<'_, B>,
     shutdown: S,
 ) where
     K: Connector,
@@ -608,9 +688,9 @@ pub async fn run<K, C, P, O, S, M>(
     O: Outbox,
     S: Future<Output = CeaseSubcode>,
     M: PeerMode,
+    B: SendBuffer,
 {
     let cfg = peer.config().peer;
-    let Buffers { rx, tx } = bufs;
     let [rx0, rx1] = rx;
     let mut pool: [Option<&mut [u8]>; 2] = [Some(rx0), (!rx1.is_empty()).then_some(rx1)];
     let mut conns: [Option<Io<'_, K::Transport>>; 2] = [None, None];
@@ -630,6 +710,9 @@ pub async fn run<K, C, P, O, S, M>(
     let mut now = clock.now();
 
     loop {
+        if fwd.is_none() {
+            txb.drained(outbox);
+        }
         if reading.is_none() {
             now = clock.now();
             peer.handle_timeout(now);
@@ -664,7 +747,7 @@ pub async fn run<K, C, P, O, S, M>(
             let mut upd_job = pin!(None);
             match &neg {
                 Some(neg) => {
-                    outbox.open(neg.max_message_len().min(tx.len()));
+                    outbox.open(neg.max_message_len().min(txb.max_len()));
                     est_job.set(Some(plugin.on_established(&cfg, neg)));
                 }
                 None => {
@@ -738,7 +821,7 @@ pub async fn run<K, C, P, O, S, M>(
             #[cfg(target_os = "none")]
             let mut waited = false;
             let res = {
-                let mut svc = pin!(service(peer, clock, outbox, tx, &mut fwd, ts));
+                let mut svc = pin!(service(peer, clock, outbox, &mut txb, &mut fwd, ts));
                 // Once the service returns (the main loop has work), only
                 // the hook is waited for.
                 let mut serviced = false;
@@ -807,8 +890,11 @@ pub async fn run<K, C, P, O, S, M>(
             }
         }
         if linger_end != NEVER && conns.iter().all(Option::is_none) {
+            txb.drained(outbox);
             return;
         }
+        // What the wait below writes from: the send buffer's bytes.
+        let tx: &[u8] = &txb;
         track_blocked(peer, tx, fwd, now);
 
         // Wait for the next thing to happen.
@@ -937,7 +1023,7 @@ pub async fn run<K, C, P, O, S, M>(
                 }
                 peer.connection_failed(now, d);
             }
-            Ev::Outbox => take_outbox(peer, outbox, tx, &mut fwd, now),
+            Ev::Outbox => take_outbox(peer, outbox, &mut txb, &mut fwd, now),
             Ev::Read(d, n) => {
                 if let Some(io) = slot(&mut conns, d) {
                     #[cfg(not(target_os = "none"))]

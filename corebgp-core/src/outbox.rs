@@ -75,6 +75,35 @@ pub trait Outbox {
         let _ = buf;
         None
     }
+    /// Puts the queued messages, whole and in order, at the start of `tx`
+    /// and returns their length (0: nothing queued). The driver calls it
+    /// with the buffer it owns and writes from
+    /// ([`SwapBuf`](crate::driver::SwapBuf)), drained: an outbox that keeps
+    /// its messages in buffers of that type trades its filled one for it,
+    /// and no byte moves ([`SwapChannel`]). The default copies, as many
+    /// whole messages as `tx` holds ([`Outbox::take`], then
+    /// [`Outbox::take_if_fits`]); `tx` must then hold the largest message.
+    fn swap(&self, tx: &mut &'static mut [u8]) -> usize {
+        let mut end = 0;
+        loop {
+            let rest = tx.get_mut(end..).unwrap_or(&mut []);
+            let got = if end == 0 {
+                self.take(rest)
+            } else {
+                self.take_if_fits(rest)
+            };
+            match got {
+                Some(n) => end += n,
+                None => return end,
+            }
+        }
+    }
+    /// Takes back a buffer that [`Outbox::swap`] gave the driver, once
+    /// what it held is written or dropped. The default leaves it with the
+    /// driver.
+    fn give_back(&self, tx: &mut &'static mut [u8]) {
+        let _ = tx;
+    }
     /// The session is Established: accept messages up to `max_len` bytes.
     fn open(&self, max_len: usize);
     /// The session left Established: drop what is queued; writers fail.
@@ -96,23 +125,37 @@ impl Outbox for NoOutbox {
     fn close(&self) {}
 }
 
-struct Inner<const N: usize> {
-    buf: [u8; N],
-    head: usize,
-    len: usize,
-    messages: usize,
-    open: bool,
-    generation: u32,
-    max_len: usize,
-    reader: WakerRegistration,
-    writer: WakerRegistration,
-    /// A writer has the turn to wait for room (see [`Turn`]).
-    writing: bool,
-    /// The writers waiting for the turn.
-    turn: WakerRegistration,
+/// Where a [`Channel`] keeps queued messages: [`Ring`], in the channel
+/// itself, or [`Swap`], two buffers it trades with the driver.
+pub trait Store {
+    /// Free bytes: a longer message waits for room.
+    fn room(&self) -> usize;
+    /// The longest message the store can ever hold.
+    fn capacity(&self) -> usize;
+    /// Appends a whole message of at most [`Store::room`] bytes.
+    fn push(&mut self, msg: &[u8]);
+    /// Drops what is queued.
+    fn clear(&mut self);
 }
 
-impl<const N: usize> Inner<N> {
+/// `N` bytes inside the channel, used as a ring: what an
+/// [`UpdateChannel`] holds (in a `static` on firmware).
+#[repr(C)]
+pub struct Ring<const N: usize> {
+    head: usize,
+    len: usize,
+    buf: [u8; N],
+}
+
+impl<const N: usize> Store for Ring<N> {
+    fn room(&self) -> usize {
+        N - self.len
+    }
+
+    fn capacity(&self) -> usize {
+        N
+    }
+
     fn push(&mut self, msg: &[u8]) {
         let tail = (self.head + self.len) % N;
         let first = msg.len().min(N - tail);
@@ -126,8 +169,71 @@ impl<const N: usize> Inner<N> {
         self.len += msg.len();
     }
 
+    fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+    }
+}
+
+/// Two buffers of the adapter's (`'static`, e.g. pages mapped for the
+/// purpose): writers append to one while the driver writes from the other,
+/// and [`Outbox::swap`] trades them under the lock, so what the driver
+/// writes is memory it owns, held across the socket's `await` with no lock
+/// and no copy. What a [`SwapChannel`] holds.
+pub struct Swap {
+    /// Where writers append: `fill[..len]` is queued.
+    fill: &'static mut [u8],
+    len: usize,
+    /// The other buffer while the driver has none; empty while it has one.
+    spare: &'static mut [u8],
+    /// The shorter buffer's length.
+    cap: usize,
+    /// The driver has one of the buffers ([`SwapChannel::restock`]).
+    lent: bool,
+}
+
+impl Store for Swap {
+    fn room(&self) -> usize {
+        self.fill.len().saturating_sub(self.len)
+    }
+
+    fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    fn push(&mut self, msg: &[u8]) {
+        if let Some(dst) = self.fill.get_mut(self.len..self.len + msg.len()) {
+            copy(dst, msg);
+            self.len += msg.len();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+// In this order, the store (with a ring's bytes) last: the other fields
+// then sit at small offsets, which firmware reaches with short
+// instructions.
+#[repr(C)]
+struct Inner<Q> {
+    messages: usize,
+    generation: u32,
+    max_len: usize,
+    reader: WakerRegistration,
+    writer: WakerRegistration,
+    /// The writers waiting for the turn.
+    turn: WakerRegistration,
+    open: bool,
+    /// A writer has the turn to wait for room (see [`Turn`]).
+    writing: bool,
+    q: Q,
+}
+
+impl<const N: usize> Inner<Ring<N>> {
     fn peek(&self, at: usize) -> u8 {
-        self.buf.get((self.head + at) % N).copied().unwrap_or(0)
+        self.q.buf.get((self.q.head + at) % N).copied().unwrap_or(0)
     }
 
     /// Moves the next message into `out`; one longer than `out` is
@@ -137,24 +243,22 @@ impl<const N: usize> Inner<N> {
             return None;
         }
         let len = usize::from(u16::from_be_bytes([self.peek(16), self.peek(17)]));
-        let first = len.min(N - self.head);
+        let head = self.q.head;
+        let first = len.min(N - head);
         let fits = out.len() >= len;
         if keep && !fits {
             return None;
         }
         if fits {
-            if let (Some(d), Some(s)) = (
-                out.get_mut(..first),
-                self.buf.get(self.head..self.head + first),
-            ) {
+            if let (Some(d), Some(s)) = (out.get_mut(..first), self.q.buf.get(head..head + first)) {
                 copy(d, s);
             }
-            if let (Some(d), Some(s)) = (out.get_mut(first..len), self.buf.get(..len - first)) {
+            if let (Some(d), Some(s)) = (out.get_mut(first..len), self.q.buf.get(..len - first)) {
                 copy(d, s);
             }
         }
-        self.head = (self.head + len) % N;
-        self.len -= len;
+        self.q.head = (head + len) % N;
+        self.q.len -= len;
         self.messages -= 1;
         self.writer.wake();
         // A message that does not fit the driver's buffer is dropped rather
@@ -163,27 +267,63 @@ impl<const N: usize> Inner<N> {
     }
 }
 
-/// A bounded channel of whole UPDATE messages holding `N` bytes, shared by
-/// the writers and the driver. `M` is the mutex: `NoopRawMutex` on a
-/// single-threaded executor, `CriticalSectionRawMutex` across threads.
-pub struct UpdateChannel<M: RawMutex, const N: usize> {
-    inner: BlockingMutex<M, RefCell<Inner<N>>>,
+impl Inner<Swap> {
+    /// [`Inner::pop`] for a [`Swap`]: the copying path (an outbox used
+    /// without [`Outbox::swap`]); the rest moves to the front.
+    fn pop_front(&mut self, out: &mut [u8], keep: bool) -> Option<usize> {
+        if self.messages == 0 {
+            return None;
+        }
+        let fill = &mut *self.q.fill;
+        let len = match fill.get(16..18) {
+            Some(&[a, b]) => usize::from(u16::from_be_bytes([a, b])),
+            _ => 0,
+        };
+        let fits = out.len() >= len;
+        if keep && !fits {
+            return None;
+        }
+        if fits && let (Some(d), Some(s)) = (out.get_mut(..len), fill.get(..len)) {
+            copy(d, s);
+        }
+        fill.copy_within(len.min(self.q.len)..self.q.len, 0);
+        self.q.len = self.q.len.saturating_sub(len);
+        self.messages -= 1;
+        self.writer.wake();
+        fits.then_some(len)
+    }
 }
 
-impl<M: RawMutex, const N: usize> Default for UpdateChannel<M, N> {
+/// A bounded channel of whole UPDATE messages kept in a [`Store`], shared
+/// by the writers and the driver. `M` is the mutex: `NoopRawMutex` on a
+/// single-threaded executor, `CriticalSectionRawMutex` across threads.
+/// Made as an [`UpdateChannel`] or a [`SwapChannel`].
+pub struct Channel<M: RawMutex, Q> {
+    inner: BlockingMutex<M, RefCell<Inner<Q>>>,
+}
+
+/// A bounded channel of whole UPDATE messages holding `N` bytes, shared by
+/// the writers and the driver, which copies them out. `M` is the mutex:
+/// `NoopRawMutex` on a single-threaded executor, `CriticalSectionRawMutex`
+/// across threads.
+pub type UpdateChannel<M, const N: usize> = Channel<M, Ring<N>>;
+
+/// A bounded channel of whole UPDATE messages in two buffers it trades with
+/// the driver ([`Swap`]): the driver writes from the one it holds while
+/// writers fill the other, and nothing is copied out of the channel.
+pub type SwapChannel<M> = Channel<M, Swap>;
+
+impl<M: RawMutex, const N: usize> Default for Channel<M, Ring<N>> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<M: RawMutex, const N: usize> UpdateChannel<M, N> {
-    /// An empty, closed channel (usable in a `static`).
-    pub const fn new() -> Self {
+impl<M: RawMutex, Q> Channel<M, Q> {
+    const fn with_store(q: Q) -> Self {
         Self {
             inner: BlockingMutex::new(RefCell::new(Inner {
-                buf: [0; N],
-                head: 0,
-                len: 0,
+                q,
                 messages: 0,
                 open: false,
                 generation: 0,
@@ -195,8 +335,71 @@ impl<M: RawMutex, const N: usize> UpdateChannel<M, N> {
             })),
         }
     }
+}
 
-    fn with<R>(&self, f: impl FnOnce(&mut Inner<N>) -> R) -> R {
+impl<M: RawMutex, const N: usize> Channel<M, Ring<N>> {
+    /// An empty, closed channel (usable in a `static`).
+    pub const fn new() -> Self {
+        Self::with_store(Ring {
+            buf: [0; N],
+            head: 0,
+            len: 0,
+        })
+    }
+}
+
+impl<M: RawMutex> Channel<M, Swap> {
+    /// An empty, closed channel over two buffers, each at least as long as
+    /// the longest message to be sent (the channel accepts up to the
+    /// shorter one's length).
+    pub fn new(a: &'static mut [u8], b: &'static mut [u8]) -> Self {
+        let cap = a.len().min(b.len());
+        Self::with_store(Swap {
+            fill: a,
+            len: 0,
+            spare: b,
+            cap,
+            lent: false,
+        })
+    }
+
+    /// If a buffer is still out with a driver that is gone (its future was
+    /// dropped while it held one: an aborted task), replaces it with the
+    /// one `make` returns. Call it before a new driver starts on the
+    /// channel; otherwise it does nothing.
+    pub fn restock(&self, make: impl FnOnce() -> &'static mut [u8]) {
+        self.with(|s| {
+            if s.q.lent {
+                let b = make();
+                if s.q.fill.is_empty() {
+                    s.q.fill = b;
+                } else {
+                    s.q.spare = b;
+                }
+                s.q.lent = false;
+                s.writer.wake();
+            }
+        });
+    }
+
+    /// Lends the buffers the channel holds (not the driver's) to `f`, while
+    /// the session is not Established (nothing is queued): the adapter can
+    /// give their memory back to the system then. Does nothing while open.
+    pub fn free_buffers(&self, mut f: impl FnMut(&mut [u8])) {
+        self.with(|s| {
+            if !s.open {
+                for b in [&mut *s.q.fill, &mut *s.q.spare] {
+                    if !b.is_empty() {
+                        f(b);
+                    }
+                }
+            }
+        });
+    }
+}
+
+impl<M: RawMutex, Q: Store> Channel<M, Q> {
+    fn with<R>(&self, f: impl FnOnce(&mut Inner<Q>) -> R) -> R {
         self.inner.lock(|c| f(&mut c.borrow_mut()))
     }
 
@@ -214,20 +417,41 @@ impl<M: RawMutex, const N: usize> UpdateChannel<M, N> {
     pub fn queued(&self) -> usize {
         self.with(|s| s.messages)
     }
+
+    fn poll_ready(&self, cx: &mut core::task::Context<'_>) -> Poll<()> {
+        self.with(|s| {
+            if s.messages > 0 {
+                Poll::Ready(())
+            } else {
+                s.reader.register(cx.waker());
+                Poll::Pending
+            }
+        })
+    }
+
+    fn open_store(&self, max_len: usize) {
+        self.with(|s| {
+            s.q.clear();
+            s.messages = 0;
+            s.open = true;
+            s.max_len = max_len.min(s.q.capacity());
+        });
+    }
+
+    fn close_store(&self) {
+        self.with(|s| {
+            s.open = false;
+            s.generation = s.generation.wrapping_add(1);
+            s.q.clear();
+            s.messages = 0;
+            s.writer.wake();
+        });
+    }
 }
 
-impl<M: RawMutex, const N: usize> Outbox for UpdateChannel<M, N> {
+impl<M: RawMutex, const N: usize> Outbox for Channel<M, Ring<N>> {
     fn ready(&self) -> impl Future<Output = ()> {
-        poll_fn(|cx| {
-            self.with(|s| {
-                if s.messages > 0 {
-                    Poll::Ready(())
-                } else {
-                    s.reader.register(cx.waker());
-                    Poll::Pending
-                }
-            })
-        })
+        poll_fn(|cx| self.poll_ready(cx))
     }
 
     fn take(&self, buf: &mut [u8]) -> Option<usize> {
@@ -239,24 +463,73 @@ impl<M: RawMutex, const N: usize> Outbox for UpdateChannel<M, N> {
     }
 
     fn open(&self, max_len: usize) {
-        self.with(|s| {
-            s.head = 0;
-            s.len = 0;
-            s.messages = 0;
-            s.open = true;
-            s.max_len = max_len.min(N);
-        });
+        self.open_store(max_len);
     }
 
     fn close(&self) {
+        self.close_store();
+    }
+}
+
+impl<M: RawMutex> Outbox for Channel<M, Swap> {
+    fn ready(&self) -> impl Future<Output = ()> {
+        poll_fn(|cx| self.poll_ready(cx))
+    }
+
+    fn take(&self, buf: &mut [u8]) -> Option<usize> {
+        self.with(|s| s.pop_front(buf, false))
+    }
+
+    fn take_if_fits(&self, buf: &mut [u8]) -> Option<usize> {
+        self.with(|s| s.pop_front(buf, true))
+    }
+
+    /// Trades: `tx` (drained, or empty) goes back to the channel and the
+    /// filled buffer comes out with everything queued. O(1) under the lock.
+    fn swap(&self, tx: &mut &'static mut [u8]) -> usize {
         self.with(|s| {
-            s.open = false;
-            s.generation = s.generation.wrapping_add(1);
-            s.head = 0;
-            s.len = 0;
+            if s.messages == 0 {
+                return 0;
+            }
+            let drained = core::mem::take(tx);
+            let next = if s.q.spare.is_empty() {
+                drained
+            } else {
+                core::mem::replace(&mut s.q.spare, drained)
+            };
+            *tx = core::mem::replace(&mut s.q.fill, next);
+            let n = s.q.len;
+            s.q.len = 0;
             s.messages = 0;
+            s.q.lent = true;
+            s.writer.wake();
+            n
+        })
+    }
+
+    fn give_back(&self, tx: &mut &'static mut [u8]) {
+        if tx.is_empty() {
+            return;
+        }
+        self.with(|s| {
+            if s.q.fill.is_empty() {
+                s.q.fill = core::mem::take(tx);
+            } else if s.q.spare.is_empty() {
+                s.q.spare = core::mem::take(tx);
+            } else {
+                return;
+            }
+            s.q.lent = false;
             s.writer.wake();
         });
+    }
+
+    fn open(&self, max_len: usize) {
+        self.open_store(max_len);
+    }
+
+    fn close(&self) {
+        self.close_store();
     }
 }
 
@@ -269,10 +542,11 @@ pub struct UpdateWriter<C> {
     generation: u32,
 }
 
-impl<C, M, const N: usize> UpdateWriter<C>
+impl<C, M, Q> UpdateWriter<C>
 where
-    C: Deref<Target = UpdateChannel<M, N>>,
+    C: Deref<Target = Channel<M, Q>>,
     M: RawMutex,
+    Q: Store,
 {
     /// A writer for the current Established episode, or
     /// [`WriteError::NotEstablished`].
@@ -313,6 +587,7 @@ where
     pub fn send<'s>(&'s self, msg: &[u8]) -> impl Future<Output = Result<(), WriteError>>
     where
         M: 's,
+        Q: 's,
     {
         let len_ok =
             msg.get(16..18) == Some(&(msg.len() as u16).to_be_bytes()[..]) && msg.len() >= 23;
@@ -349,11 +624,11 @@ where
                         len: msg.len(),
                         max: s.max_len,
                     })
-                } else if N - s.len < msg.len() {
+                } else if s.q.room() < msg.len() {
                     s.writer.register(cx.waker());
                     return Poll::Pending;
                 } else {
-                    s.push(msg);
+                    s.q.push(msg);
                     s.messages += 1;
                     s.reader.wake();
                     Ok(())
@@ -371,12 +646,12 @@ where
 
 /// A writer's turn to wait for room in a channel, if `held`; dropping it
 /// (sent, failed or cancelled) passes the turn on.
-struct Turn<'c, M: RawMutex, const N: usize> {
-    ch: &'c UpdateChannel<M, N>,
+struct Turn<'c, M: RawMutex, Q: Store> {
+    ch: &'c Channel<M, Q>,
     held: bool,
 }
 
-impl<M: RawMutex, const N: usize> Drop for Turn<'_, M, N> {
+impl<M: RawMutex, Q: Store> Drop for Turn<'_, M, Q> {
     fn drop(&mut self) {
         if self.held {
             self.ch.with(|s| {
@@ -539,6 +814,117 @@ mod tests {
         assert_eq!(ch.take(&mut buf), Some(50));
         assert_eq!(ch.take_if_fits(&mut buf), None, "empty");
         assert_eq!(NoOutbox.take_if_fits(&mut buf), None);
+    }
+
+    /// Two leaked buffers of `len` bytes (a test's stand-in for mapped
+    /// pages) and their addresses.
+    fn two_buffers(len: usize) -> (&'static mut [u8], &'static mut [u8], usize, usize) {
+        let a = std::boxed::Box::leak(vec![0u8; len].into_boxed_slice());
+        let b = std::boxed::Box::leak(vec![0u8; len].into_boxed_slice());
+        let (pa, pb) = (a.as_ptr() as usize, b.as_ptr() as usize);
+        (a, b, pa, pb)
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_swap_channel_trades_buffers_in_order_without_copying() {
+        let (a, b, pa, pb) = two_buffers(256);
+        let ch: SwapChannel<NoopRawMutex> = SwapChannel::new(a, b);
+        ch.open(4096);
+        let w = ch.writer().unwrap();
+        assert_eq!(w.max_message_len(), 256, "capped by the buffers' size");
+        let (m1, m2, m3, m4) = (update(100), update(60), update(200), update(100));
+        w.send(&m1).await.unwrap();
+        w.send(&m2).await.unwrap();
+        let mut tx: &'static mut [u8] = &mut [];
+        assert_eq!(ch.swap(&mut tx), 160);
+        assert_eq!(tx.as_ptr() as usize, pa, "the filled buffer itself");
+        assert_eq!((&tx[..100], &tx[100..160]), (&m1[..], &m2[..]));
+        assert_eq!(ch.queued(), 0);
+        // Writers fill the other buffer meanwhile; it is full at 256.
+        w.send(&m3).await.unwrap();
+        let mut fourth = core::pin::pin!(w.send(&m4));
+        assert!(futures_poll(fourth.as_mut()).is_pending(), "backpressure");
+        // The drained buffer goes back, the filled one comes out: room.
+        assert_eq!(ch.swap(&mut tx), 200);
+        assert_eq!(tx.as_ptr() as usize, pb);
+        assert_eq!(&tx[..200], &m3[..]);
+        assert_eq!(futures_poll(fourth.as_mut()), Poll::Ready(Ok(())));
+        assert_eq!(ch.swap(&mut tx), 100);
+        assert_eq!(tx.as_ptr() as usize, pa, "the two take turns");
+        assert_eq!(&tx[..100], &m4[..]);
+        assert_eq!(ch.swap(&mut tx), 0, "nothing queued: no trade");
+        assert_eq!(tx.as_ptr() as usize, pa);
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn closing_a_swap_channel_drops_the_queue_not_the_drivers_buffer() {
+        let (a, b, _, _) = two_buffers(256);
+        let ch: SwapChannel<NoopRawMutex> = SwapChannel::new(a, b);
+        ch.open(4096);
+        let w = ch.writer().unwrap();
+        let (m1, m2) = (update(100), update(50));
+        w.send(&m1).await.unwrap();
+        let mut tx: &'static mut [u8] = &mut [];
+        assert_eq!(ch.swap(&mut tx), 100);
+        w.send(&m2).await.unwrap();
+        ch.close();
+        assert_eq!(ch.queued(), 0);
+        assert_eq!(&tx[..100], &m1[..], "still the driver's, to be written");
+        // Closed: the channel lends what it holds (one buffer: the driver
+        // has the other), and takes the driver's back.
+        let mut held = 0;
+        ch.free_buffers(|_| held += 1);
+        assert_eq!(held, 1);
+        ch.give_back(&mut tx);
+        assert!(tx.is_empty());
+        held = 0;
+        ch.free_buffers(|b| {
+            assert_eq!(b.len(), 256);
+            held += 1;
+        });
+        assert_eq!(held, 2);
+        // The next episode starts empty, and the copying take still works.
+        ch.open(4096);
+        assert_eq!(w.send(&m2).await, Err(WriteError::Closed));
+        ch.writer().unwrap().send(&m2).await.unwrap();
+        let mut out = [0u8; 256];
+        assert_eq!(ch.take_if_fits(&mut out[..49]), None, "kept");
+        assert_eq!(ch.take(&mut out), Some(50));
+        assert_eq!(&out[..50], &m2[..]);
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_buffer_lost_with_its_driver_is_restocked_once() {
+        let (a, b, _, _) = two_buffers(128);
+        let ch: SwapChannel<NoopRawMutex> = SwapChannel::new(a, b);
+        let mut made = 0;
+        ch.restock(|| {
+            made += 1;
+            &mut []
+        });
+        assert_eq!(made, 0, "nothing lent: nothing to replace");
+        ch.open(4096);
+        let w = ch.writer().unwrap();
+        w.send(&update(100)).await.unwrap();
+        let mut tx: &'static mut [u8] = &mut [];
+        assert_eq!(ch.swap(&mut tx), 100);
+        // The driver is dropped with the buffer (an aborted task): `tx`
+        // is not used again.
+        let (c, _, pc, _) = two_buffers(128);
+        let mut c = Some(c);
+        ch.restock(|| {
+            made += 1;
+            c.take().unwrap()
+        });
+        assert_eq!(made, 1);
+        ch.restock(|| unreachable!("restocked already"));
+        // Both buffers work again: fill one, trade it, fill the other.
+        w.send(&update(100)).await.unwrap();
+        let mut tx: &'static mut [u8] = &mut [];
+        assert_eq!(ch.swap(&mut tx), 100);
+        w.send(&update(120)).await.unwrap();
+        assert_eq!(ch.swap(&mut tx), 120);
+        assert_eq!(tx.as_ptr() as usize, pc, "the new one is in use");
     }
 
     fn futures_poll<F: Future>(f: core::pin::Pin<&mut F>) -> Poll<F::Output> {

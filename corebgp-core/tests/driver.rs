@@ -8,8 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration as StdDuration;
 
-use corebgp_core::driver::{Buffers, Clock, Connector, SHUTDOWN_LINGER, run};
-use corebgp_core::outbox::{UpdateChannel, UpdateWriter, WriteError};
+use corebgp_core::driver::{
+    Buffers, BuffersOf, Clock, Connector, SHUTDOWN_LINGER, SendBuffer, SwapBuf, run,
+};
+use corebgp_core::outbox::{
+    Channel, Outbox, Ring, Store, Swap, SwapChannel, UpdateChannel, UpdateWriter, WriteError,
+};
 use corebgp_core::plugin::{LocalPlugin, Plugin};
 use corebgp_core::session::{
     CapabilitySet, DownReason, Event, Instant, Negotiated, OpenHooks, Peer, PeerConfig,
@@ -147,15 +151,15 @@ struct Log {
 
 /// A plugin that records, sends `to_send` UPDATEs on Established, and can
 /// be slow or refuse UPDATEs.
-struct TestPlugin<'c> {
+struct TestPlugin<'c, Q: Store = Ring<8192>> {
     log: Rc<RefCell<Log>>,
-    channel: &'c UpdateChannel<NoopRawMutex, 8192>,
+    channel: &'c Channel<NoopRawMutex, Q>,
     to_send: Vec<Vec<u8>>,
     slow: Option<StdDuration>,
     refuse: bool,
 }
 
-impl OpenHooks for TestPlugin<'_> {
+impl<Q: Store> OpenHooks for TestPlugin<'_, Q> {
     fn capabilities(&mut self, _: &PeerConfig, caps: &mut CapabilitySet) {
         caps.push(&Capability::MultiProtocol(AfiSafi::IPV4_UNICAST))
             .unwrap();
@@ -163,7 +167,7 @@ impl OpenHooks for TestPlugin<'_> {
     }
 }
 
-impl LocalPlugin for TestPlugin<'_> {
+impl<Q: Store> LocalPlugin for TestPlugin<'_, Q> {
     async fn on_established(&mut self, _: &PeerConfig, n: &Negotiated) {
         assert!(n.route_refresh);
         self.log.borrow_mut().established += 1;
@@ -290,10 +294,53 @@ async fn drive(
     .await;
 }
 
-fn plugin<'c>(
+/// [`drive`] with the send path of corebgp-std: a [`SwapChannel`] whose
+/// buffers the driver trades with it ([`SwapBuf`]) instead of copying.
+async fn drive_swap(
+    side: &mut Side,
+    conn: &MemConnector,
+    channel: &SwapChannel<NoopRawMutex>,
+    plugin: TestPlugin<'_, Swap>,
+    stop: oneshot::Receiver<CeaseSubcode>,
+) {
+    let clock = TokioClock(tokio::time::Instant::now(), side.clock_reads.clone());
+    let mut plugin = plugin;
+    let (mut rx0, mut rx1) = (vec![0u8; 4096], vec![0u8; 4096]);
+    let bufs = BuffersOf {
+        rx: [&mut rx0, &mut rx1],
+        tx: SwapBuf::default(),
+    };
+    let stop = async { stop.await.unwrap_or(CeaseSubcode::AdministrativeShutdown) };
+    run(
+        &mut side.peer,
+        conn,
+        &clock,
+        &mut plugin,
+        channel,
+        bufs,
+        stop,
+    )
+    .await;
+}
+
+/// A [`SwapChannel`] over two buffers of `len` bytes (leaked: a test's
+/// stand-in for corebgp-std's mapped pages).
+fn swap_channel(len: usize) -> SwapChannel<NoopRawMutex> {
+    let leak = || Box::leak(vec![0u8; len].into_boxed_slice());
+    SwapChannel::new(leak(), leak())
+}
+
+/// The lengths of the buffers a closed channel holds (not the driver's).
+fn held_buffers(ch: &SwapChannel<NoopRawMutex>) -> Vec<usize> {
+    let mut lens = vec![];
+    ch.free_buffers(|b| lens.push(b.len()));
+    lens
+}
+
+fn plugin<'c, Q: Store>(
     log: &Rc<RefCell<Log>>,
-    channel: &'c UpdateChannel<NoopRawMutex, 8192>,
-) -> TestPlugin<'c> {
+    channel: &'c Channel<NoopRawMutex, Q>,
+) -> TestPlugin<'c, Q> {
     TestPlugin {
         log: log.clone(),
         channel,
@@ -662,7 +709,7 @@ async fn an_idle_sessions_control_messages_leave_its_receive_buffer_alone() {
     // and the End-of-RIB only, each reported to the adapter once.
     use embedded_io_async::{Read, Write};
     let (ca, cb) = network(64 * 1024);
-    let chan_a = UpdateChannel::new();
+    let chan_a: UpdateChannel<NoopRawMutex, 8192> = UpdateChannel::new();
     let cfg = config(65001, 65002, 1, false, 9)
         .with_idle_hold_time(corebgp_core::session::Duration::from_secs(3600));
     let mut a = Side::new(cfg);
@@ -816,4 +863,200 @@ async fn send_flavour_spawns_on_a_multithreaded_runtime() {
     let state = spawn_generic(SendPlugin, ca).await.unwrap();
     // Dialled, no answer from the other side: not Established, and stopped.
     assert_eq!(state, corebgp_core::session::StateKind::Idle as u32);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn updates_through_swapped_buffers_arrive_in_order_in_few_writes() {
+    // 3,000 one-prefix UPDATEs (41 bytes each) through a SwapChannel of two
+    // 4096-byte buffers: about 30 trades of a filled buffer for a drained
+    // one while the writer keeps filling. Every UPDATE arrives, in order,
+    // each whole (B found nothing malformed), in about one write per
+    // buffer, not one per UPDATE; and once the driver is done it has given
+    // its buffer back (the channel holds both again).
+    let (ca, cb) = network(64 * 1024);
+    let chan_a = swap_channel(4096);
+    let chan_b = UpdateChannel::new();
+    let mut a = Side::new(config(65001, 65002, 1, false, 90));
+    let mut b = Side::new(config(65002, 65001, 2, true, 90));
+    let mut pa = plugin(&a.log, &chan_a);
+    let sent: Vec<Vec<u8>> = (0..3000u16)
+        .map(|i| update_of(&[24, 10, (i >> 8) as u8, i as u8]))
+        .collect();
+    pa.to_send = sent.clone();
+    let pb = plugin(&b.log, &chan_b);
+    let (stop_a, stop_a_rx) = oneshot::channel();
+    let (stop_b, stop_b_rx) = oneshot::channel();
+    let lb = b.log.clone();
+    let writes_a = ca.writes.clone();
+    let script = async {
+        let deadline = tokio::time::Instant::now() + StdDuration::from_secs(60);
+        while lb.borrow().updates.len() < sent.len() {
+            assert!(tokio::time::Instant::now() < deadline, "not all arrived");
+            tokio::task::yield_now().await;
+        }
+        let writes = writes_a.load(Ordering::Relaxed);
+        // 123,000 bytes in 4096-byte buffers: 31 trades at least. One
+        // write per UPDATE would be 3,000.
+        assert!(writes <= 120, "{writes} writes for 3,000 UPDATEs");
+        stop_a.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+        stop_b.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+    };
+    tokio::join!(
+        drive_swap(&mut a, &ca, &chan_a, pa, stop_a_rx),
+        drive(&mut b, &cb, &chan_b, pb, stop_b_rx),
+        script
+    );
+    let want: Vec<Vec<u8>> = sent.iter().map(|m| m[m.len() - 4..].to_vec()).collect();
+    assert_eq!(b.log.borrow().updates, want, "all, in order");
+    let sent = b.log.borrow().sent.clone();
+    assert!(sent.iter().all(|&(code, _)| code == 6), "{sent:?}");
+    assert_eq!(held_buffers(&chan_a), vec![4096, 4096], "given back");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_update_in_a_swapped_buffer_is_written_whole_before_the_stops_cease() {
+    // As `an_update_taken_from_the_outbox_is_written_whole_before_the_stops_cease`,
+    // with the driver writing from a buffer traded with a SwapChannel: the
+    // stop closes the channel while the UPDATE is half written, which must
+    // not touch the driver's buffer. B sees the UPDATE whole, then 6/2.
+    let (ca, cb) = network(64);
+    let chan_a = swap_channel(4096);
+    let chan_b = UpdateChannel::new();
+    let mut a = Side::new(config(65001, 65002, 1, false, 90));
+    let mut b = Side::new(config(65002, 65001, 2, true, 90));
+    let pa = plugin(&a.log, &chan_a);
+    let pb = plugin(&b.log, &chan_b);
+    let (stop_a, stop_a_rx) = oneshot::channel();
+    let (stop_b, stop_b_rx) = oneshot::channel();
+    let msg = big_update(500);
+    assert!(msg.len() > 1900);
+    let chan_ref = &chan_a;
+    let script = async {
+        while !chan_ref.is_open() {
+            tokio::time::sleep(StdDuration::from_millis(10)).await;
+        }
+        let w = chan_ref.writer().expect("Established");
+        w.send(&msg).await.unwrap();
+        // Traded to the driver: in flight, not in the channel any more.
+        while chan_ref.queued() > 0 {
+            tokio::task::yield_now().await;
+        }
+        stop_a.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+        tokio::time::sleep(StdDuration::from_secs(5)).await;
+        stop_b.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+    };
+    tokio::join!(
+        drive_swap(&mut a, &ca, &chan_a, pa, stop_a_rx),
+        drive(&mut b, &cb, &chan_b, pb, stop_b_rx),
+        script
+    );
+    let log = b.log.borrow();
+    assert_eq!(log.updates.len(), 1, "the UPDATE arrived whole");
+    assert_eq!(log.updates[0].len(), 500 * 4);
+    assert_eq!(log.notifications, vec![(6, 2)], "then the Cease, intact");
+    assert!(
+        log.sent.is_empty(),
+        "B found nothing malformed: {:?}",
+        log.sent
+    );
+    assert_eq!(held_buffers(&chan_a), vec![4096, 4096], "given back");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_swap_channel_takes_updates_up_to_the_negotiated_maximum() {
+    // Buffers of 8192 bytes, no RFC 8654: writers are held to 4096 bytes
+    // (RFC 4271 §4), and a 4096-byte UPDATE goes through whole.
+    let (ca, cb) = network(64 * 1024);
+    let chan_a = swap_channel(8192);
+    let chan_b = UpdateChannel::new();
+    let mut a = Side::new(config(65001, 65002, 1, false, 90));
+    let mut b = Side::new(config(65002, 65001, 2, true, 90));
+    let pa = plugin(&a.log, &chan_a);
+    let pb = plugin(&b.log, &chan_b);
+    let (stop_a, stop_a_rx) = oneshot::channel();
+    let (stop_b, stop_b_rx) = oneshot::channel();
+    // 37 bytes of header and attributes, 1,014 /24s and one /16: 4096.
+    let mut nlri: Vec<u8> = (0..1014u16)
+        .flat_map(|i| [24, 10, (i >> 8) as u8, i as u8])
+        .collect();
+    nlri.extend([16, 11, 0]);
+    let max = update_of(&nlri);
+    assert_eq!(max.len(), 4096);
+    let mut over = max.clone();
+    over.push(0);
+    over[16..18].copy_from_slice(&4097u16.to_be_bytes());
+    let (chan_ref, lb) = (&chan_a, b.log.clone());
+    let script = async {
+        while !chan_ref.is_open() {
+            tokio::time::sleep(StdDuration::from_millis(10)).await;
+        }
+        let w = chan_ref.writer().expect("Established");
+        assert_eq!(w.max_message_len(), 4096, "the negotiated maximum");
+        assert_eq!(
+            w.send(&over).await,
+            Err(WriteError::TooLong {
+                len: 4097,
+                max: 4096
+            })
+        );
+        w.send(&max).await.unwrap();
+        while lb.borrow().updates.is_empty() {
+            tokio::time::sleep(StdDuration::from_millis(10)).await;
+        }
+        stop_a.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+        stop_b.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+    };
+    tokio::join!(
+        drive_swap(&mut a, &ca, &chan_a, pa, stop_a_rx),
+        drive(&mut b, &cb, &chan_b, pb, stop_b_rx),
+        script
+    );
+    assert_eq!(b.log.borrow().updates, vec![nlri]);
+}
+
+#[test]
+fn an_update_the_session_refuses_is_cut_out_of_a_swapped_buffer() {
+    // The session checks each UPDATE as the driver takes it
+    // (`Peer::send_update`); one it refuses is dropped and the rest close
+    // up, in order, in the same buffer: the driver's, traded (same memory
+    // as the channel filled, no copy).
+    let ch = swap_channel(1024);
+    ch.open(4096);
+    let w = ch.writer().unwrap();
+    let msgs = [update(1), big_update(10), update(3)];
+    for m in &msgs {
+        futures_now(w.send(m)).unwrap();
+    }
+    let mut filled = std::ptr::null();
+    let mut lent = 0;
+    ch.free_buffers(|_| lent += 1);
+    assert_eq!(lent, 0, "open: the channel lends no buffer");
+    let mut tx = SwapBuf::default();
+    let refused = msgs[1].clone();
+    let kept = tx.refill(&ch, |m| {
+        filled = m.as_ptr();
+        m != &refused[..]
+    });
+    assert_eq!(kept, msgs[0].len() + msgs[2].len());
+    assert_eq!(&tx[..msgs[0].len()], &msgs[0][..]);
+    assert_eq!(&tx[msgs[0].len()..kept], &msgs[2][..]);
+    assert!(
+        filled >= tx.as_ptr() && filled < tx.as_ptr().wrapping_add(tx.len()),
+        "checked in place"
+    );
+    assert_eq!(ch.queued(), 0);
+    // Nothing queued: nothing traded, the drained buffer stays.
+    assert_eq!(tx.refill(&ch, |_| true), 0);
+    assert_eq!(tx.len(), 1024);
+    tx.drained(&ch);
+    assert!(tx.is_empty(), "given back");
+}
+
+/// Polls a future that must complete at once.
+fn futures_now<F: std::future::Future>(f: F) -> F::Output {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(f).poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("would wait"),
+    }
 }

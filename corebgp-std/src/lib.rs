@@ -137,21 +137,26 @@ mod sockopt;
 
 use std::sync::Arc;
 
-use corebgp_core::outbox::UpdateChannel;
+use corebgp_core::outbox::SwapChannel;
 
 pub use error::{Error, OptionError};
 pub use mutex::StdRawMutex;
 pub use options::{MD5_MAX_KEY_LEN, PeerOptions, SocketHook, SocketKind};
 pub use server::{PeerInfo, STOP_GRACE, Server};
 
-/// Bytes an [`UpdateQueue`] holds: sixteen 4096-byte UPDATEs, or one
-/// RFC 8654 Extended Message.
+/// Bytes each of an [`UpdateQueue`]'s two buffers holds: sixteen
+/// 4096-byte UPDATEs, or one RFC 8654 Extended Message. Writers fill one
+/// while the peer's session writes the other to the socket.
 pub const UPDATE_QUEUE_LEN: usize = 64 * 1024;
 
 /// The queue a peer's UPDATEs go through, from any task to the peer's
-/// session (corebgp-core's bounded, allocation-free channel), behind a
-/// lock of its own ([`StdRawMutex`]).
-pub type UpdateQueue = UpdateChannel<StdRawMutex, UPDATE_QUEUE_LEN>;
+/// session (corebgp-core's bounded, allocation-free [`SwapChannel`]),
+/// behind a lock of its own ([`StdRawMutex`]). Its two buffers are pages
+/// mapped for it, resident only where UPDATEs were written, and given back
+/// to the system whenever the session goes down; the session writes from
+/// the one it holds, traded for the other when drained, so an UPDATE is
+/// copied once (by the writer), not again on its way to the socket.
+pub type UpdateQueue = SwapChannel<StdRawMutex>;
 
 /// A writer on an [`UpdateQueue`] that may move between tasks (CoreBGP's
 /// `UpdateMessageWriter`).
@@ -175,7 +180,10 @@ pub fn raise_open_file_limit() -> std::io::Result<Option<u64>> {
 
 /// A new, closed [`UpdateQueue`] for [`PeerOptions::update_queue`].
 pub fn update_queue() -> Arc<UpdateQueue> {
-    Arc::new(UpdateChannel::new())
+    Arc::new(SwapChannel::new(
+        pages::map(UPDATE_QUEUE_LEN),
+        pages::map(UPDATE_QUEUE_LEN),
+    ))
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
-use corebgp_core::driver::{Buffers, Clock, Connector, SHUTDOWN_LINGER, run};
+use corebgp_core::driver::{BuffersOf, Clock, Connector, SHUTDOWN_LINGER, SwapBuf, run};
 use corebgp_core::outbox::Outbox;
 use corebgp_core::plugin::Plugin;
 use corebgp_core::session::{
@@ -43,7 +43,7 @@ use tracing::{Instrument, debug, info, warn};
 
 use crate::error::Error;
 use crate::options::{PeerOptions, SocketKind};
-use crate::{pages, sockopt};
+use crate::{UPDATE_QUEUE_LEN, pages, sockopt};
 
 /// Inbound connections waiting for a peer's session (the session takes one
 /// at a time and its collision arbiter decides; more are closed).
@@ -1183,6 +1183,14 @@ impl Outbox for Shared {
             .as_ref()
             .and_then(|q| q.take_if_fits(buf))
     }
+    fn swap(&self, tx: &mut &'static mut [u8]) -> usize {
+        self.options.updates.as_ref().map_or(0, |q| q.swap(tx))
+    }
+    fn give_back(&self, tx: &mut &'static mut [u8]) {
+        if let Some(q) = &self.options.updates {
+            q.give_back(tx);
+        }
+    }
     fn open(&self, max_len: usize) {
         if let Some(q) = &self.options.updates {
             q.open(max_len);
@@ -1191,6 +1199,11 @@ impl Outbox for Shared {
     fn close(&self) {
         if let Some(q) = &self.options.updates {
             q.close();
+            // Nothing is queued now: the pages UPDATEs were written to go
+            // back to the system until the next session sends.
+            q.free_buffers(|b| {
+                pages::release(b);
+            });
         }
     }
 }
@@ -1424,20 +1437,19 @@ async fn run_once<P: Plugin, M: Mode>(job: &mut Job<P, M>, connector: &StdConnec
             p.start(clock.now());
             p
         });
-        let (max, rx) = (pool.max, pool.rx);
-        let (rx0, rx1, tx): (&mut [u8], &mut [u8], &mut [u8]) = match &mut slot.mem {
-            Some(Slot { rx: [a, b], tx }) => (&mut **a, &mut **b, &mut **tx),
-            None => (&mut [], &mut [], &mut []),
+        let rx = pool.rx;
+        let (rx0, rx1): (&mut [u8], &mut [u8]) = match &mut slot.mem {
+            Some(Slot { rx: [a, b], .. }) => (&mut **a, &mut **b),
+            None => (&mut [], &mut []),
         };
         let rx0 = rx0.get_mut(..rx).unwrap_or(&mut []);
         let rx1 = rx1.get_mut(..rx).unwrap_or(&mut []);
-        let tx = tx.get_mut(..max).unwrap_or(&mut []);
-        // Without a queue nothing is ever sent from `tx`.
-        let tx: &mut [u8] = if shared.options.updates.is_some() {
-            tx
-        } else {
-            &mut []
-        };
+        // The driver writes queued UPDATEs from the queue's own buffers,
+        // traded with it (`SwapBuf`), not from a buffer of the slot. One
+        // a driver took with it when its task was aborted is replaced.
+        if let Some(q) = &shared.options.updates {
+            q.restock(|| pages::map(UPDATE_QUEUE_LEN));
+        }
         {
             let mut driver = pin!(run(
                 &mut **peer,
@@ -1445,7 +1457,10 @@ async fn run_once<P: Plugin, M: Mode>(job: &mut Job<P, M>, connector: &StdConnec
                 &*clock,
                 &mut *plugin,
                 &**shared,
-                Buffers { rx: [rx0, rx1], tx },
+                BuffersOf {
+                    rx: [rx0, rx1],
+                    tx: SwapBuf::default(),
+                },
                 shared.stopped(),
             ));
             // A peer may park once it has no transport, no dial in flight
