@@ -234,11 +234,9 @@ impl<'b, T> Io<'b, T> {
     /// Whether the next read goes to the driver's few bytes ([`QUIET_LEN`])
     /// rather than the receive buffer: the peer is not streaming and no
     /// partial message is buffered.
+    #[cfg(not(target_os = "none"))]
     fn reads_small(&self) -> bool {
-        #[cfg(not(target_os = "none"))]
-        return self.quiet && self.framer.buffered() == 0;
-        #[cfg(target_os = "none")]
-        false
+        self.quiet && self.framer.buffered() == 0
     }
 
     /// Records a read of `n` bytes (what of it reached the receive buffer
@@ -261,8 +259,6 @@ impl<'b, T> Io<'b, T> {
 /// buffers are static: none there.
 #[cfg(not(target_os = "none"))]
 const QUIET_LEN: usize = 32;
-#[cfg(target_os = "none")]
-const QUIET_LEN: usize = 0;
 
 /// A read this short means the peer is not streaming (it sends control
 /// messages or trickles): the next read, once nothing is buffered, goes to
@@ -272,6 +268,7 @@ const QUIET_READ: usize = 256;
 
 /// A connection's transport and where its next read goes: `small` (taken)
 /// if `use_small`, else its receive buffer.
+#[cfg(not(target_os = "none"))]
 fn read_into<'x, T>(
     c: &'x mut Io<'_, T>,
     small: &mut Option<&'x mut [u8]>,
@@ -901,7 +898,9 @@ pub async fn run<K, C, P, O, S, M, B>(
         let deadline = peer.wake_at(true).min(linger_end).deadline();
         // An idle connection (one at a time) is read into `small`, and the
         // adapter hears that its receive buffer holds nothing.
+        #[cfg(not(target_os = "none"))]
         let mut small = [0u8; QUIET_LEN];
+        #[cfg(not(target_os = "none"))]
         let small_for = dirs::<M>()
             .iter()
             .copied()
@@ -926,16 +925,27 @@ pub async fn run<K, C, P, O, S, M, B>(
                 to_write(peer, tx, fwd, Direction::Outbound),
                 in_bytes::<M>(peer, tx, fwd),
             );
-            let mut small = Some(&mut small[..]);
-            let (t0, r0) = o
-                .as_mut()
-                .map(|c| read_into(c, &mut small, small_for == Some(Direction::Outbound)))
-                .unzip();
-            let (t1, r1) = i
-                .as_mut()
-                .filter(|_| M::ACCEPTS)
-                .map(|c| read_into(c, &mut small, small_for == Some(Direction::Inbound)))
-                .unzip();
+            #[cfg(not(target_os = "none"))]
+            let ((t0, r0), (t1, r1)) = {
+                let mut small = Some(&mut small[..]);
+                (
+                    o.as_mut()
+                        .map(|c| read_into(c, &mut small, small_for == Some(Direction::Outbound)))
+                        .unzip(),
+                    i.as_mut()
+                        .filter(|_| M::ACCEPTS)
+                        .map(|c| read_into(c, &mut small, small_for == Some(Direction::Inbound)))
+                        .unzip(),
+                )
+            };
+            #[cfg(target_os = "none")]
+            let ((t0, r0), (t1, r1)) = (
+                o.as_mut().map(|c| (&mut c.t, c.framer.read_buf())).unzip(),
+                i.as_mut()
+                    .filter(|_| M::ACCEPTS)
+                    .map(|c| (&mut c.t, c.framer.read_buf()))
+                    .unzip(),
+            );
             let (w0, r0) = io(t0, b0, r0);
             let (w1, r1) = io(t1, b1, r1);
             let (mut w0, mut r0, mut w1, mut r1) = (pin!(w0), pin!(r0), pin!(w1), pin!(r1));
