@@ -707,12 +707,22 @@ pub async fn run<K, C, P, O, S, M, B>(
     let mut now = clock.now();
 
     loop {
-        if fwd.is_none() {
-            txb.drained(outbox);
-        }
         if reading.is_none() {
             now = clock.now();
             peer.handle_timeout(now);
+        }
+        // A drained send buffer goes back to the outbox once no session is
+        // Established, or when the session has bytes of its own to send (a
+        // KEEPALIVE: no UPDATE went for a KeepaliveTime, which each UPDATE
+        // restarts); not each time the queue runs dry while a table is
+        // sent, as the adapter may give its memory back to the system then
+        // (and the next fill fault it in again, page by page).
+        if fwd.is_none()
+            && peer
+                .established()
+                .is_none_or(|d| !peer.pending(d).is_empty())
+        {
+            txb.drained(outbox);
         }
 
         // The plugin hears of a state change (and runs on_established)

@@ -190,6 +190,22 @@ pub struct Swap {
     cap: usize,
     /// The driver has one of the buffers ([`SwapChannel::restock`]).
     lent: bool,
+    /// Where the buffers go when the channel is dropped
+    /// ([`SwapChannel::with_recycle`]).
+    recycle: Option<fn(&'static mut [u8])>,
+}
+
+impl Drop for Swap {
+    fn drop(&mut self) {
+        if let Some(f) = self.recycle {
+            for b in [&mut self.fill, &mut self.spare] {
+                let b = core::mem::take(b);
+                if !b.is_empty() {
+                    f(b);
+                }
+            }
+        }
+    }
 }
 
 impl Store for Swap {
@@ -360,7 +376,22 @@ impl<M: RawMutex> Channel<M, Swap> {
             spare: b,
             cap,
             lent: false,
+            recycle: None,
         })
+    }
+
+    /// [`SwapChannel::new`], handing both buffers to `recycle` when the
+    /// channel is dropped (for an adapter that reuses them: `'static`
+    /// buffers are otherwise never freed). A buffer a dropped driver took
+    /// with it ([`SwapChannel::restock`]) is not among them.
+    pub fn with_recycle(
+        a: &'static mut [u8],
+        b: &'static mut [u8],
+        recycle: fn(&'static mut [u8]),
+    ) -> Self {
+        let ch = Self::new(a, b);
+        ch.with(|s| s.q.recycle = Some(recycle));
+        ch
     }
 
     /// If a buffer is still out with a driver that is gone (its future was

@@ -299,7 +299,7 @@ async fn drive(
 async fn drive_swap(
     side: &mut Side,
     conn: &MemConnector,
-    channel: &SwapChannel<NoopRawMutex>,
+    channel: &impl Outbox,
     plugin: TestPlugin<'_, Swap>,
     stop: oneshot::Receiver<CeaseSubcode>,
 ) {
@@ -321,6 +321,40 @@ async fn drive_swap(
         stop,
     )
     .await;
+}
+
+/// A [`SwapChannel`] as the driver's outbox, counting the buffers the
+/// driver gives back.
+struct CountingOutbox<'c> {
+    inner: &'c SwapChannel<NoopRawMutex>,
+    given_back: std::cell::Cell<u32>,
+}
+
+impl Outbox for CountingOutbox<'_> {
+    fn ready(&self) -> impl std::future::Future<Output = ()> {
+        self.inner.ready()
+    }
+    fn take(&self, buf: &mut [u8]) -> Option<usize> {
+        self.inner.take(buf)
+    }
+    fn take_if_fits(&self, buf: &mut [u8]) -> Option<usize> {
+        self.inner.take_if_fits(buf)
+    }
+    fn swap(&self, tx: &mut &'static mut [u8]) -> usize {
+        self.inner.swap(tx)
+    }
+    fn give_back(&self, tx: &mut &'static mut [u8]) {
+        if !tx.is_empty() {
+            self.given_back.set(self.given_back.get() + 1);
+        }
+        self.inner.give_back(tx)
+    }
+    fn open(&self, max_len: usize) {
+        self.inner.open(max_len)
+    }
+    fn close(&self) {
+        self.inner.close()
+    }
 }
 
 /// A [`SwapChannel`] over two buffers of `len` bytes (leaked: a test's
@@ -910,6 +944,53 @@ async fn updates_through_swapped_buffers_arrive_in_order_in_few_writes() {
     assert_eq!(b.log.borrow().updates, want, "all, in order");
     let sent = b.log.borrow().sent.clone();
     assert!(sent.iter().all(|&(code, _)| code == 6), "{sent:?}");
+    assert_eq!(held_buffers(&chan_a), vec![4096, 4096], "given back");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_drained_send_buffer_goes_back_at_a_keepalive_not_while_updates_stream() {
+    // While a table streams the driver keeps its drained buffer (the next
+    // trade passes it on), since giving it back lets the adapter release
+    // its memory, which the next fill would fault in again; once no UPDATE
+    // went for a KeepaliveTime, the KEEPALIVE due gives the buffer back.
+    let (ca, cb) = network(64 * 1024);
+    let chan_a = swap_channel(4096);
+    let out_a = CountingOutbox {
+        inner: &chan_a,
+        given_back: Default::default(),
+    };
+    let chan_b = UpdateChannel::new();
+    let mut a = Side::new(config(65001, 65002, 1, false, 90));
+    let mut b = Side::new(config(65002, 65001, 2, true, 90));
+    let mut pa = plugin(&a.log, &chan_a);
+    let sent: Vec<Vec<u8>> = (0..3000u16)
+        .map(|i| update_of(&[24, 10, (i >> 8) as u8, i as u8]))
+        .collect();
+    pa.to_send = sent.clone();
+    let pb = plugin(&b.log, &chan_b);
+    let (stop_a, stop_a_rx) = oneshot::channel();
+    let (stop_b, stop_b_rx) = oneshot::channel();
+    let lb = b.log.clone();
+    let given = &out_a.given_back;
+    let script = async {
+        let deadline = tokio::time::Instant::now() + StdDuration::from_secs(60);
+        while lb.borrow().updates.len() < sent.len() {
+            assert!(tokio::time::Instant::now() < deadline, "not all arrived");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(given.get(), 0, "given back while UPDATEs streamed");
+        // One KEEPALIVE interval (hold time 90 s: 30 s) later.
+        tokio::time::sleep(StdDuration::from_secs(31)).await;
+        assert_eq!(given.get(), 1, "given back at the KEEPALIVE");
+        stop_a.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+        stop_b.send(CeaseSubcode::AdministrativeShutdown).unwrap();
+    };
+    tokio::join!(
+        drive_swap(&mut a, &ca, &out_a, pa, stop_a_rx),
+        drive(&mut b, &cb, &chan_b, pb, stop_b_rx),
+        script
+    );
+    assert_eq!(b.log.borrow().updates.len(), sent.len());
     assert_eq!(held_buffers(&chan_a), vec![4096, 4096], "given back");
 }
 

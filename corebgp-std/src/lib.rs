@@ -180,14 +180,59 @@ pub fn raise_open_file_limit() -> std::io::Result<Option<u64>> {
 
 /// A new, closed [`UpdateQueue`] for [`PeerOptions::update_queue`].
 pub fn update_queue() -> Arc<UpdateQueue> {
-    Arc::new(SwapChannel::new(
-        pages::map(UPDATE_QUEUE_LEN),
-        pages::map(UPDATE_QUEUE_LEN),
+    Arc::new(SwapChannel::with_recycle(
+        queue_buffer(),
+        queue_buffer(),
+        recycle_queue_buffer,
     ))
+}
+
+/// Buffers of dropped queues, for the next ones: mapped pages are never
+/// unmapped, so a server that adds and removes peers reuses them rather
+/// than mapping 128 KiB more each time.
+static SPARE_QUEUE_BUFFERS: std::sync::Mutex<Vec<&'static mut [u8]>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// An [`UPDATE_QUEUE_LEN`]-byte queue buffer: a spare one, or new pages.
+pub(crate) fn queue_buffer() -> &'static mut [u8] {
+    let spare = SPARE_QUEUE_BUFFERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pop();
+    spare.unwrap_or_else(|| pages::map(UPDATE_QUEUE_LEN))
+}
+
+/// A dropped queue's buffer: its pages go back to the system, the buffer
+/// to the spares.
+fn recycle_queue_buffer(b: &'static mut [u8]) {
+    pages::release(b);
+    SPARE_QUEUE_BUFFERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(b);
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_dropped_queues_buffers_serve_the_next_queue() {
+        let q = super::update_queue();
+        let mut addrs = vec![];
+        q.free_buffers(|b| addrs.push(b.as_ptr() as usize));
+        assert_eq!(addrs.len(), 2);
+        drop(q);
+        // Other tests may take spares meanwhile: look for ours among a few.
+        let qs: Vec<_> = (0..8).map(|_| super::update_queue()).collect();
+        let mut again = vec![];
+        for q in &qs {
+            q.free_buffers(|b| again.push(b.as_ptr() as usize));
+        }
+        assert!(
+            addrs.iter().all(|a| again.contains(a)),
+            "{addrs:x?} not reused in {again:x?}"
+        );
+    }
+
     #[test]
     fn the_open_file_limit_is_raised_to_the_hard_limit() {
         use rustix::process::{Resource, getrlimit};

@@ -43,7 +43,7 @@ use tracing::{Instrument, debug, info, warn};
 
 use crate::error::Error;
 use crate::options::{PeerOptions, SocketKind};
-use crate::{UPDATE_QUEUE_LEN, pages, sockopt};
+use crate::{pages, sockopt};
 
 /// Inbound connections waiting for a peer's session (the session takes one
 /// at a time and its collision arbiter decides; more are closed).
@@ -1188,6 +1188,10 @@ impl Outbox for Shared {
     }
     fn give_back(&self, tx: &mut &'static mut [u8]) {
         if let Some(q) = &self.options.updates {
+            // Drained: what it held is written. Its pages go back to the
+            // system, so a peer that sent its table and now sends little
+            // keeps no 64 KiB resident per buffer.
+            pages::release(tx);
             q.give_back(tx);
         }
     }
@@ -1448,7 +1452,7 @@ async fn run_once<P: Plugin, M: Mode>(job: &mut Job<P, M>, connector: &StdConnec
         // traded with it (`SwapBuf`), not from a buffer of the slot. One
         // a driver took with it when its task was aborted is replaced.
         if let Some(q) = &shared.options.updates {
-            q.restock(|| pages::map(UPDATE_QUEUE_LEN));
+            q.restock(crate::queue_buffer);
         }
         {
             let mut driver = pin!(run(
