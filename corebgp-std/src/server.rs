@@ -18,7 +18,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsFd;
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
@@ -111,7 +111,7 @@ struct Wakes {
 struct WakeQueue {
     /// By time, then by a sequence number that keeps keys unique: the peer
     /// and its parking number ([`Shared::wake`]).
-    queue: std::collections::BTreeMap<(tokio::time::Instant, u64), (Weak<Shared>, u32)>,
+    queue: std::collections::BTreeMap<(tokio::time::Instant, u64), (Weak<Shared>, u16)>,
     seq: u64,
 }
 
@@ -122,7 +122,7 @@ impl Wakes {
     }
 
     /// Starts `shared`'s parking number `parking` at `at`.
-    fn add(&self, at: tokio::time::Instant, shared: Weak<Shared>, parking: u32) {
+    fn add(&self, at: tokio::time::Instant, shared: Weak<Shared>, parking: u16) {
         let mut q = self.lock();
         q.seq += 1;
         let key = (at, q.seq);
@@ -216,13 +216,11 @@ struct Shared {
     states: [AtomicU8; 2],
     /// Started and not stopped: serving, parked or with a task.
     running: AtomicBool,
-    /// Milliseconds since the server's epoch until which the session must
-    /// be kept, though idle: it remembers a damping delay (RFC 4271
-    /// §8.1.1) that a fresh session would not.
-    keep_until: AtomicU64,
+    /// Seconds since the server's epoch (rounded up) until which the
+    /// session must be kept, though idle: it remembers a damping delay
+    /// (RFC 4271 §8.1.1) that a fresh session would not.
+    keep_until: AtomicU32,
     mail: Mutex<Mailbox>,
-    /// The server's, for a peer that dials to park until its next dial.
-    wakes: Arc<Wakes>,
 }
 
 #[derive(Default)]
@@ -236,14 +234,14 @@ struct Mailbox {
     stop: Option<CeaseSubcode>,
     /// Transports ([`Conn`]) alive for the peer: while there are any, its
     /// task cannot park.
-    live: u32,
+    live: u16,
     /// The peer's job while it has no task (a passive peer waiting for a
     /// connection, a peer that dials waiting for its next dial, or any peer
     /// before [`Server::serve`]).
     parked: Option<Box<dyn Start>>,
     /// Counts the parkings with a wake-up time: a timer set for an earlier
     /// one finds the count moved on and does nothing.
-    parkings: u32,
+    parkings: u16,
     /// The peer's latest task (finished if the peer is parked).
     task: Option<JoinHandle<()>>,
 }
@@ -289,6 +287,14 @@ fn kind_from(v: u8) -> StateKind {
     }
 }
 
+impl Mailbox {
+    /// A new parking number: wake-ups set for earlier ones find it moved on.
+    fn next_parking(&mut self) -> u16 {
+        self.parkings = self.parkings.wrapping_add(1);
+        self.parkings
+    }
+}
+
 impl Shared {
     /// The validated session configuration (its `peer` is the peer's
     /// `PeerConfig`).
@@ -326,6 +332,7 @@ impl Shared {
         job: Box<Job<P, M>>,
         wake: Option<tokio::time::Instant>,
     ) -> Option<Box<Job<P, M>>> {
+        let wakes = job.wakes.clone();
         let mut m = self.mail();
         if !m.inbound.is_empty() || m.stop.is_some() || m.live > 0 {
             return Some(job);
@@ -335,26 +342,25 @@ impl Shared {
         // its last reference, and a parked peer is to cost its job alone.
         m.task = None;
         m.waker = None;
+        // Numbered in the same hold of the lock: a start before then
+        // cannot take this wake-up for its own.
+        let parking = wake.map(|at| (at, m.next_parking()));
         drop(m);
-        if let Some(at) = wake {
-            self.wake_at(at);
+        if let Some((at, parking)) = parking {
+            wakes.add(at, Arc::downgrade(self), parking);
         }
         None
     }
 
-    /// Has the server's [`wake_loop`] start the parked job at `at`.
-    fn wake_at(self: &Arc<Self>, at: tokio::time::Instant) {
-        let parking = {
-            let mut m = self.mail();
-            m.parkings = m.parkings.wrapping_add(1);
-            m.parkings
-        };
-        self.wakes.add(at, Arc::downgrade(self), parking);
+    /// Has `wakes` start the parked job at `at`.
+    fn wake_at(self: &Arc<Self>, wakes: &Wakes, at: tokio::time::Instant) {
+        let parking = self.mail().next_parking();
+        wakes.add(at, Arc::downgrade(self), parking);
     }
 
     /// The time of parking number `parking` came: starts the job if it is
     /// still parked from then.
-    fn wake(&self, parking: u32) {
+    fn wake(&self, parking: u16) {
         let mut m = self.mail();
         if m.parkings == parking
             && let Some(job) = m.parked.take()
@@ -390,7 +396,8 @@ impl Shared {
 
     /// A transport for the peer was made.
     fn conn_opened(&self) {
-        self.mail().live += 1;
+        let mut m = self.mail();
+        m.live = m.live.saturating_add(1);
     }
 
     /// A transport for the peer was dropped.
@@ -531,16 +538,15 @@ impl Server {
             options,
             states: [AtomicU8::new(0), AtomicU8::new(0)],
             running: AtomicBool::new(false),
-            keep_until: AtomicU64::new(0),
+            keep_until: AtomicU32::new(0),
             mail: Mutex::new(Mailbox::default()),
-            wakes: self.inner.wakes.clone(),
         });
         let clock = TokioClock(self.inner.epoch);
         // A passive peer's session has no room for a dialled connection.
         let job: Box<dyn Start> = if session.passive {
-            Job::<P, AcceptOnly>::new(plugin, &shared, clock)
+            Job::<P, AcceptOnly>::new(plugin, &shared, clock, self.inner.wakes.clone())
         } else {
-            Job::<P, Accepting>::new(plugin, &shared, clock)
+            Job::<P, Accepting>::new(plugin, &shared, clock, self.inner.wakes.clone())
         };
         // A passive peer waits parked for its first connection; a peer
         // that dials starts at once (or when serving starts), from the
@@ -553,7 +559,7 @@ impl Server {
             .store(st.serving.is_some(), Ordering::Relaxed);
         shared.mail().parked = Some(job);
         if st.serving.is_some() && !session.passive {
-            shared.wake_at(tokio::time::Instant::now());
+            shared.wake_at(&self.inner.wakes, tokio::time::Instant::now());
         }
         info!(peer = %addr, remote_as = config.remote_as, "peer added");
         st.peers.insert(addr, Entry { shared });
@@ -636,7 +642,7 @@ impl Server {
                 // Passive peers stay parked until a connection comes; the
                 // others start from the wake loop.
                 if !e.shared.session().passive {
-                    e.shared.wake_at(now);
+                    e.shared.wake_at(&self.inner.wakes, now);
                 }
             }
             st.serving = Some(handle);
@@ -1286,7 +1292,8 @@ impl<P: Plugin> Plugin for Tracked<P> {
                 // The session remembers the delay until it is forgotten
                 // (RFC 4271 §8.1.1; DAMPING_AMNESIA after the error, which
                 // is no later than `until`): it is not dropped before.
-                let keep = (until + DAMPING_AMNESIA).as_millis();
+                let keep = (until + DAMPING_AMNESIA).as_millis().div_ceil(1000);
+                let keep = u32::try_from(keep).unwrap_or(u32::MAX);
                 self.shared.keep_until.fetch_max(keep, Ordering::Relaxed);
                 warn!("damped (peer oscillation)")
             }
@@ -1308,6 +1315,9 @@ struct Job<P, M: PeerMode> {
     peer: Option<Box<Peer<M>>>,
     plugin: Tracked<P>,
     clock: TokioClock,
+    /// The server's, for a peer that dials to park until its next dial
+    /// (here, not in [`Shared`]: the job's allocation has room for it).
+    wakes: Arc<Wakes>,
 }
 
 /// The session modes the server runs: [`AcceptOnly`] for passive peers,
@@ -1330,7 +1340,7 @@ impl Mode for AcceptOnly {
 }
 
 impl<P: Plugin + 'static, M: Mode> Job<P, M> {
-    fn new(plugin: P, shared: &Arc<Shared>, clock: TokioClock) -> Box<Self> {
+    fn new(plugin: P, shared: &Arc<Shared>, clock: TokioClock, wakes: Arc<Wakes>) -> Box<Self> {
         Box::new(Job {
             peer: None,
             plugin: Tracked {
@@ -1338,6 +1348,7 @@ impl<P: Plugin + 'static, M: Mode> Job<P, M> {
                 shared: shared.clone(),
             },
             clock,
+            wakes,
         })
     }
 }
@@ -1388,8 +1399,8 @@ async fn drive<P: Plugin + 'static, M: Mode>(mut job: Box<Job<P, M>>) {
             Some(p) if !passive => p.poll_timeout(),
             _ => None,
         };
-        let keep = shared.keep_until.load(Ordering::Relaxed);
-        if job.clock.now().as_millis() >= keep {
+        let keep = u64::from(shared.keep_until.load(Ordering::Relaxed));
+        if job.clock.now().as_millis() >= keep * 1000 {
             job.peer = None;
         }
         // A peer that dials stays Active (its last state) while it waits.
@@ -1434,6 +1445,7 @@ async fn run_once<P: Plugin, M: Mode>(job: &mut Job<P, M>, connector: &StdConnec
             peer,
             plugin,
             clock,
+            ..
         } = &mut *job;
         let peer = peer.get_or_insert_with(|| {
             // Built in its box: a `Peer` is large.
