@@ -49,7 +49,16 @@ fn main() {
         .build()
         .unwrap();
     let ip = Ipv4Addr::new(127, 1, 0, 1);
-    let listener = rt.block_on(tokio::net::TcpListener::bind((ip, 0))).unwrap();
+    // A backlog of 4,096 (the kernel's somaxconn here) rather than tokio's
+    // 1,024: 10,000 peers connecting at once overflow a short accept queue,
+    // and the kernel retries a dropped SYN only after a second.
+    let listener = rt
+        .block_on(async {
+            let s = tokio::net::TcpSocket::new_v4()?;
+            s.bind((ip, 0).into())?;
+            s.listen(4096)
+        })
+        .unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let server = Server::new(ip).unwrap();
     let counter = Counter::default();
