@@ -620,43 +620,39 @@ fn big_update(n: u16) -> Vec<u8> {
     update_of(&nlri)
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn an_update_taken_from_the_outbox_is_written_whole_before_the_stops_cease() {
-    // A 64-byte pipe: a 2 KB UPDATE takes dozens of writes, so the stop
-    // below lands while it is half written (the driver has taken it from
-    // the channel, its writer was told it was sent). It must go out whole,
-    // then the Cease: B sees the UPDATE and a clean 6/2, not a NOTIFICATION
-    // spliced into the middle of a message.
-    let (ca, cb) = network(64);
-    let (chan_a, chan_b) = (UpdateChannel::new(), UpdateChannel::new());
-    let mut a = Side::new(config(65001, 65002, 1, false, 90));
+/// A 64-byte pipe: a 2 KB UPDATE takes dozens of writes, so a stop of A
+/// lands while it is half written (the driver has taken it from the
+/// channel, its writer was told it was sent). It must go out whole, then
+/// the Cease: B sees the UPDATE and a clean 6/2, not a NOTIFICATION spliced
+/// into the middle of a message. `run_a` drives A on `ca` over `chan_a`
+/// until `stop_a` fires; B is made here, on `cb`.
+async fn a_stop_mid_update_comes_after_it<Q: Store>(
+    cb: &MemConnector,
+    chan_a: &Channel<NoopRawMutex, Q>,
+    run_a: impl std::future::Future<Output = ()>,
+    stop_a: oneshot::Sender<CeaseSubcode>,
+) {
+    let chan_b = UpdateChannel::new();
     let mut b = Side::new(config(65002, 65001, 2, true, 90));
-    let pa = plugin(&a.log, &chan_a);
     let pb = plugin(&b.log, &chan_b);
-    let (stop_a, stop_a_rx) = oneshot::channel();
     let (stop_b, stop_b_rx) = oneshot::channel();
     let msg = big_update(500);
     assert!(msg.len() > 1900);
-    let chan_ref = &chan_a;
     let script = async {
-        while !chan_ref.is_open() {
+        while !chan_a.is_open() {
             tokio::time::sleep(StdDuration::from_millis(10)).await;
         }
-        let w = chan_ref.writer().expect("Established");
+        let w = chan_a.writer().expect("Established");
         w.send(&msg).await.unwrap();
         // Taken by the driver: in flight, not in the channel any more.
-        while chan_ref.queued() > 0 {
+        while chan_a.queued() > 0 {
             tokio::task::yield_now().await;
         }
         stop_a.send(CeaseSubcode::AdministrativeShutdown).unwrap();
         tokio::time::sleep(StdDuration::from_secs(5)).await;
         stop_b.send(CeaseSubcode::AdministrativeShutdown).unwrap();
     };
-    tokio::join!(
-        drive(&mut a, &ca, &chan_a, pa, stop_a_rx),
-        drive(&mut b, &cb, &chan_b, pb, stop_b_rx),
-        script
-    );
+    tokio::join!(run_a, drive(&mut b, cb, &chan_b, pb, stop_b_rx), script);
     let log = b.log.borrow();
     assert_eq!(log.updates.len(), 1, "the UPDATE arrived whole");
     assert_eq!(log.updates[0].len(), 500 * 4);
@@ -666,6 +662,17 @@ async fn an_update_taken_from_the_outbox_is_written_whole_before_the_stops_cease
         "B found nothing malformed: {:?}",
         log.sent
     );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_update_taken_from_the_outbox_is_written_whole_before_the_stops_cease() {
+    let (ca, cb) = network(64);
+    let chan_a = UpdateChannel::new();
+    let mut a = Side::new(config(65001, 65002, 1, false, 90));
+    let pa = plugin(&a.log, &chan_a);
+    let (stop_a, stop_a_rx) = oneshot::channel();
+    let run_a = drive(&mut a, &ca, &chan_a, pa, stop_a_rx);
+    a_stop_mid_update_comes_after_it(&cb, &chan_a, run_a, stop_a).await;
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -996,50 +1003,17 @@ async fn a_drained_send_buffer_goes_back_at_a_keepalive_not_while_updates_stream
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn an_update_in_a_swapped_buffer_is_written_whole_before_the_stops_cease() {
-    // As `an_update_taken_from_the_outbox_is_written_whole_before_the_stops_cease`,
-    // with the driver writing from a buffer traded with a SwapChannel: the
-    // stop closes the channel while the UPDATE is half written, which must
-    // not touch the driver's buffer. B sees the UPDATE whole, then 6/2.
+    // As above, with the driver writing from a buffer traded with a
+    // SwapChannel: the stop closes the channel while the UPDATE is half
+    // written, which must not touch the driver's buffer; both buffers are
+    // the channel's again at the end.
     let (ca, cb) = network(64);
     let chan_a = swap_channel(4096);
-    let chan_b = UpdateChannel::new();
     let mut a = Side::new(config(65001, 65002, 1, false, 90));
-    let mut b = Side::new(config(65002, 65001, 2, true, 90));
     let pa = plugin(&a.log, &chan_a);
-    let pb = plugin(&b.log, &chan_b);
     let (stop_a, stop_a_rx) = oneshot::channel();
-    let (stop_b, stop_b_rx) = oneshot::channel();
-    let msg = big_update(500);
-    assert!(msg.len() > 1900);
-    let chan_ref = &chan_a;
-    let script = async {
-        while !chan_ref.is_open() {
-            tokio::time::sleep(StdDuration::from_millis(10)).await;
-        }
-        let w = chan_ref.writer().expect("Established");
-        w.send(&msg).await.unwrap();
-        // Traded to the driver: in flight, not in the channel any more.
-        while chan_ref.queued() > 0 {
-            tokio::task::yield_now().await;
-        }
-        stop_a.send(CeaseSubcode::AdministrativeShutdown).unwrap();
-        tokio::time::sleep(StdDuration::from_secs(5)).await;
-        stop_b.send(CeaseSubcode::AdministrativeShutdown).unwrap();
-    };
-    tokio::join!(
-        drive_swap(&mut a, &ca, &chan_a, pa, stop_a_rx),
-        drive(&mut b, &cb, &chan_b, pb, stop_b_rx),
-        script
-    );
-    let log = b.log.borrow();
-    assert_eq!(log.updates.len(), 1, "the UPDATE arrived whole");
-    assert_eq!(log.updates[0].len(), 500 * 4);
-    assert_eq!(log.notifications, vec![(6, 2)], "then the Cease, intact");
-    assert!(
-        log.sent.is_empty(),
-        "B found nothing malformed: {:?}",
-        log.sent
-    );
+    let run_a = drive_swap(&mut a, &ca, &chan_a, pa, stop_a_rx);
+    a_stop_mid_update_comes_after_it(&cb, &chan_a, run_a, stop_a).await;
     assert_eq!(held_buffers(&chan_a), vec![4096, 4096], "given back");
 }
 

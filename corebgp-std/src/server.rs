@@ -1586,10 +1586,12 @@ mod tests {
         got
     }
 
-    async fn passive_server(
+    /// A server on `local`, serving on a listener of its own, with one
+    /// peer at `remote`.
+    async fn serving(
         local: Ipv4Addr,
         remote: Ipv4Addr,
-        damping: bool,
+        options: PeerOptions,
     ) -> (Server, SocketAddr) {
         let server = Server::new(local).unwrap();
         server
@@ -1600,7 +1602,7 @@ mod tests {
                     remote_as: 65002,
                 },
                 Quiet,
-                PeerOptions::new().passive(true).damping(damping),
+                options,
             )
             .unwrap();
         let l = TcpListener::bind((local, 0)).await.unwrap();
@@ -1608,6 +1610,15 @@ mod tests {
         let s = server.clone();
         tokio::spawn(async move { s.serve(vec![l]).await });
         (server, at)
+    }
+
+    async fn passive_server(
+        local: Ipv4Addr,
+        remote: Ipv4Addr,
+        damping: bool,
+    ) -> (Server, SocketAddr) {
+        let options = PeerOptions::new().passive(true).damping(damping);
+        serving(local, remote, options).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1678,34 +1689,18 @@ mod tests {
         server.close().await;
     }
 
-    /// A server on `local` with one peer at `remote` that dials port
-    /// `port` there every `retry`; serving on a listener of its own.
+    /// [`serving`], the peer dialling port `port` every `retry`.
     async fn dialling_server(
         local: Ipv4Addr,
         remote: Ipv4Addr,
         port: u16,
         retry: Duration,
     ) -> (Server, SocketAddr) {
-        let server = Server::new(local).unwrap();
-        server
-            .add_peer(
-                PeerConfig {
-                    remote_address: IpAddr::V4(remote),
-                    local_as: 65001,
-                    remote_as: 65002,
-                },
-                Quiet,
-                PeerOptions::new()
-                    .port(port)
-                    .connect_retry_time(retry)
-                    .damping(false),
-            )
-            .unwrap();
-        let l = TcpListener::bind((local, 0)).await.unwrap();
-        let at = l.local_addr().unwrap();
-        let s = server.clone();
-        tokio::spawn(async move { s.serve(vec![l]).await });
-        (server, at)
+        let options = PeerOptions::new()
+            .port(port)
+            .connect_retry_time(retry)
+            .damping(false);
+        serving(local, remote, options).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
