@@ -31,8 +31,7 @@ use corebgp_core::session::{
     Negotiated, OpenHooks, Peer, PeerConfig, PeerMode, SessionConfig, StateKind,
 };
 use corebgp_core::wire::{
-    CeaseSubcode, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Notification, Open, RouteRefresh,
-    UpdateSections,
+    CeaseSubcode, MAX_EXTENDED_MESSAGE_LEN, Notification, Open, RouteRefresh, UpdateSections,
 };
 use tokio::io::AsyncRead;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -801,84 +800,62 @@ impl Inner {
     }
 }
 
-/// Per-peer buffers carved out of large anonymous mappings
+/// Per-peer receive buffers carved out of large anonymous mappings
 /// ([`pages::map`]): a buffer costs resident memory only where bytes land,
-/// and each of a slot's three buffers starts on a page of its own, so the
-/// pages of a receive buffer can be handed back while its connection idles
-/// ([`Conn`]). A chunk keeps like buffers together (all its first receive
-/// buffers, then all second ones, then the send buffers): the pages an
-/// idle session touches (the start of its first receive buffer) are then
-/// 64 KiB apart, not a whole slot, which keeps the kernel's page tables
-/// for the chunks small (one 4 KiB table maps 2 MiB once any page of it
-/// was touched). An idle session thus costs no buffer memory; a collision
-/// buffer or a send buffer that is never used, nothing either.
-/// `vec![0; n]` per peer would cost all of it (the allocator zeroes small
-/// allocations eagerly). Chunks are never unmapped; freed slots are reused
-/// by later peers.
+/// and each starts on a page of its own, so its pages can be handed back
+/// while its connection idles ([`Connector::idle`]). A chunk keeps like
+/// buffers together (all its first receive buffers, then all second ones):
+/// the pages an idle session touched (the start of its first receive
+/// buffer) are then 64 KiB apart, which keeps the kernel's page tables for
+/// the chunks small (one 4 KiB table maps 2 MiB once any page of it was
+/// touched). An idle session thus costs no buffer memory; a collision
+/// buffer that is never used, nothing either. `vec![0; n]` per peer would
+/// cost all of it (the allocator zeroes small allocations eagerly). Chunks
+/// are never unmapped; freed slots are reused by later peers. (UPDATEs are
+/// sent from the peer's [`crate::UpdateQueue`], not from a slot.)
 struct BufferPool {
-    /// The largest message a buffer holds (the send buffer's length).
-    max: usize,
-    /// A receive buffer's length: at least `max`, and larger so that a
-    /// peer streaming UPDATEs is read 64 KiB at a time rather than one
-    /// message at a time (the kernel's receive path per system call was a
-    /// fifth of the server's CPU on a full table with 4 KiB reads). The
-    /// framer still accepts messages of `max` bytes at most.
-    rx: usize,
     free: Mutex<Vec<Slot>>,
 }
 
-/// One peer's buffers: two receive buffers and a send buffer, each whole
-/// pages.
+/// One peer's receive buffers, [`RX_LEN`] bytes each.
 struct Slot {
     rx: [&'static mut [u8]; 2],
-    tx: &'static mut [u8],
 }
 
-/// Slots per chunk: 64 × 132 KiB = 8.25 MiB of address space (not of
-/// memory) for 4096-byte messages.
+/// Slots per chunk: 64 × 128 KiB = 8 MiB of address space (not of memory).
 const SLOTS_PER_CHUNK: usize = 64;
 
-/// Bytes one read may bring in.
+/// A receive buffer's length: the largest message (65,535 bytes with RFC
+/// 8654 Extended Messages), and in any case 64 KiB, so that a peer
+/// streaming UPDATEs is read 64 KiB at a time rather than one message at a
+/// time (the kernel's receive path per system call was a fifth of the
+/// server's CPU on a full table with 4 KiB reads). The framer still
+/// accepts messages of the negotiated maximum only.
 const RX_LEN: usize = 64 * 1024;
+const _: () = assert!(RX_LEN >= MAX_EXTENDED_MESSAGE_LEN);
 
 impl BufferPool {
-    const fn new(max: usize) -> Self {
+    const fn new() -> Self {
         Self {
-            max,
-            rx: if max > RX_LEN { max } else { RX_LEN },
             free: Mutex::new(Vec::new()),
         }
     }
 
-    /// A receive buffer's share of a slot: whole pages.
-    fn rx_part(&self) -> usize {
-        pages::round_up(self.rx)
-    }
-
-    /// The send buffer's share of a slot.
-    fn tx_part(&self) -> usize {
-        pages::round_up(self.max)
-    }
-
-    /// A slot: two receive buffers and a send buffer, each starting on a
-    /// page.
+    /// A slot: two receive buffers, each starting on a page.
     fn take(&self) -> Slot {
-        let (rx, tx) = (self.rx_part(), self.tx_part());
+        let rx = pages::round_up(RX_LEN);
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         if free.is_empty() {
-            let chunk = pages::map((2 * rx + tx) * SLOTS_PER_CHUNK);
-            let (rx0, rest) = chunk.split_at_mut(rx * SLOTS_PER_CHUNK);
-            let (rx1, txs) = rest.split_at_mut(rx * SLOTS_PER_CHUNK);
+            let chunk = pages::map(2 * rx * SLOTS_PER_CHUNK);
+            let (rx0, rx1) = chunk.split_at_mut(rx * SLOTS_PER_CHUNK);
             free.extend(
                 rx0.chunks_exact_mut(rx)
                     .zip(rx1.chunks_exact_mut(rx))
-                    .zip(txs.chunks_exact_mut(tx))
-                    .map(|((a, b), t)| Slot { rx: [a, b], tx: t }),
+                    .map(|(a, b)| Slot { rx: [a, b] }),
             );
         }
         free.pop().unwrap_or_else(|| Slot {
             rx: [pages::map(rx), pages::map(rx)],
-            tx: pages::map(tx),
         })
     }
 
@@ -889,7 +866,6 @@ impl BufferPool {
         for b in slot.rx.iter_mut() {
             pages::release(b);
         }
-        pages::release(slot.tx);
         self.free
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -897,19 +873,16 @@ impl BufferPool {
     }
 }
 
-/// A slot taken from a pool, given back when the peer's task ends (also
+/// A slot taken from [`POOL`], given back when the peer's task ends (also
 /// when it is aborted).
-/// The pool is known from the send buffer's length ([`BufferPool::tx_part`]),
-/// not kept: the peer's task holds this while it lives. (Where pages are
-/// 64 KiB, both pools' slots are alike, and either pool will do.)
 struct PoolSlot {
     mem: Option<Slot>,
 }
 
 impl PoolSlot {
-    fn take(pool: &'static BufferPool) -> Self {
+    fn take() -> Self {
         Self {
-            mem: Some(pool.take()),
+            mem: Some(POOL.take()),
         }
     }
 }
@@ -917,20 +890,13 @@ impl PoolSlot {
 impl Drop for PoolSlot {
     fn drop(&mut self) {
         if let Some(m) = self.mem.take() {
-            let pool = if m.tx.len() == POOL_4K.tx_part() {
-                &POOL_4K
-            } else {
-                &POOL_64K
-            };
-            pool.give(m);
+            POOL.give(m);
         }
     }
 }
 
-/// Two receive buffers and a send buffer of 4096 bytes each.
-static POOL_4K: BufferPool = BufferPool::new(MAX_MESSAGE_LEN);
-/// The same with RFC 8654 Extended Messages.
-static POOL_64K: BufferPool = BufferPool::new(MAX_EXTENDED_MESSAGE_LEN);
+/// Every peer's receive buffers, with or without Extended Messages.
+static POOL: BufferPool = BufferPool::new();
 
 /// The session's clock: milliseconds since the server was made.
 #[derive(Clone, Copy)]
@@ -1427,19 +1393,14 @@ async fn drive<P: Plugin + 'static, M: Mode>(mut job: Box<Job<P, M>>) {
     debug!("peer task ended");
 }
 
-/// One run of the driver over a buffer slot from the peer's pool.
+/// One run of the driver over a slot of receive buffers from [`POOL`].
 ///
 /// What lives across the `.await` lives in every peer's task beside the
 /// driver for the task's whole life: the references the driver needs are
 /// made inside the block that awaits it, and nothing else is kept.
 async fn run_once<P: Plugin, M: Mode>(job: &mut Job<P, M>, connector: &StdConnector) -> Ran {
     let shared = &connector.shared;
-    let pool = if shared.session().extended_messages {
-        &POOL_64K
-    } else {
-        &POOL_4K
-    };
-    let mut slot = PoolSlot::take(pool);
+    let mut slot = PoolSlot::take();
     let ran = {
         let Job {
             peer,
@@ -1453,16 +1414,15 @@ async fn run_once<P: Plugin, M: Mode>(job: &mut Job<P, M>, connector: &StdConnec
             p.start(clock.now());
             p
         });
-        let rx = pool.rx;
         let (rx0, rx1): (&mut [u8], &mut [u8]) = match &mut slot.mem {
-            Some(Slot { rx: [a, b], .. }) => (&mut **a, &mut **b),
+            Some(Slot { rx: [a, b] }) => (&mut **a, &mut **b),
             None => (&mut [], &mut []),
         };
-        let rx0 = rx0.get_mut(..rx).unwrap_or(&mut []);
-        let rx1 = rx1.get_mut(..rx).unwrap_or(&mut []);
+        let rx0 = rx0.get_mut(..RX_LEN).unwrap_or(&mut []);
+        let rx1 = rx1.get_mut(..RX_LEN).unwrap_or(&mut []);
         // The driver writes queued UPDATEs from the queue's own buffers,
-        // traded with it (`SwapBuf`), not from a buffer of the slot. One
-        // a driver took with it when its task was aborted is replaced.
+        // traded with it (`SwapBuf`). One a driver took with it when its
+        // task was aborted is replaced.
         if let Some(q) = &shared.options.updates {
             q.restock(crate::queue_buffer);
         }
