@@ -3,12 +3,14 @@
 //! listener accepts and hands each connection to the peer it comes from.
 //! Nothing here decides anything about the protocol.
 //!
-//! A passive peer without a connection has no task, no session and no
-//! buffers: it is its configuration and its plugin, parked in the map
+//! A peer without a connection has no task, no session and no buffers: it
+//! is its configuration and its plugin, parked in the map
 //! ([`Mailbox::parked`]). The first connection from its address starts its
-//! task; once its connections are gone, the task parks it again, with its
-//! session only if that remembers a damping delay (RFC 4271 §8.1.1) a
-//! fresh one would not.
+//! task; once its connections are gone (and, for a peer that dials, no
+//! dial is in flight), the task parks it again, with its session only if
+//! that remembers a damping delay (RFC 4271 §8.1.1) a fresh one would not.
+//! A peer that dials is started again at its session's next deadline by
+//! the server's [`wake_loop`].
 //! A configured, unconnected peer thus costs well under a kilobyte, and a
 //! server can hold many thousands of them.
 
